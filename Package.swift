@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "apmatrix",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "apmatrix", targets: ["apmatrix"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // libfuse3 as a system library: only a shim header that fixes FUSE_USE_VERSION.
+        .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+
+        // The pure model: bitmaps, parsing, the AP bus, vfio_ap, guests. No I/O, no Foundation.
+        .target(name: "APMatrixModel", dependencies: [
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        // The sysfs tree as a view of the model: paths, formats, permissions, symlinks.
+        .target(name: "APMatrixSysfs", dependencies: ["APMatrixModel"]),
+        // One host behind one lock, the event log, host files.
+        .target(name: "APMatrixEmulator", dependencies: [
+            "APMatrixModel", "APMatrixSysfs",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The FUSE adapter: libfuse3 high-level API over the sysfs view.
+        .target(name: "APMatrixFUSE", dependencies: ["CFuse", "APMatrixEmulator", "APMatrixSysfs"]),
+        .executableTarget(name: "apmatrix", dependencies: [
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel"]),
+        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixEmulator"]),
+        .testTarget(name: "APMatrixMountTests", dependencies: [
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "apmatrix",
+        ]),
+    ]
+)

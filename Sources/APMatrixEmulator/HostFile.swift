@@ -1,0 +1,118 @@
+import APMatrixModel
+import FoundationEssentials
+
+/// Reads a host file (SPEC §1) into a `HostDescription`. Every refusal
+/// names the field and the reason.
+public enum HostFile {
+    static let topFields: Set<String> = ["apxa", "maxAdapter", "maxDomain", "facilities", "domains",
+                                         "controlDomains", "apmask", "aqmask", "maxMdevs", "adapters"]
+    static let adapterFields: Set<String> = ["id", "type", "configured", "domains"]
+    static let facilityFields: Set<String> = ["qci", "apft", "apqi", "aiv"]
+
+    public static func load(path: String) throws(HostDescription.Invalid) -> HostDescription {
+        switch Files.read(path) {
+        case .success(let bytes): return try parse(bytes)
+        case .failure(let reason): throw HostDescription.Invalid("file", "cannot read \(path): \(reason)")
+        }
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws(HostDescription.Invalid) -> HostDescription {
+        let json: JSONValue
+        do { json = try JSONValue.parse(bytes) } catch {
+            throw HostDescription.Invalid("file", "not valid JSON (\(error))")
+        }
+        guard case .object(let top) = json else { throw HostDescription.Invalid("file", "must be a JSON object") }
+        try unknown(top, topFields, prefix: "")
+        let apxa = try bool(top["apxa"], "apxa") ?? true
+        let idLimit = apxa ? 255 : 63, domainLimit = apxa ? 255 : 15
+        let maxAdapter = try int(top["maxAdapter"], "maxAdapter")
+        let maxDomain = try int(top["maxDomain"], "maxDomain")
+        let adapterMax = maxAdapter ?? idLimit, domainMax = maxDomain ?? domainLimit
+        var facilities = Facilities()
+        if let f = top["facilities"] {
+            guard case .object(let fo) = f else { throw HostDescription.Invalid("facilities", "must be an object") }
+            try unknown(fo, facilityFields, prefix: "facilities.")
+            facilities.qci = try bool(fo["qci"], "facilities.qci") ?? true
+            facilities.apft = try bool(fo["apft"], "facilities.apft") ?? true
+            facilities.apqi = try bool(fo["apqi"], "facilities.apqi") ?? true
+            facilities.aiv = try bool(fo["aiv"], "facilities.aiv") ?? true
+        }
+        guard let domainsValue = top["domains"] else { throw HostDescription.Invalid("domains", "is required") }
+        let domains = try ids(domainsValue, "domains", max: 255)
+        let control = try top["controlDomains"].map { v throws(HostDescription.Invalid) in try ids(v, "controlDomains", max: 255) }
+        let apmask = try top["apmask"].map { v throws(HostDescription.Invalid) in try bootMask(v, "apmask") } ?? .all
+        let aqmask = try top["aqmask"].map { v throws(HostDescription.Invalid) in try bootMask(v, "aqmask") } ?? .all
+        let maxMdevs = try int(top["maxMdevs"], "maxMdevs") ?? 65536
+        guard case .array(let list)? = top["adapters"] else {
+            throw HostDescription.Invalid("adapters", top["adapters"] == nil ? "is required" : "must be an array")
+        }
+        var adapters: [AdapterDescription] = []
+        for (i, item) in list.enumerated() {
+            let field = "adapters[\(i)]"
+            guard case .object(let o) = item else { throw HostDescription.Invalid(field, "must be an object") }
+            try unknown(o, adapterFields, prefix: field + ".")
+            guard let id = try int(o["id"], field + ".id") else { throw HostDescription.Invalid(field + ".id", "is required") }
+            guard let typeName = o["type"]?.stringValue else {
+                throw HostDescription.Invalid(field + ".type", "is required: one of \(AdapterType.supportedNames.joined(separator: ", "))")
+            }
+            guard let type = AdapterType(typeName) else {
+                throw HostDescription.Invalid(field + ".type", "'\(typeName)' is not one of \(AdapterType.supportedNames.joined(separator: ", "))")
+            }
+            let configured = try bool(o["configured"], field + ".configured") ?? true
+            let restriction = try o["domains"].map { v throws(HostDescription.Invalid) in try ids(v, field + ".domains", max: 255) }
+            adapters.append(AdapterDescription(id: id, type: type, configured: configured, domains: restriction))
+        }
+        let d = HostDescription(apxa: apxa, maxAdapter: adapterMax, maxDomain: domainMax, facilities: facilities,
+                                usageDomains: domains, controlDomains: control, apmask: apmask, aqmask: aqmask,
+                                maxMdevs: maxMdevs, adapters: adapters)
+        try d.validate()
+        return d
+    }
+
+    static func unknown(_ o: [String: JSONValue], _ known: Set<String>, prefix: String) throws(HostDescription.Invalid) {
+        if let bad = o.keys.sorted().first(where: { !known.contains($0) }) {
+            throw HostDescription.Invalid(prefix + bad, "unknown field (known: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    static func bool(_ v: JSONValue?, _ field: String) throws(HostDescription.Invalid) -> Bool? {
+        guard let v else { return nil }
+        guard let b = v.boolValue else { throw HostDescription.Invalid(field, "must be true or false") }
+        return b
+    }
+
+    static func int(_ v: JSONValue?, _ field: String) throws(HostDescription.Invalid) -> Int? {
+        guard let v else { return nil }
+        guard let n = v.intValue else { throw HostDescription.Invalid(field, "must be a whole number") }
+        return n
+    }
+
+    /// An id list: a JSON array of numbers or a string such as `"0-15,0x47"`.
+    static func ids(_ v: JSONValue, _ field: String, max: Int) throws(HostDescription.Invalid) -> Bitmap256 {
+        switch v {
+        case .string(let s):
+            do { return try IdList.parse(s, max: max) } catch { throw HostDescription.Invalid(field, error.description) }
+        case .array(let items):
+            var map = Bitmap256()
+            for item in items {
+                guard let n = item.intValue, (0...max).contains(n) else {
+                    throw HostDescription.Invalid(field, "\(item.serialized) is not an id 0-\(max)")
+                }
+                map.insert(n)
+            }
+            return map
+        default:
+            throw HostDescription.Invalid(field, "must be an array of ids or a string such as \"0-15,0x47\"")
+        }
+    }
+
+    /// A boot mask (`ap.apmask=`): the sysfs syntax applied to an all-zero mask.
+    static func bootMask(_ v: JSONValue, _ field: String) throws(HostDescription.Invalid) -> Bitmap256 {
+        guard let s = v.stringValue else { throw HostDescription.Invalid(field, "must be a mask string such as \"0xffff\"") }
+        switch KernelParse.apMask(Array(s.utf8), current: Bitmap256()) {
+        case .success(let m): return m
+        case .failure:
+            throw HostDescription.Invalid(field, "'\(s)' is not a mask: 0x and up to 64 hex digits, or +/- terms such as +0-15")
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import APMatrixEmulator
+import CFuse
+import Glibc
+import Synchronization
+
+/// Why a mount could not be made.
+public struct MountError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A FUSE mount of an emulator's sysfs tree. The loop runs on the calling
+/// thread (`run`) or on a dedicated pthread (`start`), never in a Swift
+/// Task: the cooperative pool would starve (swift-fuse-notes §1).
+public final class FuseMount: @unchecked Sendable {
+    public let mountpoint: String
+    private let fuse: OpaquePointer
+    private let emulatorRef: Unmanaged<Emulator>
+    private var thread: pthread_t?
+    private let stopped = Atomic<Bool>(false)
+
+    /// Mounts `emulator` at `mountpoint` (which must exist). `subtype` names
+    /// the mount in /proc/mounts (`fuse.apmatrix`) so cleanups find their own.
+    public init(emulator: Emulator, mountpoint: String, subtype: String = "apmatrix") throws(MountError) {
+        self.mountpoint = mountpoint
+        let ref = Unmanaged.passRetained(emulator)
+        emulatorRef = ref
+        var options = "fsname=apmatrix,subtype=\(subtype)"
+        // As root, let every user read the tree, with the mode bits enforced as on sysfs.
+        if geteuid() == 0 { options += ",allow_other,default_permissions" }
+        let argv = ["apmatrix", "-o", options]
+        var cStrings: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        var ops = sysfsOperations()
+        let f: OpaquePointer? = cStrings.withUnsafeMutableBufferPointer { bp in
+            var args = fuse_args(argc: Int32(argv.count), argv: bp.baseAddress, allocated: 0)
+            defer { fuse_opt_free_args(&args) }
+            return fuse_new(&args, &ops, MemoryLayout<fuse_operations>.size, ref.toOpaque())
+        }
+        guard let f else {
+            ref.release()
+            throw MountError(description: "fuse_new failed (is libfuse3 installed?)")
+        }
+        guard fuse_mount(f, mountpoint) == 0 else {
+            fuse_destroy(f)
+            ref.release()
+            throw MountError(description: "cannot mount on \(mountpoint) (is /dev/fuse available, and are you root?)")
+        }
+        fuse = f
+    }
+
+    /// SIGINT, SIGTERM and SIGHUP end the loop (for a daemon's main thread).
+    public func handleSignals() {
+        _ = fuse_set_signal_handlers(fuse_get_session(fuse))
+    }
+
+    /// Runs the multithreaded loop on the calling thread until the mount goes
+    /// away or a handled signal arrives.
+    @discardableResult
+    public func run() -> Int32 {
+        let cfg = fuse_loop_cfg_create()
+        defer { fuse_loop_cfg_destroy(cfg) }
+        fuse_loop_cfg_set_clone_fd(cfg, 0)
+        fuse_loop_cfg_set_max_threads(cfg, 16)
+        return fuse_loop_mt(fuse, cfg)
+    }
+
+    /// Runs the loop on a dedicated pthread.
+    public func start() {
+        let ctx = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let me = Unmanaged<FuseMount>.fromOpaque(arg!).takeRetainedValue()
+            me.run()
+            return nil
+        }, ctx)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = tid
+    }
+
+    /// Unmounts and frees. With a loop thread: detach the mount so the kernel
+    /// aborts the connection, then join it. Every fd on the mount must be
+    /// closed first, or the detach waits for it.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let t = thread {
+            if umount2(mountpoint, Int32(MNT_DETACH)) != 0 { fuse_exit(fuse) }
+            pthread_join(t, nil)
+            thread = nil
+        }
+        fuse_remove_signal_handlers(fuse_get_session(fuse))
+        fuse_unmount(fuse)
+        fuse_destroy(fuse)
+        emulatorRef.release()
+    }
+}
+
+/// Mount-point hygiene for a daemon that may have crashed before.
+public enum MountPoint {
+    /// The mount points under `dir` exactly, from /proc/self/mountinfo, with their fs types.
+    static func mounts(at dir: String) -> [String] {
+        guard let f = fopen("/proc/self/mountinfo", "r") else { return [] }
+        defer { fclose(f) }
+        var types: [String] = []
+        var line: UnsafeMutablePointer<CChar>?
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) > 0 {
+            let fields = String(cString: line!).split(separator: " ")
+            guard fields.count > 4, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
+            if unescape(String(fields[4])) == dir { types.append(String(fields[dash + 1])) }
+        }
+        return types
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as `\ooo`.
+    static func unescape(_ s: String) -> String {
+        var out: [UInt8] = []
+        var bytes = s.utf8[...]
+        while let c = bytes.first {
+            let octal = bytes.dropFirst().prefix(3)
+            if c == UInt8(ascii: "\\"), octal.count == 3, octal.allSatisfy({ $0 >= 48 && $0 <= 55 }) {
+                out.append(octal.reduce(0) { $0 &* 8 &+ ($1 - 48) })
+                bytes = bytes.dropFirst(4)
+            } else {
+                out.append(c)
+                bytes = bytes.dropFirst()
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Creates `dir` if missing, and lazily unmounts a dead FUSE mount left
+    /// there by a crashed daemon (its stat fails with ENOTCONN). A live
+    /// mount is refused: another daemon serves it.
+    public static func prepare(_ dir: String) throws(MountError) -> String {
+        var st = stat()
+        if stat(dir, &st) != 0 {
+            let err = errno
+            if err == ENOTCONN {
+                guard umount2(dir, Int32(MNT_DETACH)) == 0 else {
+                    throw MountError(description: "\(dir) holds a dead FUSE mount that cannot be unmounted: \(String(cString: strerror(errno)))")
+                }
+            } else if err == ENOENT {
+                if mkdir(dir, 0o755) != 0 {
+                    throw MountError(description: "cannot create \(dir): \(String(cString: strerror(errno)))")
+                }
+            } else {
+                throw MountError(description: "\(dir): \(String(cString: strerror(err)))")
+            }
+        }
+        guard let real = realpath(dir, nil) else {
+            throw MountError(description: "\(dir): \(String(cString: strerror(errno)))")
+        }
+        defer { free(real) }
+        let canonical = String(cString: real)
+        if mounts(at: canonical).contains(where: { $0.hasPrefix("fuse") }) {
+            throw MountError(description: "\(canonical) is already a live FUSE mount (another apmatrix serve?); choose another directory or stop that daemon")
+        }
+        var dirStat = stat()
+        guard stat(canonical, &dirStat) == 0, (dirStat.st_mode & S_IFMT) == S_IFDIR else {
+            throw MountError(description: "\(canonical) is not a directory")
+        }
+        return canonical
+    }
+}
+
+extension MountPoint {
+    /// Waits (up to `seconds`) until `dir/bus/ap` answers through the mount.
+    public static func waitUntilServed(_ dir: String, seconds: Double = 10) -> Bool {
+        let deadline = Int((seconds * 100).rounded())
+        for _ in 0..<deadline {
+            var st = stat()
+            if stat(dir + "/bus/ap/apmask", &st) == 0 { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+}

@@ -1,0 +1,30 @@
+/// Something the emulated host did or said, in the order it happened.
+/// The model produces events; the edges timestamp, log and publish them.
+public enum Event: Hashable, Sendable {
+    /// A line the kernel itself logs, in the kernel's words (dmesg).
+    case kernel(String)
+    /// What the AP bus or vfio_ap did, in this project's words.
+    case note(String)
+    /// A running guest's CRYCB changed (hot plug, hot unplug, attach, release).
+    case crycbChanged(guest: String, before: Matrix, after: Matrix, cause: String)
+    /// A queue was reset (zeroized) because it left a guest or an mdev.
+    case queueReset(APQN, cause: String)
+
+    /// The line `dmesg` shows.
+    public var line: String {
+        switch self {
+        case .kernel(let text), .note(let text):
+            return text
+        case let .crycbChanged(guest, before, after, cause):
+            return "guest \(guest): CRYCB \(before.summary) -> \(after.summary) (\(cause))"
+        case let .queueReset(apqn, cause):
+            return "queue \(apqn) reset (zeroized): \(cause)"
+        }
+    }
+
+    /// true for the lines the real kernel prints, word for word.
+    public var isKernelText: Bool {
+        if case .kernel = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,244 @@
+import SystemPackage
+
+/// The kernel's text parsers, byte for byte. Every sysfs store hands its
+/// buffer to one of these; the kernel NUL-terminates the buffer, so parsing
+/// stops at the first NUL byte, as it does there.
+public enum KernelParse {
+    static func cString(_ bytes: [UInt8]) -> ArraySlice<UInt8> {
+        if let nul = bytes.firstIndex(of: 0) { return bytes[..<nul] }
+        return bytes[...]
+    }
+
+    static func digitValue(_ c: UInt8) -> UInt64? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt64(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt64(c - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt64(c - UInt8(ascii: "A") + 10)
+        default: return nil
+        }
+    }
+
+    static func isHexDigit(_ c: UInt8?) -> Bool { c.flatMap(digitValue) != nil }
+
+    static func lower(_ c: UInt8) -> UInt8 { c | 0x20 }
+
+    /// Base detection with base 0 (`_parse_integer_fixup_radix`): `0x` followed
+    /// by a hex digit is hex, any other leading `0` octal, else decimal.
+    /// Returns the base and the index where digits start.
+    static func fixupRadix(_ s: ArraySlice<UInt8>, at i: Int) -> (base: UInt64, start: Int) {
+        guard i < s.endIndex, s[i] == UInt8(ascii: "0") else { return (10, i) }
+        if i + 2 < s.endIndex, lower(s[i + 1]) == UInt8(ascii: "x"), isHexDigit(s[i + 2]) {
+            return (16, i + 2)
+        }
+        return (8, i)
+    }
+
+    /// `_parse_integer`: digits of `base` from `i`; the value wraps on
+    /// overflow and the overflow is reported separately, as in the kernel.
+    static func parseDigits(_ s: ArraySlice<UInt8>, from i: Int, base: UInt64)
+        -> (value: UInt64, end: Int, overflow: Bool) {
+        var value: UInt64 = 0, overflow = false, j = i
+        while j < s.endIndex, let d = digitValue(s[j]), d < base {
+            let (m, o1) = value.multipliedReportingOverflow(by: base)
+            let (r, o2) = m.addingReportingOverflow(d)
+            overflow = overflow || o1 || o2
+            value = r
+            j += 1
+        }
+        return (value, j, overflow)
+    }
+
+    /// `kstrtoul(buf, 0, &val)`: an optional `+`, base 0, at least one digit,
+    /// an optional single trailing newline, nothing else. Overflow is ERANGE
+    /// (checked before trailing garbage, as the kernel does), anything else EINVAL.
+    public static func kstrtoul(_ bytes: [UInt8]) -> Result<UInt64, Errno> {
+        let s = cString(bytes)
+        var i = s.startIndex
+        if i < s.endIndex, s[i] == UInt8(ascii: "+") { i += 1 }
+        let (base, start) = fixupRadix(s, at: i)
+        let (value, end, overflow) = parseDigits(s, from: start, base: base)
+        if overflow { return .failure(.outOfRange) }
+        if end == start { return .failure(.invalidArgument) }
+        var k = end
+        if k < s.endIndex, s[k] == UInt8(ascii: "\n") { k += 1 }
+        return k == s.endIndex ? .success(value) : .failure(.invalidArgument)
+    }
+
+    /// `simple_strtoul(s, &end, 0)`: never fails; `end == start` means no digits.
+    /// Overflow wraps silently, as in the kernel.
+    static func simpleStrtoul(_ s: ArraySlice<UInt8>, at i: Int) -> (value: UInt64, end: Int) {
+        let (base, start) = fixupRadix(s, at: i)
+        let r = parseDigits(s, from: start, base: base)
+        // With no digits the kernel's end pointer stays at the original string.
+        return r.end == start ? (0, i) : (r.value, r.end)
+    }
+
+    /// `sscanf(buf, "%d")` / `"%i"`: skip leading white space, an optional
+    /// sign, decimal (`%d`) or base-0 (`%i`) digits; the rest is ignored.
+    /// Returns nil when no number could be read.
+    public static func scanInt(_ bytes: [UInt8], autoBase: Bool) -> Int64? {
+        let s = cString(bytes)
+        var i = s.startIndex
+        while i < s.endIndex, [9, 10, 11, 12, 13, 32].contains(s[i]) { i += 1 }
+        var negative = false
+        if i < s.endIndex, s[i] == UInt8(ascii: "-") || s[i] == UInt8(ascii: "+") {
+            negative = s[i] == UInt8(ascii: "-"); i += 1
+        }
+        let (base, start) = autoBase ? fixupRadix(s, at: i) : (10, i)
+        let (value, end, _) = parseDigits(s, from: start, base: base)
+        guard end > start else { return nil }
+        // %d stores into an int: keep the low 32 bits as the kernel's vsscanf does.
+        let truncated = Int64(Int32(truncatingIfNeeded: value))
+        return negative ? -truncated : truncated
+    }
+
+    /// `ap_parse_bitmap_str`: a first `+` or `-` selects relative mode
+    /// (`modify_bitmap` on a copy of `current`), anything else absolute mode
+    /// (`hex2bitmap` into an all-zero mask). All or nothing: EINVAL on any error.
+    public static func apMask(_ bytes: [UInt8], current: Bitmap256) -> Result<Bitmap256, Errno> {
+        let s = cString(bytes)
+        guard let first = s.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") else {
+            return hex2bitmap(s)
+        }
+        return modifyBitmap(s, current)
+    }
+
+    static func modifyBitmap(_ s: ArraySlice<UInt8>, _ current: Bitmap256) -> Result<Bitmap256, Errno> {
+        var map = current
+        var i = s.startIndex
+        while i < s.endIndex {
+            let sign = s[i]
+            i += 1
+            guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") else { return .failure(.invalidArgument) }
+            let (a, np) = simpleStrtoul(s, at: i)
+            guard np != i, a < 256 else { return .failure(.invalidArgument) }
+            var z = a
+            i = np
+            if i < s.endIndex, s[i] == UInt8(ascii: "-") {
+                i += 1
+                let (b, np2) = simpleStrtoul(s, at: i)
+                guard np2 != i, a <= b, b < 256 else { return .failure(.invalidArgument) }
+                z = b
+                i = np2
+            }
+            for id in Int(a)...Int(z) {
+                if sign == UInt8(ascii: "+") { map.insert(id) } else { map.remove(id) }
+            }
+            while i < s.endIndex, s[i] == UInt8(ascii: ",") || s[i] == UInt8(ascii: "\n") { i += 1 }
+        }
+        return .success(map)
+    }
+
+    /// `hex2bitmap`: optional `0x` (lowercase x) or bare `x`, up to 64 hex
+    /// digits filled from the left, an optional newline, nothing else.
+    static func hex2bitmap(_ s: ArraySlice<UInt8>) -> Result<Bitmap256, Errno> {
+        var map = Bitmap256()
+        var i = s.startIndex
+        if i + 1 < s.endIndex, s[i] == UInt8(ascii: "0"), s[i + 1] == UInt8(ascii: "x") { i += 1 }
+        if i < s.endIndex, s[i] == UInt8(ascii: "x") { i += 1 }
+        var bit = 0
+        while i < s.endIndex, bit < 256, let d = digitValue(s[i]) {
+            for n in 0..<4 where d & (8 >> UInt64(n)) != 0 { map.insert(bit + n) }
+            bit += 4
+            i += 1
+        }
+        if i < s.endIndex, s[i] == UInt8(ascii: "\n") { i += 1 }
+        return i == s.endIndex ? .success(map) : .failure(.invalidArgument)
+    }
+
+    /// The mdev core's `create_store`: 36 or 37 bytes; the first 36 a UUID
+    /// `8-4-4-4-12` in hex of either case (`uuid_is_valid`); a 37th byte is
+    /// accepted whatever it is. Returns the canonical lowercase form.
+    public static func mdevUUID(_ bytes: [UInt8]) -> Result<String, Errno> {
+        guard bytes.count == 36 || bytes.count == 37 else { return .failure(.invalidArgument) }
+        guard let uuid = canonicalUUID(bytes[0..<36]) else { return .failure(.invalidArgument) }
+        return .success(uuid)
+    }
+
+    /// `uuid_is_valid` on exactly 36 characters, lowercased.
+    public static func canonicalUUID<C: Collection>(_ chars: C) -> String? where C.Element == UInt8 {
+        guard chars.count == 36 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (n, c) in chars.enumerated() {
+            if n == 8 || n == 13 || n == 18 || n == 23 {
+                guard c == UInt8(ascii: "-") else { return nil }
+                out.append(c)
+            } else {
+                guard isHexDigit(c) else { return nil }
+                out.append(c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F") ? c | 0x20 : c)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The name of an AP device written to a driver's `bind`/`unbind`: the
+    /// exact sysfs name with at most one trailing newline.
+    public static func deviceName(_ bytes: [UInt8]) -> String {
+        var s = cString(bytes)
+        if s.last == UInt8(ascii: "\n") { s = s.dropLast() }
+        return String(decoding: s, as: UTF8.self)
+    }
+}
+
+/// Id lists as people write them in host files and on the command line:
+/// comma-separated decimal or `0x` hex ids and ranges, `0-15,0x47,0xab`.
+public enum IdList {
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
+        case malformed(String)
+        case outOfRange(Int, max: Int)
+        public var description: String {
+            switch self {
+            case .malformed(let item): return "'\(item)' is not an id or a range of ids (decimal or 0x hex, a-b)"
+            case .outOfRange(let id, let max): return "id \(id) is above the maximum \(max)"
+            }
+        }
+    }
+
+    static func number(_ text: Substring) -> Int? {
+        let t = text.trimmingSpaces
+        if t.hasPrefix("0x") || t.hasPrefix("0X") { return Int(t.dropFirst(2), radix: 16) }
+        return Int(t, radix: 10)
+    }
+
+    /// Parses a list; every id must be `0...max`.
+    public static func parse(_ text: String, max: Int = 255) throws(ParseError) -> Bitmap256 {
+        var map = Bitmap256()
+        let trimmed = Substring(text).trimmingSpaces
+        if trimmed.isEmpty { return map }
+        for item in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = item.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let lo = number(bounds[0]), let hi = bounds.count == 2 ? number(bounds[1]) : lo,
+                  lo >= 0, lo <= hi else {
+                throw .malformed(String(item.trimmingSpaces))
+            }
+            guard hi <= max else { throw .outOfRange(hi, max: max) }
+            for id in lo...hi { map.insert(id) }
+        }
+        return map
+    }
+
+    /// `0-15,71,171`: decimal, with ranges for runs of three or more.
+    public static func format(_ map: Bitmap256) -> String {
+        var parts: [String] = []
+        var run: (Int, Int)?
+        func flush() {
+            guard let (lo, hi) = run else { return }
+            if hi - lo >= 2 { parts.append("\(lo)-\(hi)") } else { for id in lo...hi { parts.append("\(id)") } }
+        }
+        for id in map {
+            if let (lo, hi) = run, hi + 1 == id { run = (lo, id) } else { flush(); run = (id, id) }
+        }
+        flush()
+        return parts.joined(separator: ",")
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let c = s.first, c == " " || c == "\t" || c == "\n" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\t" || c == "\n" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,137 @@
+import APMatrixModel
+import SystemPackage
+
+/// `bus/ap` and `devices/ap`: the AP bus, its drivers, cards and queues
+/// (kernel-reference §2, SPEC §2).
+enum APBusView {
+    typealias Directory = SysfsTree.Directory
+
+    /// `bus/ap`.
+    static func root(_ host: APHost) -> Directory {
+        [
+            "apmask": .attribute(.rw({ $0.apmask.hexString + "\n" }, { try $0.storeMask(.apmask, $1) })),
+            "aqmask": .attribute(.rw({ $0.aqmask.hexString + "\n" }, { try $0.storeMask(.aqmask, $1) })),
+            "ap_max_adapter_id": .attribute(.ro { line($0.busMaxAdapter) }),
+            "ap_max_domain_id": .attribute(.ro { line($0.busMaxDomain) }),
+            "ap_domain": .attribute(.rw({ line($0.apDomain) }, { try $0.storeAPDomain($1) })),
+            "ap_adapter_mask": .attribute(.ro { $0.hostConfiguration.apm.hexString + "\n" }),
+            "ap_usage_domain_mask": .attribute(.ro { $0.hostConfiguration.aqm.hexString + "\n" }),
+            "ap_control_domain_mask": .attribute(.ro { $0.hostConfiguration.adm.hexString + "\n" }),
+            "features": .attribute(.ro { $0.apxa ? "APXA QACT\n" : "QACT\n" }),
+            "devices": .directory,
+            "drivers": .directory,
+        ]
+    }
+
+    /// Below `bus/ap`: `devices/` and `drivers/…`.
+    static func directory(_ c: [Substring], _ host: APHost) -> Directory? {
+        switch (c.count, c[0]) {
+        case (1, "devices"):
+            var d = Directory()
+            for id in host.cards.keys { d[cardName(id)] = .symlink("../../../devices/ap/\(cardName(id))") }
+            for apqn in host.queues.keys {
+                d[apqn.description] = .symlink("../../../devices/ap/\(cardName(apqn.apid))/\(apqn)")
+            }
+            return d
+        case (1, "drivers"):
+            return APHost.apDriverNames.reduce(into: Directory()) { $0[$1] = .directory }
+        case (2, "drivers"):
+            let driver = String(c[1])
+            guard APHost.apDriverNames.contains(driver) else { return nil }
+            var d: Directory = [
+                "bind": .attribute(.wo { try $0.bind(driver: driver, $1) }),
+                "unbind": .attribute(.wo { try $0.unbind(driver: driver, $1) }),
+            ]
+            if driver == "cex4card" {
+                for (id, card) in host.cards where card.bound {
+                    d[cardName(id)] = .symlink("../../../../devices/ap/\(cardName(id))")
+                }
+            } else {
+                for (apqn, q) in host.queues where q.driver?.rawValue == driver {
+                    d[apqn.description] = .symlink("../../../../devices/ap/\(cardName(apqn.apid))/\(apqn)")
+                }
+            }
+            return d
+        default: return nil
+        }
+    }
+
+    static func cardName(_ id: APID) -> String { "card" + hex(id, width: 2) }
+
+    /// `devices/ap`, a card, or a queue.
+    static func deviceDirectory(_ c: [Substring], _ host: APHost) -> Directory? {
+        guard let first = c.first else {
+            return host.cards.keys.reduce(into: Directory()) { $0[cardName($1)] = .directory }
+        }
+        guard let id = host.cardID(String(first)), let card = host.cards[id], let adapter = host.adapters[id] else {
+            return nil
+        }
+        if c.count == 1 { return cardDirectory(id, card, adapter, host) }
+        guard c.count == 2, let apqn = APQN(sysfsName: String(c[1])), apqn.apid == id,
+              let queue = host.queues[apqn] else { return nil }
+        return queueDirectory(apqn, queue, adapter, host)
+    }
+
+    /// Attributes every AP device has with no state behind them.
+    static func counters(_ d: inout Directory) {
+        d["request_count"] = .attribute(.rw({ _ in "0\n" }, { _, _ in }))
+        d["requestq_count"] = .attribute(.constant("0\n"))
+        d["pendingq_count"] = .attribute(.constant("0\n"))
+        d["chkstop"] = .attribute(.constant("0\n"))
+    }
+
+    static func functions(_ adapter: Adapter, _ host: APHost) -> Attribute {
+        let f = adapter.type.apFunctions(apxa: host.apxa)
+        let digits = String(f, radix: 16, uppercase: true)
+        return .constant("0x" + String(repeating: "0", count: 8 - digits.utf8.count) + digits + "\n")
+    }
+
+    static func cardDirectory(_ id: APID, _ card: Card, _ adapter: Adapter, _ host: APHost) -> Directory {
+        var d: Directory = [
+            "hwtype": .attribute(.constant(line(adapter.type.hwtype))),
+            "raw_hwtype": .attribute(.constant(line(adapter.type.hwtype))),
+            "depth": .attribute(.constant("8\n")),
+            "ap_functions": .attribute(functions(adapter, host)),
+            "modalias": .attribute(.constant("ap:t" + String(adapter.type.hwtype, radix: 16, uppercase: true)
+                .leftPadded(2) + "\n")),
+            "config": .attribute(.rw({ line($0.adapters[id]?.configured == true ? 1 : 0) },
+                                     { try $0.storeCardConfig(id, $1) })),
+        ]
+        counters(&d)
+        d["subsystem"] = .symlink("../../../bus/ap")
+        if card.bound {
+            d["driver"] = .symlink("../../../bus/ap/drivers/cex4card")
+            d["type"] = .attribute(.constant(adapter.type.description + "\n"))
+            d["online"] = .attribute(.rw({ host in
+                line(host.adapters[id]?.configured == true && host.cards[id]?.online == true ? 1 : 0)
+            }, { try $0.storeCardOnline(id, $1) }))
+        }
+        for apqn in host.queues.keys where apqn.apid == id { d[apqn.description] = .directory }
+        return d
+    }
+
+    static func queueDirectory(_ apqn: APQN, _ queue: QueueDevice, _ adapter: Adapter, _ host: APHost) -> Directory {
+        var d: Directory = [
+            "config": .attribute(.constant("1\n")),
+            "ap_functions": .attribute(functions(adapter, host)),
+            "interrupt": .attribute(.constant(queue.driver == .cex4queue && host.facilities.aiv
+                ? "Interrupts enabled.\n" : "Interrupts disabled.\n")),
+        ]
+        counters(&d)
+        d["subsystem"] = .symlink("../../../../bus/ap")
+        if let driver = queue.driver {
+            d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
+        }
+        if queue.driver == .cex4queue {
+            d["online"] = .attribute(.rw({ line($0.queues[apqn]?.online == true ? 1 : 0) },
+                                         { try $0.storeQueueOnline(apqn, $1) }))
+        }
+        return d
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        String(repeating: "0", count: Swift.max(0, width - utf8.count)) + self
+    }
+}

@@ -1,0 +1,169 @@
+import APMatrixModel
+import SystemPackage
+
+/// A sysfs attribute: its permission bits and what reading or writing it does.
+/// The closures only ever throw `APError` (the model's operations); Swift
+/// cannot infer typed throws for closure literals, so `typed` restores the type.
+public struct Attribute: Sendable {
+    public let mode: UInt16
+    let show: (@Sendable (APHost) throws -> String)?
+    let store: (@Sendable (inout APHost, [UInt8]) throws -> Void)?
+
+    public var isReadable: Bool { show != nil }
+    public var isWritable: Bool { store != nil }
+
+    static func ro(_ show: @escaping @Sendable (APHost) throws -> String) -> Attribute {
+        Attribute(mode: 0o444, show: show, store: nil)
+    }
+    static func wo(_ store: @escaping @Sendable (inout APHost, [UInt8]) throws -> Void) -> Attribute {
+        Attribute(mode: 0o200, show: nil, store: store)
+    }
+    static func rw(_ show: @escaping @Sendable (APHost) throws -> String,
+                   _ store: @escaping @Sendable (inout APHost, [UInt8]) throws -> Void) -> Attribute {
+        Attribute(mode: 0o644, show: show, store: store)
+    }
+    static func constant(_ text: String) -> Attribute { .ro { _ in text } }
+}
+
+/// One node of the tree.
+public enum Node: Sendable {
+    case directory
+    case attribute(Attribute)
+    case symlink(String)
+}
+
+/// The sysfs tree as a view of the model (SPEC §2): the mount point stands
+/// for `/sys`. Nothing is stored here; every lookup, listing, read and write
+/// is answered from the `APHost` it is given.
+public enum SysfsTree {
+    /// The size every attribute reports, like sysfs.
+    public static let attributeSize = 4096
+    /// A read is cut at this many bytes (`sysfs_emit_at` into one page).
+    public static let readLimit = 4095
+
+    /// Splits `/bus/ap/apmask` into its components.
+    public static func components(_ path: String) -> [Substring] {
+        path.split(separator: "/")
+    }
+
+    /// The node at `path`, or nil (ENOENT).
+    public static func node(_ path: String, in host: APHost) -> Node? {
+        let c = components(path)
+        guard let last = c.last else { return .directory }
+        guard let dir = entries(Array(c.dropLast()), host) else { return nil }
+        return dir[String(last)]
+    }
+
+    /// The names in the directory at `path`, sorted; nil if it is not a directory.
+    public static func children(_ path: String, in host: APHost) -> [String]? {
+        entries(components(path), host).map { $0.keys.sorted() }
+    }
+
+    /// Renders an attribute (`show`), cut at one page less one byte.
+    public static func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
+        guard case .attribute(let a)? = node(path, in: host) else {
+            throw APError(.noSuchDevice, "\(path): the attribute is gone (its device was removed)")
+        }
+        guard let show = a.show else { throw APError(.permissionDenied, "\(path) is write-only") }
+        return Array(try typed { try show(host) }.utf8.prefix(readLimit))
+    }
+
+    /// Stores one `write()` into an attribute. An empty write does nothing and
+    /// more than a page is E2BIG, as in kernfs.
+    public static func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
+        guard case .attribute(let a)? = node(path, in: host) else {
+            throw APError(.noSuchDevice, "\(path): the attribute is gone (its device was removed)")
+        }
+        guard let store = a.store else { throw APError(.permissionDenied, "\(path) is read-only") }
+        guard bytes.count <= attributeSize else {
+            throw APError(.argListTooLong, "\(path): a sysfs write takes at most \(attributeSize) bytes")
+        }
+        guard !bytes.isEmpty else { return }
+        try typed { try store(&host, bytes) }
+    }
+
+    // MARK: the directories
+
+    typealias Directory = [String: Node]
+
+    /// The entries of the directory with these components, or nil.
+    static func entries(_ c: [Substring], _ host: APHost) -> Directory? {
+        switch c.count {
+        case 0: return ["bus": .directory, "class": .directory, "devices": .directory, "kernel": .directory]
+        default: break
+        }
+        switch c[0] {
+        case "bus": return bus(Array(c.dropFirst()), host)
+        case "class":
+            if c.count == 1 { return ["mdev_bus": .directory] }
+            if c.count == 2 && c[1] == "mdev_bus" { return ["matrix": .symlink("../../devices/vfio_ap/matrix")] }
+            return nil
+        case "devices": return devices(Array(c.dropFirst()), host)
+        case "kernel": return kernel(Array(c.dropFirst()), host)
+        default: return nil
+        }
+    }
+
+    static func bus(_ c: [Substring], _ host: APHost) -> Directory? {
+        switch c.count {
+        case 0: return ["ap": .directory, "mdev": .directory, "matrix": .directory]
+        case 1:
+            switch c[0] {
+            case "ap": return APBusView.root(host)
+            case "mdev", "matrix": return ["devices": .directory, "drivers": .directory]
+            default: return nil
+            }
+        default: break
+        }
+        switch (c[0], c[1]) {
+        case ("ap", _): return APBusView.directory(Array(c.dropFirst()), host)
+        case ("mdev", "devices") where c.count == 2:
+            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = .symlink("../../../devices/vfio_ap/matrix/\($1)") }
+        case ("mdev", "drivers") where c.count == 2: return ["vfio_mdev": .directory]
+        case ("mdev", "drivers") where c.count == 3 && c[2] == "vfio_mdev":
+            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = .symlink("../../../../devices/vfio_ap/matrix/\($1)") }
+        case ("matrix", "devices") where c.count == 2: return ["matrix": .symlink("../../../devices/vfio_ap/matrix")]
+        case ("matrix", "drivers") where c.count == 2: return ["vfio_ap": .directory]
+        case ("matrix", "drivers") where c.count == 3 && c[2] == "vfio_ap":
+            return ["matrix": .symlink("../../../../devices/vfio_ap/matrix")]
+        default: return nil
+        }
+    }
+
+    static func devices(_ c: [Substring], _ host: APHost) -> Directory? {
+        switch c.first {
+        case nil: return ["ap": .directory, "vfio_ap": .directory]
+        case "ap": return APBusView.deviceDirectory(Array(c.dropFirst()), host)
+        case "vfio_ap":
+            if c.count == 1 { return ["matrix": .directory] }
+            guard c[1] == "matrix" else { return nil }
+            return MatrixView.directory(Array(c.dropFirst(2)), host)
+        default: return nil
+        }
+    }
+
+    static func kernel(_ c: [Substring], _ host: APHost) -> Directory? {
+        switch c.count {
+        case 0: return ["iommu_groups": .directory]
+        case 1 where c[0] == "iommu_groups":
+            return host.mdevs.values.reduce(into: Directory()) { $0[String($1.iommuGroup)] = .directory }
+        case 2, 3:
+            guard c[0] == "iommu_groups", let n = Int(c[1]), String(n) == c[1],
+                  let m = host.mdevs.values.first(where: { $0.iommuGroup == n }) else { return nil }
+            if c.count == 2 { return ["devices": .directory] }
+            guard c[2] == "devices" else { return nil }
+            return [m.uuid: .symlink("../../../../devices/vfio_ap/matrix/\(m.uuid)")]
+        default: return nil
+        }
+    }
+}
+
+/// Runs an attribute closure, whose errors are always `APError`.
+func typed<T>(_ body: () throws -> T) throws(APError) -> T {
+    do { return try body() } catch let e as APError { throw e } catch {
+        preconditionFailure("an attribute threw \(error), which is not an APError")
+    }
+}
+
+/// `%d\n`, the commonest sysfs format.
+func line(_ n: Int) -> String { "\(n)\n" }
