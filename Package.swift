@@ -29,14 +29,17 @@ let package = Package(
         ]),
         // The FUSE adapter: libfuse3 high-level API over the sysfs view.
         .target(name: "APMatrixFUSE", dependencies: ["CFuse", "APMatrixEmulator", "APMatrixSysfs"]),
+        // The guest monitor: QMP on a unix socket per guest.
+        .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixEmulator"]),
         .executableTarget(name: "apmatrix", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel"]),
         .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixEmulator"]),
+        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixEmulator", "APMatrixQMP"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "apmatrix",
         ]),

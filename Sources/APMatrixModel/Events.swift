@@ -9,6 +9,10 @@ public enum Event: Hashable, Sendable {
     case crycbChanged(guest: String, before: Matrix, after: Matrix, cause: String)
     /// A queue was reset (zeroized) because it left a guest or an mdev.
     case queueReset(APQN, cause: String)
+    /// A guest's vfio-ap device was plugged (`device_add`) or unplugged (`device_del`).
+    case deviceChanged(guest: String, device: VfioAPDevice, plugged: Bool)
+    /// A guest started or stopped.
+    case guestChanged(guest: String, running: Bool)
 
     /// The line `dmesg` shows.
     public var line: String {
@@ -19,6 +23,10 @@ public enum Event: Hashable, Sendable {
             return "guest \(guest): CRYCB \(before.summary) -> \(after.summary) (\(cause))"
         case let .queueReset(apqn, cause):
             return "queue \(apqn) reset (zeroized): \(cause)"
+        case let .deviceChanged(guest, device, plugged):
+            return "guest \(guest): vfio-ap device \(device.id) (mdev \(device.mdev)) \(plugged ? "plugged" : "unplugged")"
+        case let .guestChanged(guest, running):
+            return "guest \(guest): \(running ? "started" : "stopped")"
         }
     }
 

@@ -130,7 +130,8 @@ extension APHost {
         guard guests[name] == nil else { throw APError(.fileExists, "a guest named \(name) is already running") }
         if let d = device { try checkPlug(d, cpu: cpu) }
         guests[name] = Guest(name: name, cpu: cpu, device: nil)
-        events.append(.note("guest \(name): started with -cpu \(cpu)"))
+        events.append(.guestChanged(guest: name, running: true))
+        events.append(.note("guest \(name): -cpu \(cpu)"))
         if let d = device { attach(name, d) }
     }
 
@@ -139,7 +140,7 @@ extension APHost {
         let g = try guest(name)
         if let d = g.device { release(name, d, cause: "guest \(name) stopped") }
         guests[name] = nil
-        events.append(.note("guest \(name): stopped"))
+        events.append(.guestChanged(guest: name, running: false))
     }
 
     /// Hot plugs a vfio-ap device into a running guest (QMP `device_add`).
@@ -189,7 +190,7 @@ extension APHost {
         guests[name]?.device = d
         mdevs[d.mdev]?.guest = name
         let m = mdevs[d.mdev]!
-        events.append(.note("vfio_ap: mdev \(d.mdev) opened by guest \(name)"))
+        events.append(.deviceChanged(guest: name, device: d, plugged: true))
         setShadow(d.mdev, rules.filter(m.matrix, host: self), cause: "device \(d.id) attached")
     }
 
@@ -201,7 +202,7 @@ extension APHost {
         setShadow(d.mdev, Matrix(), cause: cause)
         mdevs[d.mdev]?.guest = nil
         guests[name]?.device = nil
-        events.append(.note("vfio_ap: mdev \(d.mdev) released by guest \(name)"))
+        events.append(.deviceChanged(guest: name, device: d, plugged: false))
     }
 
     /// The guest's CRYCB: its mdev's shadow, or empty.
