@@ -11,6 +11,15 @@ public struct APIClient: Sendable {
     /// `http://HOST:PORT` or `unix:PATH`.
     public let server: String
 
+    /// One shared client that fails at once when nobody listens (the
+    /// default pool retries connecting until the request's deadline).
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     public init(server: String) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
     }
@@ -41,7 +50,7 @@ public struct APIClient: Sendable {
         let status: UInt
         let bytes: [UInt8]
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            let response = try await Self.http.execute(request, timeout: .seconds(60))
             status = response.status.code
             bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
         } catch {

@@ -21,7 +21,7 @@ public enum ControlAPI {
             return json(daemon.events(after: after))
         }
         api.get("openapi.yaml") { _, _ in
-            guard let url = Bundle.module.url(forResource: "Resources/openapi", withExtension: "yaml"),
+            guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources"),
                   let data = try? Data(contentsOf: url) else {
                 return Response(status: .internalServerError)
             }
