@@ -11,6 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // libfuse3 as a system library: only a shim header that fixes FUSE_USE_VERSION.
@@ -31,14 +33,26 @@ let package = Package(
         .target(name: "APMatrixFUSE", dependencies: ["CFuse", "APMatrixEmulator", "APMatrixSysfs"]),
         // The guest monitor: QMP on a unix socket per guest.
         .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixEmulator"]),
+        // The control API (JSON over HTTP) and the web UI.
+        .target(name: "APMatrixServer", dependencies: [
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixQMP",
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel"]),
         .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixEmulator"]),
+        .testTarget(name: "APMatrixServerTests", dependencies: [
+            "APMatrixModel", "APMatrixEmulator", "APMatrixServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixEmulator", "APMatrixQMP"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "apmatrix",

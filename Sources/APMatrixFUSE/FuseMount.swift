@@ -48,11 +48,6 @@ public final class FuseMount: @unchecked Sendable {
         fuse = f
     }
 
-    /// SIGINT, SIGTERM and SIGHUP end the loop (for a daemon's main thread).
-    public func handleSignals() {
-        _ = fuse_set_signal_handlers(fuse_get_session(fuse))
-    }
-
     /// Runs the multithreaded loop on the calling thread until the mount goes
     /// away or a handled signal arrives.
     @discardableResult
@@ -87,7 +82,6 @@ public final class FuseMount: @unchecked Sendable {
             pthread_join(t, nil)
             thread = nil
         }
-        fuse_remove_signal_handlers(fuse_get_session(fuse))
         fuse_unmount(fuse)
         fuse_destroy(fuse)
         emulatorRef.release()

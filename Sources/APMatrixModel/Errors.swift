@@ -36,6 +36,8 @@ extension Errno {
         case .tooManyUsers: return "EUSERS"
         case .notSupported: return "ENOTSUP"
         case .resourceTemporarilyUnavailable: return "EAGAIN"
+        case .connectionRefused: return "ECONNREFUSED"
+        case .socketNotConnected: return "ENOTCONN"
         default: return "errno \(rawValue)"
         }
     }
@@ -45,7 +47,7 @@ extension Errno {
         let known: [Errno] = [.notPermitted, .noSuchFileOrDirectory, .ioError, .argListTooLong, .permissionDenied,
                               .resourceBusy, .fileExists, .noSuchDevice, .notDirectory, .isDirectory,
                               .invalidArgument, .outOfRange, .addressInUse, .addressNotAvailable, .tooManyUsers,
-                              .notSupported, .resourceTemporarilyUnavailable]
+                              .notSupported, .resourceTemporarilyUnavailable, .connectionRefused, .socketNotConnected]
         guard let e = known.first(where: { $0.symbol == symbol }) else { return nil }
         self = e
     }

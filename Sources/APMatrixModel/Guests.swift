@@ -109,6 +109,15 @@ public struct GuestView: Hashable, Sendable {
     /// The CRYCB masks as KVM holds them.
     public var crycb: Matrix
 
+    public init(cards: [(id: APID, type: AdapterType)] = [], usageDomains: Bitmap256 = Bitmap256(),
+                controlDomains: Bitmap256 = Bitmap256(), queues: [APQN] = [], crycb: Matrix = Matrix()) {
+        self.cards = cards
+        self.usageDomains = usageDomains
+        self.controlDomains = controlDomains
+        self.queues = queues
+        self.crycb = crycb
+    }
+
     public static func == (l: GuestView, r: GuestView) -> Bool {
         l.cards.map(\.id) == r.cards.map(\.id) && l.usageDomains == r.usageDomains
             && l.controlDomains == r.controlDomains && l.queues == r.queues && l.crycb == r.crycb
@@ -218,7 +227,7 @@ extension APHost {
     public func guestView(_ name: String) throws(APError) -> GuestView {
         let g = try guest(name)
         let c = crycb(of: name)
-        var view = GuestView(cards: [], usageDomains: Bitmap256(), controlDomains: Bitmap256(), queues: [], crycb: c)
+        var view = GuestView(crycb: c)
         guard g.cpu.ap, g.cpu.apft else { return view }
         let apids = g.cpu.apqci ? c.apm : c.apm & .through(63)
         let limit: Bitmap256 = g.cpu.apqci ? .all : .through(15)

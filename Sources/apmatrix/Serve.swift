@@ -1,18 +1,23 @@
 import APMatrixEmulator
 import APMatrixFUSE
 import APMatrixModel
+import APMatrixServer
 import ArgumentParser
+import Dispatch
 import Glibc
 import Logging
+import Synchronization
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one emulated host in the foreground, its sysfs tree mounted at DIR.",
         discussion: """
-            Prints `ready` on stdout once the mount answers, logs what the host does to stderr,
-            and unmounts and exits 0 on SIGINT or SIGTERM. A dead mount left at DIR by a crashed
-            daemon is recovered. Without --host the embedded default LPAR is used: adapters
-            0x00-0x07 (CEX8C/8P/8A/7C), usage and control domains 0-84, masks all ones.
+            Prints `ready ADDRESS` on stdout once the mount answers and the control API listens,
+            logs what the host does to stderr, and unmounts and exits 0 on SIGINT or SIGTERM.
+            A dead mount left at DIR by a crashed daemon is recovered. Without --host the embedded
+            default LPAR is used: adapters 0x00-0x07 (CEX8C/8P/8A/7C), usage and control domains
+            0-84, masks all ones. The API listens on loopback by default; to expose it, pass
+            --listen 0.0.0.0:7807 (it has no authentication: use it on trusted networks only).
             """)
 
     @Option(help: ArgumentHelp("Where to mount the tree (it stands for /sys); created if missing.", valueName: "DIR"))
@@ -20,6 +25,10 @@ struct Serve: ParsableCommand {
 
     @Option(help: ArgumentHelp("A host file (JSON, SPEC §1); default: the embedded LPAR.", valueName: "FILE"))
     var host: String?
+
+    @Option(help: ArgumentHelp("The control API and web UI: HOST:PORT (port 0 picks a free one) or unix:PATH.",
+                               valueName: "ADDR"))
+    var listen = "127.0.0.1:7807"
 
     @Option(help: ArgumentHelp("Kernel behaviour to emulate: seed (the v10 design).", valueName: "seed"))
     var profile: String = Profile.seed.rawValue
@@ -42,11 +51,21 @@ struct Serve: ParsableCommand {
             throw Failure("host file \(host ?? "(embedded)"): \(error)")
         }
 
-        // Signals are taken by sigwait on this thread; block them before any thread starts.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, s) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        // Threads exist already (the async main's pool): route the signals to
+        // a dispatch source instead of whichever thread the kernel picks.
+        let stopRequested = DispatchSemaphore(value: 0)
+        let received = Mutex<Int32>(0)
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                received.withLock { $0 = sig }
+                stopRequested.signal()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
 
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "apmatrix")
@@ -62,18 +81,59 @@ struct Serve: ParsableCommand {
             throw Failure("\(error)")
         }
         fuse.start()
-        guard MountPoint.waitUntilServed(dir) else {
+        let daemon = Daemon(emulator: emulator, mountPoint: dir)
+        var apiLogger = logger
+        apiLogger.logLevel = .warning
+        let server: ControlServer
+        do { server = try ControlServer(daemon: daemon, listen: listen, logger: apiLogger) } catch {
             fuse.stop()
-            throw Failure("the mount at \(dir) did not answer")
+            throw Failure(error.description)
         }
-        writeLine(STDOUT_FILENO, "ready")
-        logger.info("serving \(dir) (profile \(profile)); try from another terminal: cat \(dir)/bus/ap/apmask; ls \(dir)/devices/ap")
+        let failure = Mutex<String?>(nil)
+        let serverDone = DispatchSemaphore(value: 0)
+        Task.detached {
+            do { try await server.run() } catch { failure.withLock { $0 = "\(error)" } }
+            serverDone.signal()
+        }
+        let address = blockingAwait { () async -> String? in
+            for await a in server.address { return a }
+            return nil
+        }
+        guard let address, MountPoint.waitUntilServed(dir) else {
+            blockingAwait { await server.shutdown() }
+            fuse.stop()
+            throw Failure("cannot serve: \(failure.withLock { $0 } ?? "the mount at \(dir) did not answer") (--listen \(listen))")
+        }
+        writeLine(STDOUT_FILENO, "ready \(address)")
+        logger.info("""
+            serving \(dir) (profile \(profile)), API \(address). Try from another terminal:
+              cat \(dir)/bus/ap/apmask; ls \(dir)/devices/ap
+              echo -5,-6 > \(dir)/bus/ap/apmask
+              echo $(uuidgen) > \(dir)/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+              apmatrix dmesg --server \(address)
+            """)
 
-        var received: Int32 = 0
-        sigwait(&signals, &received)
-        logger.info("signal \(received): unmounting \(dir)")
+        stopRequested.wait()
+        logger.info("signal \(received.withLock { $0 }): shutting down, unmounting \(dir)")
+        blockingAwait { await server.shutdown() }
+        serverDone.wait()
+        daemon.shutdown()
         fuse.stop()
     }
+}
+
+/// Runs async work to completion from synchronous code (serve's main thread
+/// stays synchronous: it owns the mount's lifetime).
+func blockingAwait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let done = DispatchSemaphore(value: 0)
+    let result = Mutex<T?>(nil)
+    Task.detached {
+        let value = await body()
+        result.withLock { $0 = value }
+        done.signal()
+    }
+    done.wait()
+    return result.withLock { $0! }
 }
 
 /// A failure that ends the command with one clear line on stderr and exit status 1.

@@ -1,0 +1,185 @@
+import APMatrixEmulator
+import APMatrixModel
+
+// The JSON documents of the control API (openapi.yaml describes them).
+// Ids are numbers, masks 0x-hex strings, APQNs `05.0004`.
+
+public struct MatrixDTO: Codable, Sendable, Equatable {
+    public var apm: [Int]
+    public var aqm: [Int]
+    public var adm: [Int]
+
+    public init(_ m: Matrix) {
+        apm = Array(m.apm)
+        aqm = Array(m.aqm)
+        adm = Array(m.adm)
+    }
+}
+
+public struct DeviceDTO: Codable, Sendable, Equatable {
+    public var id: String
+    public var mdev: String
+    public var sysfsdev: String
+}
+
+public struct CardDTO: Codable, Sendable, Equatable {
+    public var id: Int
+    public var type: String
+    public var hwtype: Int
+}
+
+/// What the guest itself sees of the AP bus (SPEC §4).
+public struct GuestViewDTO: Codable, Sendable, Equatable {
+    public var cards: [CardDTO]
+    public var usageDomains: [Int]
+    public var controlDomains: [Int]
+    public var queues: [String]
+}
+
+public struct GuestDTO: Codable, Sendable, Equatable {
+    public var name: String
+    public var cpu: String
+    public var device: DeviceDTO?
+    public var crycb: MatrixDTO
+    public var view: GuestViewDTO
+    public var qmp: String?
+}
+
+public struct MdevDTO: Codable, Sendable, Equatable {
+    public var uuid: String
+    public var matrix: MatrixDTO
+    /// The shadow CRYCB; absent when no guest uses the mdev (guest_matrix is ENODEV then).
+    public var guestMatrix: MatrixDTO?
+    public var guest: String?
+    public var iommuGroup: Int
+}
+
+public struct AdapterDTO: Codable, Sendable, Equatable {
+    public var id: Int
+    public var type: String
+    public var hwtype: Int
+    public var configured: Bool
+    /// The adapter's own domain restriction, if any.
+    public var domains: [Int]?
+}
+
+/// One hardware queue: its device (if any) and its hand-over record (SPEC §5).
+public struct QueueDTO: Codable, Sendable, Equatable {
+    public var apqn: String
+    /// `cex4queue`, `vfio_ap`, `none` (unbound), or absent when no queue device exists.
+    public var driver: String?
+    public var reserved: Bool
+    /// `host`, `guest NAME` or `none`.
+    public var owner: String
+    public var assignedTo: String?
+    public var resets: Int
+    public var holdsStateOf: String?
+}
+
+public struct HostDTO: Codable, Sendable, Equatable {
+    public var profile: String
+    public var apxa: Bool
+    public var maxAdapter: Int
+    public var maxDomain: Int
+    public var facilities: Facilities
+    public var adapters: [AdapterDTO]
+    public var usageDomains: [Int]
+    public var controlDomains: [Int]
+    public var apmask: String
+    public var aqmask: String
+    public var availableInstances: Int
+    public var mdevs: [MdevDTO]
+    public var guests: [GuestDTO]
+}
+
+public struct EventDTO: Codable, Sendable, Equatable {
+    public var sequence: Int
+    public var seconds: Double
+    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`.
+    public var kind: String
+    public var line: String
+    public var dmesg: String
+    public var guest: String?
+    public var before: MatrixDTO?
+    public var after: MatrixDTO?
+}
+
+public struct ErrorDTO: Codable, Sendable, Equatable {
+    public struct Body: Codable, Sendable, Equatable {
+        public var errno: String
+        public var code: Int32
+        public var message: String
+    }
+    public var error: Body
+}
+
+// MARK: requests
+
+public struct StartGuestRequest: Codable, Sendable {
+    public var name: String
+    /// A QEMU `-cpu` value; default `host`.
+    public var cpu: String?
+    /// A QEMU `-device` value: `vfio-ap,sysfsdev=PATH,id=ID`.
+    public var device: String?
+    /// A unix socket path for the guest's QMP monitor.
+    public var qmp: String?
+    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil) {
+        self.name = name
+        self.cpu = cpu
+        self.device = device
+        self.qmp = qmp
+    }
+}
+
+public struct PlugRequest: Codable, Sendable {
+    public var sysfsdev: String
+    public var id: String
+    public init(sysfsdev: String, id: String) {
+        self.sysfsdev = sysfsdev
+        self.id = id
+    }
+}
+
+public struct AdapterRequest: Codable, Sendable {
+    public var id: Int
+    public var type: String
+    /// The adapter's own usage-domain restriction: `0-15,0x47`.
+    public var domains: String?
+    public init(id: Int, type: String, domains: String? = nil) {
+        self.id = id
+        self.type = type
+        self.domains = domains
+    }
+}
+
+public struct DomainRequest: Codable, Sendable {
+    public var id: Int
+    public init(id: Int) { self.id = id }
+}
+
+public struct MigrateRequest: Codable, Sendable {
+    /// The target daemon's API URL.
+    public var to: String
+    /// A QMP socket for the guest on the target.
+    public var qmp: String?
+    public init(to: String, qmp: String? = nil) {
+        self.to = to
+        self.qmp = qmp
+    }
+}
+
+public struct SysfsWriteRequest: Codable, Sendable {
+    /// A path below the mount, such as `bus/ap/apmask`.
+    public var path: String
+    /// The bytes of one `write()`, as text.
+    public var value: String
+    public init(path: String, value: String) {
+        self.path = path
+        self.value = value
+    }
+}
+
+public struct SysfsReadResponse: Codable, Sendable, Equatable {
+    public var path: String
+    public var value: String
+}

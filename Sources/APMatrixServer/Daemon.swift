@@ -1,0 +1,259 @@
+import APMatrixEmulator
+import APMatrixModel
+import APMatrixQMP
+import Dispatch
+import Synchronization
+
+/// Everything one `serve` owns besides the mount: the emulator, the QMP
+/// monitors of its guests, and the operations the control API offers.
+/// Each operation is one `Emulator.perform`, so API, FUSE and QMP requests
+/// are serialized by the same lock.
+public final class Daemon: Sendable {
+    public let emulator: Emulator
+    /// Where the host tree is mounted (shown in messages and `sysfsdev` hints).
+    public let mountPoint: String
+    private let monitors = Mutex<[String: QMPMonitor]>([:])
+
+    public init(emulator: Emulator, mountPoint: String) {
+        self.emulator = emulator
+        self.mountPoint = mountPoint
+    }
+
+    // MARK: reads
+
+    public func hostDTO() -> HostDTO {
+        let h = emulator.snapshot
+        let qmp = monitors.withLock { Set($0.keys) }
+        return HostDTO(
+            profile: h.profile.rawValue, apxa: h.apxa, maxAdapter: h.qciMaxAdapter, maxDomain: h.qciMaxDomain,
+            facilities: h.facilities,
+            adapters: h.adapters.keys.sorted().map { id in
+                let a = h.adapters[id]!
+                return AdapterDTO(id: id, type: a.type.description, hwtype: a.type.hwtype, configured: a.configured,
+                                  domains: a.domains.map { Array($0) })
+            },
+            usageDomains: Array(h.usageDomains), controlDomains: Array(h.controlDomains),
+            apmask: h.apmask.hexString, aqmask: h.aqmask.hexString, availableInstances: h.availableInstances,
+            mdevs: h.mdevsInOrder.map(Self.mdevDTO),
+            guests: h.guests.keys.sorted().map { Self.guestDTO(h, $0, qmp: qmp.contains($0) ? socketPath($0) : nil) })
+    }
+
+    static func mdevDTO(_ m: Mdev) -> MdevDTO {
+        MdevDTO(uuid: m.uuid, matrix: MatrixDTO(m.matrix), guestMatrix: m.guest == nil ? nil : MatrixDTO(m.shadow),
+                guest: m.guest, iommuGroup: m.iommuGroup)
+    }
+
+    static func guestDTO(_ h: APHost, _ name: String, qmp: String?) -> GuestDTO {
+        let g = h.guests[name]!
+        let v = (try? h.guestView(name)) ?? GuestView()
+        return GuestDTO(
+            name: name, cpu: g.cpu.description,
+            device: g.device.map { DeviceDTO(id: $0.id, mdev: $0.mdev, sysfsdev: $0.sysfsdev) },
+            crycb: MatrixDTO(h.crycb(of: name)),
+            view: GuestViewDTO(cards: v.cards.map { CardDTO(id: $0.id, type: $0.type.description, hwtype: $0.type.hwtype) },
+                               usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
+                               queues: v.queues.map(\.description)),
+            qmp: qmp)
+    }
+
+    public func guestDTO(_ name: String) throws(APError) -> GuestDTO {
+        let h = emulator.snapshot
+        _ = try h.guest(name)
+        let qmp = monitors.withLock { $0[name] != nil }
+        return Self.guestDTO(h, name, qmp: qmp ? socketPath(name) : nil)
+    }
+
+    private let socketPaths = Mutex<[String: String]>([:])
+    func socketPath(_ guest: String) -> String? { socketPaths.withLock { $0[guest] } }
+
+    /// Every hardware queue the host has or had: device, owner, resets.
+    public func queueDTOs() -> [QueueDTO] {
+        let h = emulator.snapshot
+        let apqns = Set(h.queues.keys).union(h.records.keys).sorted()
+        return apqns.map { apqn in
+            let device = h.queues[apqn]
+            return QueueDTO(apqn: apqn.description,
+                            driver: device.map { $0.driver?.rawValue ?? "none" },
+                            reserved: h.isReserved(apqn), owner: h.currentOwner(of: apqn).description,
+                            assignedTo: h.owner(of: apqn)?.uuid, resets: h.records[apqn]?.resets ?? 0,
+                            holdsStateOf: h.records[apqn]?.holdsStateOf)
+        }
+    }
+
+    public func events(after sequence: Int) -> [EventDTO] {
+        emulator.log(after: sequence).map(Self.eventDTO)
+    }
+
+    static func eventDTO(_ e: LogEntry) -> EventDTO {
+        var d = EventDTO(sequence: e.sequence, seconds: e.seconds, kind: "note", line: e.event.line,
+                         dmesg: e.dmesgLine)
+        switch e.event {
+        case .kernel: d.kind = "kernel"
+        case .note: d.kind = "note"
+        case let .crycbChanged(guest, before, after, _):
+            d.kind = "crycb"
+            d.guest = guest
+            d.before = MatrixDTO(before)
+            d.after = MatrixDTO(after)
+        case .queueReset: d.kind = "reset"
+        case let .deviceChanged(guest, _, _):
+            d.kind = "device"
+            d.guest = guest
+        case let .guestChanged(guest, _):
+            d.kind = "guest"
+            d.guest = guest
+        }
+        return d
+    }
+
+    // MARK: guests
+
+    /// Parses a QEMU `-device` value for vfio-ap: `vfio-ap,sysfsdev=PATH,id=ID`.
+    public static func parseDevice(_ text: String) throws(APError) -> VfioAPDevice {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard parts.first == "vfio-ap" || parts.first == "driver=vfio-ap" else {
+            throw APError(.invalidArgument, "-device \(text): only vfio-ap devices are emulated (vfio-ap,sysfsdev=PATH,id=ID)")
+        }
+        var sysfsdev: String?, id: String?
+        for p in parts.dropFirst() {
+            let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw APError(.invalidArgument, "-device \(text): '\(p)' is not property=value") }
+            switch kv[0] {
+            case "sysfsdev": sysfsdev = kv[1]
+            case "id": id = kv[1]
+            default: throw APError(.invalidArgument, "-device \(text): vfio-ap has no property '\(kv[0])'")
+            }
+        }
+        guard let sysfsdev else { throw APError(.invalidArgument, "-device \(text): sysfsdev=PATH of the mdev is required") }
+        guard let id, !id.isEmpty else { throw APError(.invalidArgument, "-device \(text): id=ID is required, so that device_del can name it") }
+        return try device(sysfsdev: sysfsdev, id: id)
+    }
+
+    /// A vfio-ap device for an mdev path (the mount's, /sys/…, or bus/mdev/devices/<uuid>).
+    public static func device(sysfsdev: String, id: String) throws(APError) -> VfioAPDevice {
+        guard let uuid = SysfsDev.uuid(sysfsdev) else {
+            throw APError(.noSuchFileOrDirectory,
+                          "vfio-ap sysfsdev \(sysfsdev): not an mdev path (…/devices/vfio_ap/matrix/UUID or …/bus/mdev/devices/UUID)")
+        }
+        return VfioAPDevice(id: id, mdev: uuid, sysfsdev: sysfsdev)
+    }
+
+    public func startGuest(_ r: StartGuestRequest) throws(APError) -> GuestDTO {
+        let device = try r.device.map { d throws(APError) in try Self.parseDevice(d) }
+        try emulator.perform { (h: inout APHost) throws(APError) in
+            let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.facilities)
+            try h.startGuest(r.name, cpu: cpu, device: device)
+        }
+        if let path = r.qmp {
+            do {
+                try startMonitor(r.name, path)
+            } catch {
+                try? emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest(r.name) }
+                throw error
+            }
+        }
+        return try guestDTO(r.name)
+    }
+
+    func startMonitor(_ guest: String, _ path: String) throws(APError) {
+        let monitor: QMPMonitor
+        do {
+            monitor = try QMPMonitor(emulator: emulator, guest: guest, socketPath: path) { [daemon = self] in
+                // Called on the monitor's own connection thread: stop it from elsewhere.
+                DispatchQueue.global().async { daemon.stopMonitor(guest) }
+            }
+        } catch {
+            throw APError(.invalidArgument, "QMP socket \(path): \(error)")
+        }
+        monitor.start()
+        monitors.withLock { $0[guest] = monitor }
+        socketPaths.withLock { $0[guest] = path }
+    }
+
+    func stopMonitor(_ guest: String) {
+        let m = monitors.withLock { $0.removeValue(forKey: guest) }
+        socketPaths.withLock { _ = $0.removeValue(forKey: guest) }
+        m?.stop()
+    }
+
+    public func stopGuest(_ name: String) throws(APError) {
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest(name) }
+        stopMonitor(name)
+    }
+
+    public func plug(_ name: String, _ r: PlugRequest) throws(APError) -> GuestDTO {
+        let d = try Self.device(sysfsdev: r.sysfsdev, id: r.id)
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.plugDevice(name, d) }
+        return try guestDTO(name)
+    }
+
+    public func unplug(_ name: String, id: String) throws(APError) -> GuestDTO {
+        try emulator.perform { (h: inout APHost) throws(APError) in _ = try h.unplugDevice(name, id: id) }
+        return try guestDTO(name)
+    }
+
+    /// `virsh attach-device NAME FILE` with a vfio-ap hostdev.
+    public func attachHostdev(_ name: String, xml: [UInt8]) throws(APError) -> GuestDTO {
+        let uuid = try HostdevXML.parse(xml)
+        return try plug(name, PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid)", id: "hostdev0"))
+    }
+
+    /// `virsh detach-device NAME FILE`: the guest's device for that mdev.
+    public func detachHostdev(_ name: String, xml: [UInt8]) throws(APError) -> GuestDTO {
+        let uuid = try HostdevXML.parse(xml)
+        let g = try emulator.snapshot.guest(name)
+        guard let d = g.device, d.mdev == uuid else {
+            throw APError(.noSuchFileOrDirectory, "guest \(name) has no hostdev for mdev \(uuid)")
+        }
+        return try unplug(name, id: d.id)
+    }
+
+    /// Moves a guest to another emulated host (SPEC §4 "Live migration"):
+    /// refused while a vfio-ap device is attached, as the seed says; the
+    /// target starts the guest with the same CPU model (checked against its
+    /// own facilities), then the guest stops here.
+    public func migrate(_ name: String, _ r: MigrateRequest) async throws(APError) {
+        let g = try emulator.snapshot.guest(name)
+        if let d = g.device {
+            throw APError(.resourceBusy,
+                          "guest \(name) uses mdev \(d.mdev) (device \(d.id)): live migration is not supported while an AP device is attached; hot unplug it first (QMP device_del \(d.id), or guest detach-device), migrate, then plug an mdev of the target host")
+        }
+        let target = APIClient(server: r.to)
+        let _: GuestDTO = try await target.post("\(ControlAPI.prefix)/guests",
+                                                StartGuestRequest(name: name, cpu: g.cpu.description, qmp: r.qmp))
+        try stopGuest(name)
+    }
+
+    // MARK: firmware
+
+    public func addAdapter(_ r: AdapterRequest) throws(APError) {
+        guard let type = AdapterType(r.type) else {
+            throw APError(.invalidArgument, "type \(r.type): one of \(AdapterType.supportedNames.joined(separator: ", "))")
+        }
+        let domains: Bitmap256?
+        do { domains = try r.domains.map { d throws(IdList.ParseError) in try IdList.parse(d) } } catch {
+            throw APError(.invalidArgument, "domains: \(error)")
+        }
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.addAdapter(r.id, type: type, domains: domains) }
+    }
+
+    public func removeAdapter(_ id: Int) throws(APError) {
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.removeAdapter(id) }
+    }
+
+    public func addDomain(_ id: Int) throws(APError) {
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.addDomain(id) }
+    }
+
+    public func removeDomain(_ id: Int) throws(APError) {
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.removeDomain(id) }
+    }
+
+    // MARK: lifetime
+
+    /// Stops every QMP monitor (the daemon is exiting).
+    public func shutdown() {
+        let all = monitors.withLock { m -> [String] in Array(m.keys) }
+        for g in all { stopMonitor(g) }
+    }
+}

@@ -1,0 +1,31 @@
+import APMatrixModel
+import APMatrixServer
+import ArgumentParser
+import Glibc
+
+/// How a client subcommand finds its host (SPEC §6).
+struct ServerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The apmatrix daemon's API: http://HOST:PORT or unix:PATH (default: $APMATRIX_SERVER, else http://127.0.0.1:7807).",
+        valueName: "URL"))
+    var server: String?
+
+    var client: APIClient {
+        APIClient(server: server ?? getenv("APMATRIX_SERVER").map { String(cString: $0) } ?? "http://127.0.0.1:7807")
+    }
+}
+
+/// Reports a refused operation the way the CLI promises: one line on stderr
+/// naming the errno, exit status 1.
+func reporting<T>(_ body: () async throws(APError) -> T) async throws -> T {
+    do throws(APError) { return try await body() } catch {
+        throw Failure(error.description)
+    }
+}
+
+/// An id from the command line: decimal or 0x hex.
+func parseID(_ text: String, _ what: String) throws -> Int {
+    let v = text.lowercased().hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text)
+    guard let v, (0...255).contains(v) else { throw ValidationError("\(what) '\(text)': use an id 0-255, decimal or 0x hex") }
+    return v
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct GuestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guest",
+        abstract: "Start, inspect, plug and migrate emulated KVM guests (QEMU-like).",
+        subcommands: [GuestStart.self, GuestStop.self, GuestList.self, GuestShow.self,
+                      GuestAttachDevice.self, GuestDetachDevice.self, GuestMigrate.self])
+}

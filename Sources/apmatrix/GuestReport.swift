@@ -1,0 +1,83 @@
+import APMatrixModel
+import APMatrixServer
+import Foundation
+
+/// Text views of a guest for the terminal.
+enum GuestReport {
+    static func matrix(_ m: MatrixDTO) -> Matrix {
+        Matrix(apm: Bitmap256(m.apm), aqm: Bitmap256(m.aqm), adm: Bitmap256(m.adm))
+    }
+
+    /// One line: name, CPU model, device, CRYCB.
+    static func summary(_ g: GuestDTO) -> String {
+        let device = g.device.map { "\($0.id) -> mdev \($0.mdev)" } ?? "no vfio-ap device"
+        return "\(g.name)  -cpu \(g.cpu)  \(device)  CRYCB \(matrix(g.crycb).summary)"
+    }
+
+    static func mode(_ type: String) -> String {
+        switch type.last {
+        case "C": return "CCA-Coproc"
+        case "P": return "EP11-Coproc"
+        default: return "Accelerator"
+        }
+    }
+
+    static func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(1, n - s.count)) }
+
+    /// The guest's CPU model, device, CRYCB masks, what it sees (lszcrypt-like), and its CRYCB changes.
+    static func full(_ g: GuestDTO, changes: [EventDTO]) -> String {
+        let c = matrix(g.crycb)
+        var out = ["guest \(g.name)", "  cpu      \(g.cpu)"]
+        if let d = g.device {
+            out.append("  device   \(d.id): vfio-ap, mdev \(d.mdev), sysfsdev \(d.sysfsdev)")
+        } else {
+            out.append("  device   none")
+        }
+        if let q = g.qmp { out.append("  qmp      \(q)") }
+        out.append("  CRYCB    APM \(c.apm.hexString) (\(c.apm.isEmpty ? "-" : c.apm.description))")
+        out.append("           AQM \(c.aqm.hexString) (\(c.aqm.isEmpty ? "-" : c.aqm.description))")
+        out.append("           ADM \(c.adm.hexString) (\(c.adm.isEmpty ? "-" : c.adm.description))")
+        out.append("")
+        out.append("What the guest sees (lszcrypt in the guest):")
+        if g.view.cards.isEmpty {
+            out.append(g.cpu.contains("apft=off") || g.cpu.contains("ap=off")
+                       ? "  no AP devices (the CPU model turns off ap or apft)" : "  no AP devices")
+        } else {
+            out.append("CARD.DOMAIN TYPE  MODE        STATUS  REQUESTS")
+            out.append("----------------------------------------------")
+            let types = Dictionary(uniqueKeysWithValues: g.view.cards.map { ($0.id, $0.type) })
+            for card in g.view.cards {
+                out.append(pad(hex(card.id, width: 2), 12) + pad(card.type, 6) + pad(mode(card.type), 12) + "online         0")
+                for q in g.view.queues where q.hasPrefix(hex(card.id, width: 2) + ".") {
+                    let t = types[card.id] ?? card.type
+                    out.append(pad(q, 12) + pad(t, 6) + pad(mode(t), 12) + "online         0")
+                }
+            }
+            let usage = g.view.usageDomains.map { hex($0, width: 4) }.joined(separator: " ")
+            out.append("usage domains:   \(usage.isEmpty ? "-" : usage)")
+        }
+        let control = g.view.controlDomains.map { hex($0, width: 4) }.joined(separator: " ")
+        out.append("control domains: \(control.isEmpty ? "-" : control)")
+        if !changes.isEmpty {
+            out.append("")
+            out.append("CRYCB changes:")
+            out.append(contentsOf: changes.map { "  " + $0.dmesg })
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+enum JSONText {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try e.encode(value), as: UTF8.self)
+    }
+}
+
+extension String {
+    /// Escapes a value for use as one URL path component.
+    var urlPathEscaped: String {
+        addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? self
+    }
+}

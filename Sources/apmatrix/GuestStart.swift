@@ -1,0 +1,44 @@
+import APMatrixModel
+import APMatrixServer
+import ArgumentParser
+
+struct GuestStart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Start a guest, optionally with a vfio-ap device and a QMP monitor.",
+        discussion: """
+            Like qemu-system-s390x -cpu MODEL -device vfio-ap,sysfsdev=PATH,id=ID -qmp unix:SOCKET.
+            The guest opens the mdev at start: its CRYCB is filtered from the mdev's assignment.
+            Example: apmatrix guest start guest1 --cpu host,apqi=off \\
+                       --device vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/$uuid1,id=hostdev0 --qmp /tmp/guest1.qmp
+            """)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "A name for the guest.")
+    var name: String
+
+    @Option(help: ArgumentHelp("The QEMU CPU model: host (every AP feature the host allows) or NAME, with ap|apqci|apft|apqi=on|off.",
+                               valueName: "MODEL"))
+    var cpu = "host"
+
+    @Option(help: ArgumentHelp("A vfio-ap device: vfio-ap,sysfsdev=PATH,id=ID.", valueName: "DEVICE"))
+    var device: String?
+
+    @Option(help: ArgumentHelp("Serve the guest's QMP monitor on this unix socket.", valueName: "SOCKET"))
+    var qmp: String?
+
+    func validate() throws {
+        if let device, !device.hasPrefix("vfio-ap,") {
+            throw ValidationError("--device \(device): only vfio-ap devices exist here: vfio-ap,sysfsdev=PATH,id=ID")
+        }
+    }
+
+    func run() async throws {
+        let g: GuestDTO = try await reporting { () async throws(APError) in
+            try await server.client.post("\(ControlAPI.prefix)/guests",
+                                         StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp))
+        }
+        print(GuestReport.summary(g))
+    }
+}

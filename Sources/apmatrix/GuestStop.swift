@@ -1,0 +1,20 @@
+import APMatrixModel
+import APMatrixServer
+import ArgumentParser
+
+struct GuestStop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop",
+        abstract: "Stop a guest: its vfio-ap device is released and every queue it had is reset.")
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The guest's name.")
+    var name: String
+
+    func run() async throws {
+        _ = try await reporting { () async throws(APError) in
+            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)")
+        }
+    }
+}

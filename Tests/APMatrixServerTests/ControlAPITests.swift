@@ -1,0 +1,286 @@
+import APMatrixEmulator
+import APMatrixModel
+import APMatrixServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+let uuid1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
+let uuid2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
+
+/// A daemon on the seed example's host with the queues of adapters 5 and 6
+/// and domains 4, 0x47, 0xab, 0xff released to vfio_ap (kernel-reference V4).
+func seedDaemon(facilities: Facilities = Facilities()) throws -> Daemon {
+    var d = HostDescription.seedExample
+    d.facilities = facilities
+    let emulator = Emulator(host: try APHost(d))
+    try emulator.write("/bus/ap/apmask", Array("-5,-6".utf8))
+    try emulator.write("/bus/ap/aqmask", Array("-4,-0x47,-0xab,-0xff".utf8))
+    return Daemon(emulator: emulator, mountPoint: "/sys")
+}
+
+func app(_ daemon: Daemon) -> some ApplicationProtocol {
+    Application(router: ControlAPI.router(daemon))
+}
+
+func body<T: Encodable>(_ value: T) -> ByteBuffer {
+    ByteBuffer(bytes: try! JSONEncoder().encode(value))
+}
+
+func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+    try JSONDecoder().decode(T.self, from: Data(buffer: response.body))
+}
+
+extension TestClientProtocol {
+    func write(_ path: String, _ value: String) async throws -> TestResponse {
+        try await execute(uri: "/api/v1/sysfs", method: .post, body: body(SysfsWriteRequest(path: path, value: value)))
+    }
+
+    func read(_ path: String) async throws -> String {
+        try await execute(uri: "/api/v1/sysfs?path=\(path)", method: .get) { r in
+            try decode(SysfsReadResponse.self, r).value
+        }
+    }
+
+    /// Creates an mdev and assigns through the same path as a sysfs write.
+    func mdev(_ uuid: String, adapters: [String], domains: [String], control: [String] = []) async throws {
+        #expect(try await write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuid).status == .ok)
+        for a in adapters { #expect(try await write("devices/vfio_ap/matrix/\(uuid)/assign_adapter", a).status == .ok) }
+        for d in domains { #expect(try await write("devices/vfio_ap/matrix/\(uuid)/assign_domain", d).status == .ok) }
+        for c in control { #expect(try await write("devices/vfio_ap/matrix/\(uuid)/assign_control_domain", c).status == .ok) }
+    }
+
+    func startGuest(_ name: String, cpu: String? = nil, uuid: String?) async throws -> TestResponse {
+        let device = uuid.map { "vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/\($0),id=hostdev0" }
+        return try await execute(uri: "/api/v1/guests", method: .post,
+                                 body: body(StartGuestRequest(name: name, cpu: cpu, device: device)))
+    }
+}
+
+func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: String, containing text: String = "") throws {
+    #expect(r.status == status)
+    let e = try decode(ErrorDTO.self, r)
+    #expect(e.error.errno == errno)
+    #expect(text.isEmpty || e.error.message.contains(text), "\(e.error.message) should contain \(text)")
+}
+
+@Suite struct ControlAPITests {
+    @Test func hostSnapshot() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            let host = try await client.execute(uri: "/api/v1/host", method: .get) { try decode(HostDTO.self, $0) }
+            #expect(host.profile == "seed")
+            #expect(host.adapters.map(\.id) == [4, 5, 6, 7])
+            #expect(host.adapters.map(\.type) == ["CEX8C", "CEX8C", "CEX8P", "CEX7C"])
+            #expect(host.apmask == "0xf9ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")
+            #expect(host.aqmask == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
+            #expect(host.availableInstances == 65536)
+            #expect(host.usageDomains == Array(0...15) + [0x47, 0xab, 0xff])
+        }
+    }
+
+    @Test func sysfsReadWriteAndErrors() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            #expect(try await client.read("bus/ap/ap_max_domain_id") == "255\n")
+            try expectError(try await client.write("bus/ap/apmask", "0X41"), .badRequest, "EINVAL")
+            try expectError(try await client.write("bus/ap/ap_max_domain_id", "1"), .forbidden, "EACCES")
+            try expectError(try await client.write("no/such/file", "1"), .notFound, "ENODEV")
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "256"),
+                            .notFound, "ENODEV")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/matrix") == "05.0004\n")
+        }
+    }
+
+    @Test func guestLifecycleAndHotPlug() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4", "0x47"], control: ["4"])
+            let started = try await client.startGuest("guest1", uuid: uuid1)
+            #expect(started.status == .created)
+            let g = try decode(GuestDTO.self, started)
+            #expect(g.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+            #expect(g.crycb == MatrixDTO(Matrix(apm: Bitmap256([5, 6]), aqm: Bitmap256([4, 0x47]), adm: Bitmap256([4]))))
+            #expect(g.view.queues == ["05.0004", "05.0047", "06.0004", "06.0047"])
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix")
+                    == "05.0004\n05.0047\n06.0004\n06.0047\n")
+
+            // Hot plug of a domain through sysfs while the guest runs.
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_domain", "0xab").status == .ok)
+            let after = try await client.execute(uri: "/api/v1/guests/guest1", method: .get) { try decode(GuestDTO.self, $0) }
+            #expect(after.crycb.aqm == [4, 0x47, 0xab])
+            let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
+            let change = try #require(events.last { $0.kind == "crycb" })
+            #expect(change.guest == "guest1")
+            #expect(change.before?.aqm == [4, 0x47])
+            #expect(change.after?.aqm == [4, 0x47, 0xab])
+            #expect(change.line.contains("domain 00ab assigned"))
+
+            // remove is refused while in use; a second guest cannot open the mdev.
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/remove", "1"), .conflict, "EBUSY")
+            try expectError(try await client.startGuest("guest2", uuid: uuid1), .conflict, "EBUSY", containing: "guest1")
+
+            // Unplug, then the queues that left were reset.
+            let unplugged = try await client.execute(uri: "/api/v1/guests/guest1/devices/hostdev0", method: .delete) {
+                try decode(GuestDTO.self, $0)
+            }
+            #expect(unplugged.device == nil)
+            #expect(unplugged.crycb == MatrixDTO(Matrix()))
+            let queues = try await client.execute(uri: "/api/v1/queues", method: .get) { try decode([QueueDTO].self, $0) }
+            let q = try #require(queues.first { $0.apqn == "05.00ab" })
+            #expect(q.resets == 1)
+            #expect(q.owner == "none")
+            #expect(q.holdsStateOf == nil)
+            try expectError(try await client.execute(uri: "/api/v1/guests/guest1/devices/hostdev0", method: .delete),
+                            .notFound, "ENOENT")
+            #expect(try await client.execute(uri: "/api/v1/guests/guest1", method: .delete).status == .ok)
+            try expectError(try await client.execute(uri: "/api/v1/guests/guest1", method: .get), .notFound, "ENOENT")
+        }
+    }
+
+    @Test func cpuModelErrors() async throws {
+        try await app(try seedDaemon(facilities: Facilities(apqi: false))).test(.router) { client in
+            try expectError(try await client.startGuest("g", cpu: "host,foo=on", uuid: nil), .badRequest, "EINVAL",
+                            containing: "unknown feature 'foo'")
+            try expectError(try await client.startGuest("g", cpu: "host,apqi=on", uuid: nil), .badRequest, "EINVAL",
+                            containing: "apqi")
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            try expectError(try await client.startGuest("g", cpu: "host,ap=off", uuid: uuid1), .badRequest, "EINVAL",
+                            containing: "ap=on")
+            let g = try decode(GuestDTO.self, try await client.startGuest("g", cpu: "z15", uuid: nil))
+            #expect(g.cpu == "z15,ap=off,apqci=off,apft=off,apqi=off")
+            try expectError(try await client.startGuest("g", uuid: nil), .conflict, "EEXIST")
+        }
+    }
+
+    @Test func hostdevXML() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("my-guest", uuid: nil).status == .created)
+            let xml = """
+                <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-ap'>
+                <source>
+                <address uuid='62177883-f1bb-47f0-914d-32a22e3a8804'/>
+                </source>
+                </hostdev>
+                """
+            let attached = try await client.execute(uri: "/api/v1/guests/my-guest/hostdev", method: .post,
+                                                    body: ByteBuffer(string: xml)) { try decode(GuestDTO.self, $0) }
+            #expect(attached.device?.mdev == uuid1)
+            #expect(attached.crycb.apm == [5])
+            let detached = try await client.execute(uri: "/api/v1/guests/my-guest/hostdev/detach", method: .post,
+                                                    body: ByteBuffer(string: xml)) { try decode(GuestDTO.self, $0) }
+            #expect(detached.device == nil)
+            try expectError(try await client.execute(uri: "/api/v1/guests/my-guest/hostdev", method: .post,
+                                                     body: ByteBuffer(string: "<hostdev mode='subsystem'")),
+                            .badRequest, "EINVAL", containing: "malformed")
+            try expectError(try await client.execute(uri: "/api/v1/guests/my-guest/hostdev", method: .post,
+                                                     body: ByteBuffer(string: xml.replacingOccurrences(of: "vfio-ap", with: "vfio-pci"))),
+                            .badRequest, "EINVAL", containing: "model='vfio-pci'")
+            try expectError(try await client.execute(uri: "/api/v1/guests/my-guest/hostdev", method: .post,
+                                                     body: ByteBuffer(string: xml.replacingOccurrences(of: "62177883", with: "zz"))),
+                            .badRequest, "EINVAL", containing: "not a UUID")
+        }
+    }
+
+    @Test func firmwareEventsAndOverProvisioning() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            // Adapter 8 is not in the LPAR yet: assigning it is over-provisioning.
+            #expect(try await client.write("bus/ap/apmask", "-8").status == .ok)
+            try await client.mdev(uuid1, adapters: ["8"], domains: ["4"])
+            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "")
+            let add = AdapterRequest(id: 8, type: "CEX8C")
+            #expect(try await client.execute(uri: "/api/v1/host/adapters", method: .post, body: body(add)).status == .created)
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "08.0004\n")
+            try expectError(try await client.execute(uri: "/api/v1/host/adapters", method: .post, body: body(add)),
+                            .conflict, "EEXIST")
+            let restricted = AdapterRequest(id: 9, type: "CEX8C", domains: "0x50")
+            try expectError(try await client.execute(uri: "/api/v1/host/adapters", method: .post, body: body(restricted)),
+                            .badRequest, "EINVAL")
+            try expectError(try await client.execute(uri: "/api/v1/host/adapters", method: .post,
+                                                     body: body(AdapterRequest(id: 9, type: "CEX9C"))), .badRequest, "EINVAL")
+            // The domain leaves the LPAR: the guest loses it (and with it everything).
+            #expect(try await client.execute(uri: "/api/v1/host/domains/4", method: .delete).status == .ok)
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "")
+            try expectError(try await client.execute(uri: "/api/v1/host/domains/4", method: .delete), .notFound, "ENOENT")
+            #expect(try await client.execute(uri: "/api/v1/host/domains", method: .post,
+                                             body: body(DomainRequest(id: 4))).status == .created)
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "08.0004\n")
+            try expectError(try await client.execute(uri: "/api/v1/host/adapters/0x30", method: .delete), .notFound, "ENOENT")
+            #expect(try await client.execute(uri: "/api/v1/host/adapters/0x8", method: .delete).status == .ok)
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "")
+        }
+    }
+
+    @Test func migrationRefusedWhileAttached() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+            try expectError(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post,
+                                                     body: body(MigrateRequest(to: "http://127.0.0.1:1"))),
+                            .conflict, "EBUSY", containing: "hot unplug")
+            // Unplugged, but the target is not there: the guest stays here.
+            #expect(try await client.execute(uri: "/api/v1/guests/guest1/devices/hostdev0", method: .delete).status == .ok)
+            try expectError(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post,
+                                                     body: body(MigrateRequest(to: "http://127.0.0.1:1"))),
+                            .badGateway, "ECONNREFUSED")
+            #expect(try await client.execute(uri: "/api/v1/guests/guest1", method: .get).status == .ok)
+        }
+    }
+
+    @Test func badRequests() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try expectError(try await client.execute(uri: "/api/v1/guests", method: .post, body: ByteBuffer(string: "{")),
+                            .badRequest, "EINVAL", containing: "not a valid StartGuestRequest")
+            try expectError(try await client.execute(uri: "/api/v1/guests", method: .post,
+                                                     body: body(StartGuestRequest(name: "g", device: "vfio-pci,host=1"))),
+                            .badRequest, "EINVAL", containing: "only vfio-ap")
+            try expectError(try await client.execute(uri: "/api/v1/guests", method: .post,
+                                                     body: body(StartGuestRequest(name: "g", device: "vfio-ap,sysfsdev=/tmp/x,id=a"))),
+                            .notFound, "ENOENT", containing: "not an mdev path")
+            try expectError(try await client.execute(uri: "/api/v1/guests", method: .post,
+                                                     body: body(StartGuestRequest(name: "bad name"))), .badRequest, "EINVAL")
+            try expectError(try await client.execute(uri: "/api/v1/host/domains/300", method: .delete), .badRequest, "EINVAL")
+            let yaml = try await client.execute(uri: "/api/v1/openapi.yaml", method: .get) { String(buffer: $0.body) }
+            #expect(yaml.hasPrefix("openapi: 3.0.3"))
+        }
+    }
+}
+
+/// Two daemons, each with a live API, for the migration procedure.
+@Suite struct MigrationTests {
+    @Test func migrateAfterUnplugThenPlugOnTarget() async throws {
+        let source = try seedDaemon()
+        let target = try seedDaemon(facilities: Facilities())
+        let noAPQI = try seedDaemon(facilities: Facilities(apqi: false))
+        let servers = try [target, noAPQI].map { try ControlServer(daemon: $0, listen: "127.0.0.1:0", logger: .init(label: "test")) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for s in servers { group.addTask { try await s.run() } }
+            var found: [String] = []
+            for s in servers { for await a in s.address { found.append(a); break } }
+            let urls = found
+            try await app(source).test(.router) { client in
+                try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+                #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+                #expect(try await client.execute(uri: "/api/v1/guests/guest1/devices/hostdev0", method: .delete).status == .ok)
+                // A target without apqi cannot run the guest's CPU model.
+                try expectError(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post,
+                                                         body: body(MigrateRequest(to: urls[1]))),
+                                .badRequest, "EINVAL", containing: "apqi")
+                #expect(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post,
+                                                 body: body(MigrateRequest(to: urls[0]))).status == .ok)
+                try expectError(try await client.execute(uri: "/api/v1/guests/guest1", method: .get), .notFound, "ENOENT")
+            }
+            // On the target: the same CPU model, and an mdev of the target host plugs.
+            try target.emulator.write("/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", Array(uuid2.utf8))
+            try target.emulator.write("/devices/vfio_ap/matrix/\(uuid2)/assign_adapter", Array("6".utf8))
+            try target.emulator.write("/devices/vfio_ap/matrix/\(uuid2)/assign_domain", Array("0xab".utf8))
+            let moved = try target.guestDTO("guest1")
+            #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+            let plugged = try target.plug("guest1", PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid2)", id: "hostdev0"))
+            #expect(plugged.view.queues == ["06.00ab"])
+            for s in servers { await s.shutdown() }
+            try await group.waitForAll()
+        }
+    }
+}
