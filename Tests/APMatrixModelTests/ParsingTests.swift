@@ -1,0 +1,254 @@
+import APMatrixModel
+import Testing
+
+/// kstrtoul as a string: the value, or the errno symbol.
+private func kstrtoul(_ s: String) -> String {
+    switch KernelParse.kstrtoul(b(s)) {
+    case .success(let v): return "\(v)"
+    case .failure(let e): return e.symbol
+    }
+}
+
+/// A mask write parsed against `current`: the sysfs text, or the errno symbol.
+private func parseMask(_ s: String, from current: Bitmap256) -> String {
+    switch KernelParse.apMask(b(s), current: current) {
+    case .success(let m): return m.hexString
+    case .failure(let e): return e.symbol
+    }
+}
+
+/// kernel-reference §3.2 (kstrtoul base 0), V6.
+@Suite struct KstrtoulTests {
+    @Test(arguments: [
+        ("5", "5"), ("5\n", "5"), ("+5", "5"), ("0x5", "5"), ("0X5", "5"), ("05", "5"),
+        ("010", "8"), ("0", "0"), ("0xff", "255"), ("0XaB", "171"), ("255", "255"),
+        ("18446744073709551615", "18446744073709551615"),
+    ])
+    func accepts(_ input: String, _ value: String) {
+        #expect(kstrtoul(input) == value)
+    }
+
+    @Test(arguments: [
+        ("08", "EINVAL"), ("0x", "EINVAL"), (" 5", "EINVAL"), ("5 ", "EINVAL"), ("-5", "EINVAL"),
+        ("", "EINVAL"), ("\n", "EINVAL"), ("5\n\n", "EINVAL"), ("++5", "EINVAL"), ("+-5", "EINVAL"),
+        ("5x", "EINVAL"), ("0x5g", "EINVAL"), ("09", "EINVAL"), ("0x\n", "EINVAL"), ("five", "EINVAL"),
+        ("18446744073709551616", "ERANGE"), ("0x10000000000000000", "ERANGE"),
+        ("99999999999999999999999", "ERANGE"),
+    ])
+    func rejects(_ input: String, _ errno: String) {
+        #expect(kstrtoul(input) == errno)
+    }
+}
+
+/// kernel-reference §2.3 (`ap_parse_bitmap_str`), V2–V4.
+@Suite struct MaskParsingTests {
+    let zero = Bitmap256()
+    let ones = Bitmap256.all
+
+    // MARK: absolute mode
+
+    @Test func absoluteShortStringIsPaddedOnTheRight() {
+        // V2
+        #expect(parseMask("0x41", from: zero) == "0x4100000000000000000000000000000000000000000000000000000000000000")
+        #expect(parseMask("0x41\n", from: ones) == "0x4100000000000000000000000000000000000000000000000000000000000000")
+    }
+
+    @Test func absolute0x123IsIds3_6_10_11() {
+        // V2: ids 3, 6, 10, 11
+        let text = parseMask("0x123", from: ones)
+        #expect(text == "0x1230000000000000000000000000000000000000000000000000000000000000")
+        var m = Bitmap256()
+        for id in [3, 6, 10, 11] { m.insert(id) }
+        #expect(text == m.hexString)
+    }
+
+    @Test func absoluteAcceptsBareXAndNoPrefix() {
+        #expect(parseMask("x41", from: zero) == mask("41"))
+        #expect(parseMask("41", from: zero) == mask("41"))
+        #expect(parseMask("0xABcd", from: zero) == mask("abcd"))
+    }
+
+    @Test func absoluteWithNoDigitsIsAllZeros() {
+        // V2: `echo > apmask` (just a newline) -> all zeros; `0x` likewise.
+        #expect(parseMask("\n", from: ones) == mask(""))
+        #expect(parseMask("0x", from: ones) == mask(""))
+        #expect(parseMask("0x\n", from: ones) == mask(""))
+    }
+
+    @Test func absoluteSixtyFourDigitsAccepted() {
+        let digits = String(repeating: "f", count: 64)
+        #expect(parseMask("0x" + digits, from: zero) == "0x" + digits)
+        #expect(parseMask("0x" + digits + "\n", from: zero) == "0x" + digits)
+    }
+
+    @Test(arguments: [
+        "0X41",                                         // V2: the X is left over
+        "0x" + String(repeating: "f", count: 65),       // V2: 65 digits
+        String(repeating: "0", count: 65),
+        "0x 41", "0x41 ", " 0x41", "0x41\n\n", "0xg", "0x4,1", "xx41",
+    ])
+    func absoluteRejects(_ input: String) {
+        #expect(parseMask(input, from: ones) == "EINVAL")
+    }
+
+    // MARK: relative mode
+
+    @Test func v3RelativeFromAllOnes() {
+        #expect(parseMask("+0,-6,+0x47,-0xf0", from: ones)
+            == "0xfdffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7fff")
+    }
+
+    @Test func v4LiteralStrings() {
+        #expect(parseMask("-5,-6", from: ones)
+            == "0xf9ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")
+        #expect(parseMask("-4,-0x47,-0xab,-0xff", from: ones)
+            == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
+    }
+
+    @Test func termsWithoutSeparatorsAreAccepted() {
+        // kernel-reference §2.3: `+5+6` and `+1-3-5` are accepted.
+        #expect(parseMask("+5+6", from: zero) == mask("06"))
+        // +1-3 sets 1..3, then -5 clears 5.
+        #expect(parseMask("+1-3-5", from: zero) == mask("7"))
+        #expect(parseMask("+1-3-5", from: ones) == mask("fb", fill: "f"))
+    }
+
+    @Test func numbersUseSimpleStrtoulBases() {
+        #expect(parseMask("+0x41", from: zero) == mask("00000000000000004"))       // bit 65
+        #expect(parseMask("-0xff", from: ones) == mask(String(repeating: "f", count: 63) + "e"))
+        #expect(parseMask("+010", from: zero) == mask("008"))                       // octal 8
+        #expect(parseMask("+0X41", from: zero) == mask("00000000000000004"))
+    }
+
+    @Test func lastOperationOnABitWins() {
+        #expect(parseMask("+0-255,-128", from: zero) == mask(String(repeating: "f", count: 32) + "7", fill: "f"))
+        #expect(parseMask("-0-255,+1-16", from: ones) == mask("7fff8"))
+    }
+
+    @Test func bitsNotMentionedKeepTheirValue() {
+        #expect(parseMask("+4", from: ids([0])) == mask("88"))
+        #expect(parseMask("-0", from: ids([0, 4])) == mask("08"))
+    }
+
+    @Test func separatorRunsAndTrailingNewline() {
+        #expect(parseMask("+5\n", from: zero) == mask("04"))
+        #expect(parseMask("+5,", from: zero) == mask("04"))
+        #expect(parseMask("+5,,\n,+6\n", from: zero) == mask("06"))
+    }
+
+    @Test(arguments: [
+        "+1, +2",   // V3: a space where a sign is expected
+        "+5-3",     // V3: n > m
+        "+256",     // V3
+        "-256", "+0-256", "+", "-", "+x", "+5,x", "+5,5", "+ 5", "+5 ", "+5\n\n+", "+0x", "+5-", "+5--6",
+    ])
+    func relativeRejects(_ input: String) {
+        #expect(parseMask(input, from: ones) == "EINVAL")
+        #expect(parseMask(input, from: zero) == "EINVAL")
+    }
+}
+
+/// Parsing at the assignment attributes: kstrtoul, then the maximum (SPEC §3 steps 1–2, V6).
+@Suite struct AssignParsingTests {
+    func host(apxa: Bool = true) throws -> APHost {
+        var h = try makeHost(adapters: [5], domains: [4], apxa: apxa)
+        try h.mk(uuidA)
+        return h
+    }
+
+    @Test(arguments: ["5", "5\n", "+5", "0x5", "05"])
+    func adapterFiveSpellings(_ input: String) throws {
+        var h = try host()
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b(input)) } == nil)
+        #expect(h.mx(uuidA) == "05.\n")
+    }
+
+    @Test func octal010IsAdapter8() throws {
+        var h = try host()
+        try h.assign(.adapter, mdev: uuidA, b("010"))
+        #expect(h.mx(uuidA) == "08.\n")
+    }
+
+    @Test(arguments: [
+        ("08", "EINVAL"), ("-5", "EINVAL"), (" 5", "EINVAL"), ("5 ", "EINVAL"), ("0x", "EINVAL"),
+        ("5\n\n", "EINVAL"), ("\n", "EINVAL"), ("abc", "EINVAL"),
+        ("18446744073709551616", "ERANGE"),
+        ("18446744073709551615", "ENODEV"), ("256", "ENODEV"), ("0x100", "ENODEV"),
+    ])
+    func refusedOnEveryAttribute(_ input: String, _ errno: String) throws {
+        for target in AssignTarget.allCases {
+            var h = try host()
+            let before = HostState(h)
+            #expect(errnoOf { try h.assign(target, mdev: uuidA, b(input)) } == errno, "assign_\(target.rawValue) \(input)")
+            #expect(errnoOf { try h.unassign(target, mdev: uuidA, b(input)) } == errno, "unassign_\(target.rawValue) \(input)")
+            #expect(HostState(h) == before)
+        }
+    }
+
+    @Test func id255IsTheLastValidIdWithAPXA() throws {
+        var h = try host()
+        try h.assign(.adapter, mdev: uuidA, b("255"))
+        try h.assign(.domain, mdev: uuidA, b("255"))
+        try h.assign(.controlDomain, mdev: uuidA, b("255"))
+        #expect(h.mx(uuidA) == "ff.00ff\n")
+        #expect(h.mdevs[uuidA]?.matrix.adm == ids([255]))
+    }
+
+    @Test func nonAPXAHostLimits63And15() throws {
+        // V6: non-APXA host: 64 -> ENODEV, assign_domain 16 -> ENODEV.
+        var h = try host(apxa: false)
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("64")) } == "ENODEV")
+        #expect(errnoOf { try h.assign(.domain, mdev: uuidA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.assign(.controlDomain, mdev: uuidA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.unassign(.adapter, mdev: uuidA, b("64")) } == "ENODEV")
+        #expect(errnoOf { try h.unassign(.domain, mdev: uuidA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.unassign(.controlDomain, mdev: uuidA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("63")) } == nil)
+        #expect(errnoOf { try h.assign(.domain, mdev: uuidA, b("15")) } == nil)
+        #expect(errnoOf { try h.assign(.controlDomain, mdev: uuidA, b("15")) } == nil)
+        #expect(h.mx(uuidA) == "3f.000f\n")
+    }
+}
+
+/// Card `config`: `sscanf("%d")` (SPEC §1).
+@Suite struct CardConfigParsingTests {
+    @Test(arguments: [" 1", "+1", "1abc", "1", "1\n", "\t1", "01", " +1 x"])
+    func acceptedAsOne(_ input: String) throws {
+        var h = try makeHost(adapters: [5], domains: [4], deconfigured: [5])
+        #expect(errnoOf { try h.storeCardConfig(5, b(input)) } == nil)
+        #expect(h.adapters[5]?.configured == true)
+        #expect(h.drv(5, 4) == "vfio_ap")
+    }
+
+    @Test(arguments: ["0", " 0", "-0", "+0", "0abc", "0x1", "0\n"])
+    func acceptedAsZero(_ input: String) throws {
+        var h = try makeHost(adapters: [5], domains: [4])
+        #expect(errnoOf { try h.storeCardConfig(5, b(input)) } == nil)
+        #expect(h.adapters[5]?.configured == false)
+        #expect(h.drv(5, 4) == "absent")
+    }
+
+    @Test(arguments: ["", "x", "2", "-1", "\n", "+", "- 1", "abc1", "10"])
+    func rejected(_ input: String) throws {
+        for configured in [true, false] {
+            var h = try makeHost(adapters: [5], domains: [4], deconfigured: configured ? [] : [5])
+            let before = HostState(h)
+            #expect(errnoOf { try h.storeCardConfig(5, b(input)) } == "EINVAL", "\(input)")
+            #expect(HostState(h) == before)
+        }
+    }
+}
+
+/// Queue device names written to bind/unbind (SPEC §1).
+@Suite struct DeviceNameTests {
+    @Test func apqnNames() {
+        #expect(APQN(sysfsName: "05.0004") == APQN(5, 4))
+        #expect(APQN(sysfsName: "0a.00ab") == APQN(10, 0xab))
+        #expect(APQN(sysfsName: "5.0004") == nil)
+        #expect(APQN(sysfsName: "05.004") == nil)
+        #expect(APQN(sysfsName: "0A.00AB") == nil)
+        #expect(APQN(sysfsName: "05.0100") == nil)
+        #expect(APQN(5, 4).description == "05.0004")
+        #expect(APQN(0xff, 0xab).description == "ff.00ab")
+    }
+}
