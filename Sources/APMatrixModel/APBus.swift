@@ -11,8 +11,8 @@ extension APHost {
     /// Writes `apmask` or `aqmask` (SPEC §3 "Masks"; kernel-reference §2.3–2.4).
     ///
     /// Parses both syntaxes; a change that newly reserves an APQN assigned to
-    /// any mdev is refused (EADDRINUSE in the seed profile) with one log line
-    /// per such APQN, mdevs in creation order, APQNs ascending; otherwise the
+    /// any mdev is refused (seed: EADDRINUSE, one log line per such APQN for
+    /// every mdev, creation order; upstream: EBUSY, the first mdev); otherwise the
     /// mask is stored and every queue whose binding no longer fits is rebound,
     /// in ascending APQN order, including queues left unbound by `unbind`.
     ///
@@ -26,18 +26,15 @@ extension APHost {
             throw APError(e, "\(axis.rawValue): not a mask: write 0x and up to 64 hex digits, or +/- terms such as +5,-0x47,+1-16")
         }
         guard new != old else { return }
-        let newlySet = new.subtracting(old)
-        let reserved = axis == .apmask ? Matrix(apm: newlySet, aqm: aqmask) : Matrix(apm: apmask, aqm: newlySet)
-        var conflicts: [(APQN, String)] = []
-        for m in mdevsInOrder {
-            let taken = Matrix(apm: m.matrix.apm & reserved.apm, aqm: m.matrix.aqm & reserved.aqm)
-            for apqn in taken.apqns { conflicts.append((apqn, m.uuid)) }
-        }
-        if !conflicts.isEmpty {
-            for (apqn, uuid) in conflicts { events.append(.kernel(rules.inUseLine(apqn, owner: uuid))) }
-            let list = conflicts.prefix(4).map { "\($0.0) (mdev \($0.1))" }.joined(separator: ", ")
+        let reserved = rules.newlyReserved(new.subtracting(old), axis, apmask: apmask, aqmask: aqmask)
+        let conflicts = rules.reported(self.conflicts(with: reserved, except: nil))
+        if let first = conflicts.first {
+            for c in conflicts {
+                for apqn in c.apqns { events.append(.kernel(rules.maskConflictLine(apqn, owner: c.mdev.uuid))) }
+            }
+            let count = conflicts.reduce(0) { $0 + $1.apqns.count }
             throw APError(rules.maskInUseErrno,
-                          "\(axis.rawValue): the change would reserve for the host \(conflicts.count) queue(s) assigned to mdevs: \(list)\(conflicts.count > 4 ? ", …" : ""); unassign them first")
+                          "\(axis.rawValue): the change would reserve for the host queue \(first.apqns[0]) assigned to mdev \(first.mdev.uuid)\(count > 1 ? " (and \(count - 1) more)" : ""); unassign it first")
         }
         if axis == .apmask { apmask = new } else { aqmask = new }
         events.append(.note("ap: \(axis.rawValue) set to \(new.hexString)"))
@@ -235,29 +232,46 @@ extension APHost {
         }
     }
 
+    /// Adds a control domain to the LPAR (firmware event). EEXIST if it has it.
+    public mutating func addControlDomain(_ id: APQI) throws(APError) {
+        guard (0...qciMaxDomain).contains(id) else {
+            throw APError(.invalidArgument, "domain \(id) is above the LPAR's maximum domain id \(qciMaxDomain)")
+        }
+        guard !controlDomains.contains(id) else {
+            throw APError(.fileExists, "the LPAR already has control domain \(id)")
+        }
+        firmwareChange(cause: "control domain \(hex(id, width: 4)) added to the LPAR") { host in
+            host.controlDomains.insert(id)
+        }
+    }
+
+    /// Removes a control domain from the LPAR (firmware event). ENOENT if it lacks it.
+    public mutating func removeControlDomain(_ id: APQI) throws(APError) {
+        guard controlDomains.contains(id) else {
+            throw APError(.noSuchFileOrDirectory, "the LPAR has no control domain \(id)")
+        }
+        firmwareChange(cause: "control domain \(hex(id, width: 4)) removed from the LPAR") { host in
+            host.controlDomains.remove(id)
+        }
+    }
+
     /// Applies a firmware change as a whole (SPEC §3, last hot-plug rule):
     /// the AP bus removes, creates and binds every affected queue device;
-    /// then, for each mdev in use, removed adapters and domains leave the
-    /// shadow (empty rule, resets); then the adapter rule runs for each added
-    /// adapter and the domain rule for each added domain, ascending.
+    /// then vfio_ap updates the shadow of every mdev that has one
+    /// (`ProfileRules.afterFirmware`): removals first, then additions.
     mutating func firmwareChange(cause: String, _ change: (inout APHost) -> Void) {
         let before = hostConfiguration
         change(&self)
         let after = hostConfiguration
         events.append(.note("firmware: \(cause)"))
         syncDevices()
-        let removedA = before.apm.subtracting(after.apm), removedD = before.aqm.subtracting(after.aqm)
-        let addedA = after.apm.subtracting(before.apm), addedD = after.aqm.subtracting(before.aqm)
-        for m in mdevsInOrder where m.guest != nil {
-            if m.shadow.apm.intersects(removedA) || m.shadow.aqm.intersects(removedD) {
-                setShadow(m.uuid, rules.unplug(adapters: removedA, domains: removedD, from: m.shadow), cause: cause)
-            }
-        }
-        for m in mdevsInOrder where m.guest != nil {
-            var s = m.shadow
-            for a in addedA & m.matrix.apm { s = rules.plugAdapter(a, into: s, assigned: m.matrix, host: self) }
-            for q in addedD & m.matrix.aqm { s = rules.plugDomain(q, into: s, assigned: m.matrix, host: self) }
-            setShadow(m.uuid, s, cause: cause)
+        let delta = HostConfigChange(
+            removed: Matrix(apm: before.apm.subtracting(after.apm), aqm: before.aqm.subtracting(after.aqm),
+                            adm: before.adm.subtracting(after.adm)),
+            added: Matrix(apm: after.apm.subtracting(before.apm), aqm: after.aqm.subtracting(before.aqm),
+                          adm: after.adm.subtracting(before.adm)))
+        for m in mdevsWithShadow {
+            setShadow(m.uuid, rules.afterFirmware(delta, m.matrix, shadow: m.shadow, host: self), cause: cause)
         }
     }
 }

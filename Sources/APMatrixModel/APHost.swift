@@ -3,6 +3,8 @@
 public enum Profile: String, Sendable, CaseIterable, Codable {
     /// The v10 dynamic-configuration design (the seed; SPEC §3).
     case seed
+    /// Linux 6.16+ as merged, to the 7.0 sources (kernel-reference §4.2–4.5, §9).
+    case upstream
 }
 
 /// An adapter of the LPAR and its firmware state.

@@ -191,26 +191,38 @@ extension APHost {
         }
     }
 
-    /// The guest opens the mdev: its shadow is filtered from the assignment
-    /// (SPEC §3 "Filtering") and becomes the guest's CRYCB.
+    /// The guest opens the mdev: its CRYCB becomes the shadow
+    /// (`ProfileRules.atOpen`: the seed filters the assignment now,
+    /// upstream pushes the shadow it keeps).
     ///
-    /// The corresponding kernel function is `vfio_ap_mdev_set_kvm` (seed).
+    /// The corresponding kernel functions are `vfio_ap_mdev_set_kvm` (seed)
+    /// and `vfio_ap_mdev_open_device` (upstream).
     mutating func attach(_ name: String, _ d: VfioAPDevice) {
-        guests[name]?.device = d
-        mdevs[d.mdev]?.guest = name
         let m = mdevs[d.mdev]!
+        let s = rules.atOpen(m.matrix, shadow: m.shadow, host: self)
+        mdevs[d.mdev]?.shadow = s
+        mdevs[d.mdev]?.guest = name
+        guests[name]?.device = d
         events.append(.deviceChanged(guest: name, device: d, plugged: true))
-        setShadow(d.mdev, rules.filter(m.matrix, host: self), cause: "device \(d.id) attached")
+        pushCRYCB(name, from: Matrix(), to: s, cause: "device \(d.id) attached")
     }
 
-    /// The guest lets go of the mdev: the shadow empties, every queue that was
-    /// in the guest is reset, the mdev is free for another guest.
+    /// The guest lets go of the mdev: its CRYCB is cleared, the queues it
+    /// had are reset, the mdev is free for another guest. The seed empties
+    /// the shadow; upstream keeps it and resets every linked queue.
     ///
-    /// The corresponding kernel function is `vfio_ap_mdev_release` (seed).
+    /// The corresponding kernel functions are `vfio_ap_mdev_release` (seed)
+    /// and `vfio_ap_mdev_close_device` (upstream).
     mutating func release(_ name: String, _ d: VfioAPDevice, cause: String) {
-        setShadow(d.mdev, Matrix(), cause: cause)
+        let m = mdevs[d.mdev]!
+        pushCRYCB(name, from: m.shadow, to: Matrix(), cause: cause)
         mdevs[d.mdev]?.guest = nil
         guests[name]?.device = nil
+        if rules.shadowWithoutGuest {
+            for apqn in linkedQueues(m) { reset(apqn, cause: "released: \(cause)") }
+        } else {
+            setShadow(d.mdev, Matrix(), cause: cause)
+        }
         events.append(.deviceChanged(guest: name, device: d, plugged: false))
     }
 

@@ -1,42 +1,124 @@
 import SystemPackage
 
+/// A change of the host AP configuration (QCI), as vfio_ap is told of it.
+struct HostConfigChange {
+    var removed: Matrix
+    var added: Matrix
+}
+
+/// What happens to an mdev that a guest uses when `remove` is written.
+enum RemoveInUse {
+    /// EBUSY (the seed era; SPEC §3).
+    case refuse
+    /// The kernel asks user space to release the device (VFIO request);
+    /// QEMU answers by unplugging it, then the removal completes.
+    case requestRelease
+}
+
 /// Every rule on which the kernel profiles differ, in one place
 /// (kernel-reference §9). The rest of the model asks these and never
-/// looks at the profile itself.
+/// looks at the profile itself. `seed` is SPEC §3; `upstream` is Linux
+/// 6.16+ as of the 7.0 sources ("upstream final"), including the 6.18
+/// in-use check over all ids of the other axis.
 struct ProfileRules {
     let profile: Profile
 
-    /// A mask change that would newly reserve an assigned APQN
-    /// (seed: `EADDRINUSE`; kernel-reference §9.1).
+    // MARK: errors and log lines
+
+    /// A mask change that would newly reserve an assigned APQN (§9.1):
+    /// vfio_ap says EADDRINUSE; the upstream AP bus turns it into EBUSY.
     var maskInUseErrno: Errno {
         switch profile {
         case .seed: return .addressInUse
+        case .upstream: return .resourceBusy
         }
     }
 
-    /// `create` when no instance is left (seed era: `EPERM`; §9.17).
+    /// `create` when no instance is left (§9.17): vfio_ap's own counter
+    /// (EPERM) in the seed era, the mdev core's (EUSERS) upstream.
     var instancesExhaustedErrno: Errno {
         switch profile {
         case .seed: return .notPermitted
+        case .upstream: return .tooManyUsers
         }
     }
 
-    /// The log line for an APQN that a mask change or an assignment would take
-    /// from `owner` (the seed's text, no prefix; SPEC §3).
-    func inUseLine(_ apqn: APQN, owner: String) -> String {
+    /// The APQNs a mask change newly reserves (§9.3): the newly set ids
+    /// times the other mask (seed, ≤ 6.17), or times every id (6.18+).
+    func newlyReserved(_ newlySet: Bitmap256, _ axis: MaskAxis, apmask: Bitmap256, aqmask: Bitmap256) -> Matrix {
+        let other: Bitmap256
+        switch profile {
+        case .seed: other = axis == .apmask ? aqmask : apmask
+        case .upstream: other = .all
+        }
+        return axis == .apmask ? Matrix(apm: newlySet, aqm: other) : Matrix(apm: other, aqm: newlySet)
+    }
+
+    /// Which conflicting mdevs are reported: the seed logs every mdev that
+    /// holds one, in creation order (SPEC §3); the kernel walks its list
+    /// newest first and stops at the first (kernel-reference §2.4).
+    func reported(_ conflicts: [(mdev: Mdev, apqns: [APQN])]) -> [(mdev: Mdev, apqns: [APQN])] {
+        switch profile {
+        case .seed: return conflicts.sorted { $0.mdev.serial < $1.mdev.serial }
+        case .upstream: return conflicts.max { $0.mdev.serial < $1.mdev.serial }.map { [$0] } ?? []
+        }
+    }
+
+    /// The log line for an APQN a mask change would take from `owner` (§9.2).
+    func maskConflictLine(_ apqn: APQN, owner: String) -> String {
         switch profile {
         case .seed: return "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
+        case .upstream: return "vfio_ap_mdev \(owner): Can not reserve queue \(apqn) for host driver: in use by mdev"
         }
     }
 
-    /// The shadow CRYCB a guest gets when it opens the mdev (SPEC §3
-    /// "Filtering"; seed `vfio_ap_mdev_config_shadow_apcb`, doc semantics):
-    /// by APID first, then the APQI fallback; S.adm = M.adm unfiltered.
+    /// The log line for an APQN an assignment by `assignee` would share with `owner` (§9.2).
+    func assignConflictLine(_ apqn: APQN, owner: String, assignee: String) -> String {
+        switch profile {
+        case .seed: return "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
+        case .upstream:
+            return "vfio_ap_mdev \(assignee): Userspace may not assign queue \(apqn) to mdev: already assigned to \(owner)"
+        }
+    }
+
+    // MARK: what exists
+
+    /// `ap_config`, the matrix device's `features` and the queues' `status`
+    /// are upstream interfaces (§9.18).
+    var hasUpstreamAttributes: Bool { profile == .upstream }
+
+    /// `guest_matrix` without a guest: ENODEV in the seed, the shadow upstream (§9.11).
+    var guestMatrixNeedsGuest: Bool { profile == .seed }
+
+    /// `remove` while a guest uses the mdev (§9.16).
+    var removeInUse: RemoveInUse {
+        switch profile {
+        case .seed: return .refuse
+        case .upstream: return .requestRelease
+        }
+    }
+
+    /// The seed computes the shadow when a guest opens the mdev and clears
+    /// it at release; upstream maintains it from assignment on (§9.10).
+    var shadowWithoutGuest: Bool { profile == .upstream }
+
+    /// Upstream resets a queue that leaves vfio_ap outside any shadow too (§4.5).
+    var resetsQueueLeavingVfio: Bool { profile == .upstream }
+
+    // MARK: the shadow CRYCB
+
+    /// A full filtering of the assignment against the host.
+    /// Seed (SPEC §3 "Filtering"; doc semantics of
+    /// `vfio_ap_mdev_config_shadow_apcb`): by APID, then the APQI fallback;
+    /// S.apm and S.aqm both empty or both not; S.adm = M.adm unfiltered.
+    /// Upstream (`vfio_ap_mdev_filter_matrix`, `vfio_ap_mdev_filter_cdoms`):
+    /// APIDs only, AQM filtered only by the host configuration, adapters
+    /// without domains kept, S.adm = M.adm ∩ H.adm (§9.7–9.9).
     func filter(_ m: Matrix, host: APHost) -> Matrix {
+        let h = host.hostConfiguration
+        let apids = m.apm & h.apm, apqis = m.aqm & h.aqm
         switch profile {
         case .seed:
-            let h = host.hostConfiguration
-            let apids = m.apm & h.apm, apqis = m.aqm & h.aqm
             var s = Matrix(adm: m.adm)
             guard !apids.isEmpty, !apqis.isEmpty else { return s }
             let keptAdapters = Bitmap256(apids.filter { apqis.isSubset(of: host.vfioBoundDomains(of: $0)) })
@@ -51,62 +133,137 @@ struct ProfileRules {
                 s.aqm = keptDomains
             }
             return s
+        case .upstream:
+            let kept = Bitmap256(apids.filter { apqis.isSubset(of: host.vfioBoundDomains(of: $0)) })
+            return Matrix(apm: kept, aqm: apqis, adm: m.adm & h.adm)
         }
     }
 
-    /// Hot plug of adapter `a` into a running guest (SPEC §3 "Hot plug", seed
-    /// "Hot plug support", all-or-nothing). Returns the new shadow.
-    func plugAdapter(_ a: APID, into s: Matrix, assigned m: Matrix, host: APHost) -> Matrix {
+    /// The shadow a guest gets when it opens the mdev: the seed filters
+    /// now; upstream pushes the shadow it keeps (no re-filtering at open).
+    func atOpen(_ m: Matrix, shadow: Matrix, host: APHost) -> Matrix {
         switch profile {
-        case .seed:
-            let h = host.hostConfiguration
-            guard h.apm.contains(a), !s.apm.contains(a) else { return s }
-            let bound = host.vfioBoundDomains(of: a)
+        case .seed: return filter(m, host: host)
+        case .upstream: return shadow
+        }
+    }
+
+    /// The shadow after an id was assigned (`m` already has it).
+    /// Seed: hot plug all or nothing (SPEC §3 "Hot plug"); upstream: a full
+    /// re-filter, which may also unplug other adapters (V11).
+    func afterAssign(_ target: AssignTarget, _ id: Int, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
+        switch (profile, target) {
+        case (.seed, .adapter): return plugAdapter(id, into: s, assigned: m, host: host)
+        case (.seed, .domain): return plugDomain(id, into: s, assigned: m, host: host)
+        case (.seed, .controlDomain):
             var out = s
-            if s.aqm.isEmpty {
-                let domains = m.aqm & h.aqm
-                guard !domains.isEmpty, domains.isSubset(of: bound) else { return s }
-                out.apm.insert(a)
-                out.aqm = domains
-            } else if s.aqm.isSubset(of: bound) {
-                out.apm.insert(a)
-            }
+            out.adm.insert(id)
+            return out
+        case (.upstream, .adapter), (.upstream, .domain): return filter(m, host: host)
+        case (.upstream, .controlDomain):
+            var out = s
+            out.adm = m.adm & host.hostConfiguration.adm
             return out
         }
     }
 
-    /// Hot plug of usage domain `q`: the adapter rule with the axes swapped.
-    func plugDomain(_ q: APQI, into s: Matrix, assigned m: Matrix, host: APHost) -> Matrix {
-        switch profile {
-        case .seed:
-            let h = host.hostConfiguration
-            guard h.aqm.contains(q), !s.aqm.contains(q) else { return s }
+    /// The shadow after an id was unassigned. Seed: if S.apm or S.aqm
+    /// becomes empty both do; upstream: only the bit goes, nothing is
+    /// re-filtered (V15).
+    func afterUnassign(_ target: AssignTarget, _ id: Int, shadow s: Matrix) -> Matrix {
+        switch target {
+        case .adapter: return unplug(adapters: Bitmap256([id]), from: s)
+        case .domain: return unplug(domains: Bitmap256([id]), from: s)
+        case .controlDomain:
             var out = s
-            if s.apm.isEmpty {
-                let adapters = m.apm & h.apm
-                guard !adapters.isEmpty, adapters.allSatisfy({ host.isBoundToVfio($0, q) }) else { return s }
-                out.aqm.insert(q)
-                out.apm = adapters
-            } else if s.apm.allSatisfy({ host.isBoundToVfio($0, q) }) {
-                out.aqm.insert(q)
-            }
+            out.adm.remove(id)
             return out
         }
     }
 
-    /// The shadow after ids leave it (unassign, unbind, firmware removal):
-    /// if S.apm or S.aqm becomes empty, both become empty (seed unassign).
+    /// The shadow after queue `apqn` was newly bound to vfio_ap (probe).
+    /// Seed: the adapter rule if its adapter is not plugged, then the
+    /// domain rule; upstream: a full re-filter (§9.14).
+    func afterProbe(_ apqn: APQN, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
+        switch profile {
+        case .seed:
+            var out = s
+            if !out.apm.contains(apqn.apid) { out = plugAdapter(apqn.apid, into: out, assigned: m, host: host) }
+            if !out.aqm.contains(apqn.apqi) { out = plugDomain(apqn.apqi, into: out, assigned: m, host: host) }
+            return out
+        case .upstream:
+            return filter(m, host: host)
+        }
+    }
+
+    /// The shadow after a firmware change of the host configuration. Both:
+    /// removed adapters and domains leave first. Seed: the empty rule, then
+    /// the adapter rule per added adapter and the domain rule per added
+    /// domain, ascending; control domains are never host-filtered. Upstream
+    /// (`vfio_ap_on_cfg_changed`, `vfio_ap_on_scan_complete`): a removed
+    /// control domain stays in the guest (the `bitmap_andnot` quirk, §4.5),
+    /// and an assigned addition re-filters.
+    func afterFirmware(_ change: HostConfigChange, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
+        var out = unplug(adapters: change.removed.apm, domains: change.removed.aqm, from: s)
+        switch profile {
+        case .seed:
+            for a in change.added.apm & m.apm { out = plugAdapter(a, into: out, assigned: m, host: host) }
+            for q in change.added.aqm & m.aqm { out = plugDomain(q, into: out, assigned: m, host: host) }
+        case .upstream:
+            // Removed control domains: removed & ~assigned, which can never hit the shadow.
+            out.adm = out.adm.subtracting(change.removed.adm.subtracting(m.adm))
+            if change.added.apm.intersects(m.apm) || change.added.aqm.intersects(m.aqm) {
+                let f = filter(m, host: host)
+                out.apm = f.apm
+                out.aqm = f.aqm
+            }
+            if change.added.adm.intersects(m.adm) { out.adm = m.adm & host.hostConfiguration.adm }
+        }
+        return out
+    }
+
+    /// The shadow after ids leave it (unassign, unbind, firmware removal).
     func unplug(adapters: Bitmap256 = Bitmap256(), domains: Bitmap256 = Bitmap256(), from s: Matrix) -> Matrix {
-        switch profile {
-        case .seed:
-            var out = s
-            out.apm = out.apm.subtracting(adapters)
-            out.aqm = out.aqm.subtracting(domains)
-            if out.apm.isEmpty || out.aqm.isEmpty {
-                out.apm = Bitmap256()
-                out.aqm = Bitmap256()
-            }
-            return out
+        var out = s
+        out.apm = out.apm.subtracting(adapters)
+        out.aqm = out.aqm.subtracting(domains)
+        if profile == .seed && (out.apm.isEmpty || out.aqm.isEmpty) {
+            out.apm = Bitmap256()
+            out.aqm = Bitmap256()
         }
+        return out
+    }
+
+    /// Seed hot plug of adapter `a` (SPEC §3, seed "Hot plug support", all or nothing).
+    func plugAdapter(_ a: APID, into s: Matrix, assigned m: Matrix, host: APHost) -> Matrix {
+        let h = host.hostConfiguration
+        guard h.apm.contains(a), !s.apm.contains(a) else { return s }
+        let bound = host.vfioBoundDomains(of: a)
+        var out = s
+        if s.aqm.isEmpty {
+            let domains = m.aqm & h.aqm
+            guard !domains.isEmpty, domains.isSubset(of: bound) else { return s }
+            out.apm.insert(a)
+            out.aqm = domains
+        } else if s.aqm.isSubset(of: bound) {
+            out.apm.insert(a)
+        }
+        return out
+    }
+
+    /// Seed hot plug of usage domain `q`: the adapter rule with the axes swapped.
+    func plugDomain(_ q: APQI, into s: Matrix, assigned m: Matrix, host: APHost) -> Matrix {
+        let h = host.hostConfiguration
+        guard h.aqm.contains(q), !s.aqm.contains(q) else { return s }
+        var out = s
+        if s.apm.isEmpty {
+            let adapters = m.apm & h.apm
+            guard !adapters.isEmpty, adapters.allSatisfy({ host.isBoundToVfio($0, q) }) else { return s }
+            out.aqm.insert(q)
+            out.apm = adapters
+        } else if s.apm.allSatisfy({ host.isBoundToVfio($0, q) }) {
+            out.aqm.insert(q)
+        }
+        return out
     }
 }

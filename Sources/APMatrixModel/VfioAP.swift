@@ -34,8 +34,10 @@ extension APHost {
     }
 
     /// Writes the mdev's `remove` (SPEC §3): kstrtoul (any error EINVAL);
-    /// 0 does nothing; otherwise EBUSY while a guest uses the mdev, else its
-    /// bound queues are reset and it is dropped.
+    /// 0 does nothing. While a guest uses the mdev: the seed refuses with
+    /// EBUSY; upstream asks user space to release the device, which QEMU
+    /// does by unplugging it, and then completes (§9.16). The mdev's bound
+    /// queues are reset and it is dropped.
     ///
     /// The corresponding kernel function is `remove_store` (mdev_sysfs.c).
     public mutating func removeMdev(_ uuid: String, _ input: [UInt8]) throws(APError) {
@@ -44,13 +46,28 @@ extension APHost {
         }
         guard v != 0, let m = mdevs[uuid] else { return }
         if let g = m.guest {
-            throw APError(.resourceBusy, "remove: guest \(g) uses mdev \(uuid); hot unplug it (device_del) or stop the guest first")
+            switch rules.removeInUse {
+            case .refuse:
+                throw APError(.resourceBusy, "remove: guest \(g) uses mdev \(uuid); hot unplug it (device_del) or stop the guest first")
+            case .requestRelease:
+                events.append(.kernel("vfio_ap_mdev \(uuid): Relaying device request to user (#0)"))
+                if let d = guests[g]?.device { release(g, d, cause: "device \(d.id) unplugged by QEMU on the VFIO device request") }
+            }
         }
-        for apqn in m.matrix.apqns where isBoundToVfio(apqn.apid, apqn.apqi) {
-            reset(apqn, cause: "mdev \(uuid) removed")
-        }
+        for apqn in linkedQueues(mdevs[uuid]!) { reset(apqn, cause: "mdev \(uuid) removed") }
         mdevs[uuid] = nil
         events.append(.note("vfio_ap: mdev \(uuid) removed"))
+    }
+
+    /// The queues vfio_ap has linked to an mdev: assigned there and bound to vfio_ap.
+    func linkedQueues(_ m: Mdev) -> [APQN] {
+        m.matrix.apqns.filter { isBoundToVfio($0.apid, $0.apqi) }
+    }
+
+    /// mdevs whose shadow vfio_ap maintains now: upstream all, the seed
+    /// those a guest uses.
+    var mdevsWithShadow: [Mdev] {
+        mdevsInOrder.filter { rules.shadowWithoutGuest || $0.guest != nil }
     }
 
     // MARK: assign / unassign
@@ -84,141 +101,202 @@ extension APHost {
     /// (SPEC §3): parse (EINVAL/ERANGE); above the maximum ENODEV; already
     /// assigned: success; for adapters and domains, a new APQN reserved for
     /// the host is EADDRNOTAVAIL and one assigned to another mdev EADDRINUSE
-    /// (logged per APQN with its owner); then the id is set and, if a guest
-    /// uses the mdev, hot plugged. Control domains are not checked and are
-    /// always plugged. Ids the LPAR lacks may be assigned (over-provisioning).
+    /// (logged per APQN with its owner); then the id is set and the shadow
+    /// follows (`ProfileRules.afterAssign`: seed hot plug, upstream
+    /// re-filter). Control domains are not checked. Ids the LPAR lacks may
+    /// be assigned (over-provisioning).
     ///
     /// The corresponding kernel functions are `assign_adapter_store`,
     /// `assign_domain_store` and `assign_control_domain_store`.
     public mutating func assign(_ target: AssignTarget, mdev uuid: String, _ input: [UInt8]) throws(APError) {
         var m = try mdev(uuid)
         let id = try parseID(input, target, assign: true)
+        let attr = "assign_" + target.rawValue
         switch target {
         case .adapter:
             guard !m.matrix.apm.contains(id) else { return }
-            try checkNewAPQNs(Matrix(apm: Bitmap256([id]), aqm: m.matrix.aqm), for: m, attr: "assign_adapter")
+            try checkNewAPQNs(Matrix(apm: Bitmap256([id]), aqm: m.matrix.aqm), for: m, attr: attr)
             m.matrix.apm.insert(id)
         case .domain:
             guard !m.matrix.aqm.contains(id) else { return }
-            try checkNewAPQNs(Matrix(apm: m.matrix.apm, aqm: Bitmap256([id])), for: m, attr: "assign_domain")
+            try checkNewAPQNs(Matrix(apm: m.matrix.apm, aqm: Bitmap256([id])), for: m, attr: attr)
             m.matrix.aqm.insert(id)
         case .controlDomain:
             guard !m.matrix.adm.contains(id) else { return }
             m.matrix.adm.insert(id)
         }
         mdevs[uuid] = m
-        events.append(.note("vfio_ap: mdev \(uuid): \(target.rawValue) \(hex(id, width: target == .adapter ? 2 : 4)) assigned"))
-        guard m.guest != nil else { return }
         let cause = "\(target.rawValue) \(hex(id, width: target == .adapter ? 2 : 4)) assigned"
-        switch target {
-        case .adapter: setShadow(uuid, rules.plugAdapter(id, into: m.shadow, assigned: m.matrix, host: self), cause: cause)
-        case .domain: setShadow(uuid, rules.plugDomain(id, into: m.shadow, assigned: m.matrix, host: self), cause: cause)
-        case .controlDomain:
-            var s = m.shadow
-            s.adm.insert(id)
-            setShadow(uuid, s, cause: cause)
-        }
+        events.append(.note("vfio_ap: mdev \(uuid): \(cause)"))
+        guard rules.shadowWithoutGuest || m.guest != nil else { return }
+        setShadow(uuid, rules.afterAssign(target, id, m.matrix, shadow: m.shadow, host: self), cause: cause)
     }
 
-    /// The checks of a new row or column of APQNs: reserved for the host
-    /// (EADDRNOTAVAIL), then assigned to another mdev (EADDRINUSE, one log
-    /// line per APQN, owners in creation order, APQNs ascending).
+    /// The checks of new APQNs for an mdev: reserved for the host
+    /// (EADDRNOTAVAIL), then assigned to another mdev (EADDRINUSE, with the
+    /// profile's log lines).
     mutating func checkNewAPQNs(_ new: Matrix, for m: Mdev, attr: String) throws(APError) {
         if let r = new.apqns.first(where: isReserved) {
             throw APError(.addressNotAvailable,
                           "\(attr): queue \(r) is reserved for the host by apmask/aqmask; clear its bit in one of them first")
         }
-        var conflicts: [(APQN, String)] = []
-        for o in mdevsInOrder where o.uuid != m.uuid {
-            let shared = Matrix(apm: o.matrix.apm & new.apm, aqm: o.matrix.aqm & new.aqm)
-            for apqn in shared.apqns { conflicts.append((apqn, o.uuid)) }
-        }
+        let conflicts = rules.reported(conflicts(with: new, except: m.uuid))
         guard let first = conflicts.first else { return }
-        for (apqn, owner) in conflicts { events.append(.kernel(rules.inUseLine(apqn, owner: owner))) }
-        throw APError(.addressInUse, "\(attr): queue \(first.0) is already assigned to mdev \(first.1)\(conflicts.count > 1 ? " (and \(conflicts.count - 1) more)" : ""); an APQN belongs to one mdev")
+        for c in conflicts {
+            for apqn in c.apqns {
+                events.append(.kernel(rules.assignConflictLine(apqn, owner: c.mdev.uuid, assignee: m.uuid)))
+            }
+        }
+        let count = conflicts.reduce(0) { $0 + $1.apqns.count }
+        throw APError(.addressInUse, "\(attr): queue \(first.apqns[0]) is already assigned to mdev \(first.mdev.uuid)\(count > 1 ? " (and \(count - 1) more)" : ""); an APQN belongs to one mdev")
+    }
+
+    /// The mdevs (other than `uuid`) whose assignment shares APQNs with
+    /// `apqns`, in creation order, with those APQNs ascending.
+    func conflicts(with apqns: Matrix, except uuid: String?) -> [(mdev: Mdev, apqns: [APQN])] {
+        mdevsInOrder.compactMap { o in
+            guard o.uuid != uuid else { return nil }
+            let shared = Matrix(apm: o.matrix.apm & apqns.apm, aqm: o.matrix.aqm & apqns.aqm).apqns
+            return shared.isEmpty ? nil : (o, shared)
+        }
     }
 
     /// Writes `unassign_adapter`, `unassign_domain` or
     /// `unassign_control_domain` (SPEC §3): parse, ENODEV above the maximum,
-    /// no-op if not assigned, clear; with a guest, the id leaves the shadow
-    /// (if S.apm or S.aqm becomes empty both do) and every queue that leaves
-    /// the guest is reset.
+    /// no-op if not assigned, clear; the id leaves the shadow
+    /// (`ProfileRules.afterUnassign`) and every queue that leaves it is reset.
     ///
     /// The corresponding kernel functions are `unassign_adapter_store`,
     /// `unassign_domain_store` and `unassign_control_domain_store`.
     public mutating func unassign(_ target: AssignTarget, mdev uuid: String, _ input: [UInt8]) throws(APError) {
         var m = try mdev(uuid)
         let id = try parseID(input, target, assign: false)
-        let cause = "\(target.rawValue) \(hex(id, width: target == .adapter ? 2 : 4)) unassigned"
-        var s = m.shadow
         switch target {
         case .adapter:
             guard m.matrix.apm.contains(id) else { return }
             m.matrix.apm.remove(id)
-            if s.apm.contains(id) { s = rules.unplug(adapters: Bitmap256([id]), from: s) }
         case .domain:
             guard m.matrix.aqm.contains(id) else { return }
             m.matrix.aqm.remove(id)
-            if s.aqm.contains(id) { s = rules.unplug(domains: Bitmap256([id]), from: s) }
         case .controlDomain:
             guard m.matrix.adm.contains(id) else { return }
             m.matrix.adm.remove(id)
-            s.adm.remove(id)
         }
         mdevs[uuid] = m
+        let cause = "\(target.rawValue) \(hex(id, width: target == .adapter ? 2 : 4)) unassigned"
         events.append(.note("vfio_ap: mdev \(uuid): \(cause)"))
-        if m.guest != nil { setShadow(uuid, s, cause: cause) }
+        setShadow(uuid, rules.afterUnassign(target, id, shadow: m.shadow), cause: cause)
+    }
+
+    /// Writes `ap_config` (upstream; kernel-reference §3.5): the first 201
+    /// bytes, three comma- or newline-separated masks (APM, AQM, ADM) in
+    /// the absolute mask syntax, all or nothing: EINVAL for a bad field,
+    /// EADDRNOTAVAIL for a host-reserved APQN, EADDRINUSE for a shared one,
+    /// ENODEV for an id above the maximum. Removed adapters and domains
+    /// leave the shadow (their queues are reset), then everything is
+    /// re-filtered.
+    ///
+    /// The corresponding kernel function is `ap_config_store`.
+    public mutating func storeAPConfig(mdev uuid: String, _ input: [UInt8]) throws(APError) {
+        var m = try mdev(uuid)
+        guard rules.hasUpstreamAttributes else {
+            throw APError(.noSuchFileOrDirectory, "ap_config exists in the upstream profile only")
+        }
+        let fields = KernelParse.cString(Array(input.prefix(201)))
+            .split(omittingEmptySubsequences: false) { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\n") }
+        guard fields.count >= 3 else {
+            throw APError(.invalidArgument, "ap_config: write three masks, APM,AQM,ADM (0x and up to 64 hex digits each)")
+        }
+        var masks: [Bitmap256] = []
+        for (i, field) in fields.prefix(3).enumerated() {
+            guard case .success(let mask) = KernelParse.hex2bitmap(field) else {
+                throw APError(.invalidArgument, "ap_config: field \(i + 1) '\(String(decoding: field, as: UTF8.self))' is not a mask")
+            }
+            masks.append(mask)
+        }
+        let new = Matrix(apm: masks[0], aqm: masks[1], adm: masks[2])
+        try checkNewAPQNs(new, for: m, attr: "ap_config")
+        if new.apm.subtracting(.through(mdevMaxAPID)).first != nil
+            || new.aqm.subtracting(.through(mdevMaxAPQI)).first != nil
+            || new.adm.subtracting(.through(mdevMaxAPQI)).first != nil {
+            throw APError(.noSuchDevice, "ap_config: an id is above the maximum APID \(mdevMaxAPID) or APQI \(mdevMaxAPQI)")
+        }
+        let old = m.matrix
+        m.matrix = new
+        mdevs[uuid] = m
+        events.append(.note("vfio_ap: mdev \(uuid): ap_config set to \(new.summary)"))
+        let cause = "ap_config written"
+        setShadow(uuid, rules.unplug(adapters: old.apm.subtracting(new.apm), domains: old.aqm.subtracting(new.aqm),
+                                     from: m.shadow), cause: cause)
+        setShadow(uuid, rules.filter(new, host: self), cause: cause)
     }
 
     // MARK: reads
 
-    /// `guest_matrix` (SPEC §3): the shadow in the `matrix` format; ENODEV
-    /// when no guest uses the mdev.
+    /// `guest_matrix` (SPEC §3): the shadow in the `matrix` format; the
+    /// seed says ENODEV when no guest uses the mdev, upstream shows the shadow.
     ///
     /// The corresponding kernel function is `guest_matrix_show`.
     public func guestMatrix(_ uuid: String) throws(APError) -> Matrix {
         let m = try mdev(uuid)
-        guard m.guest != nil else {
+        guard m.guest != nil || !rules.guestMatrixNeedsGuest else {
             throw APError(.noSuchDevice, "guest_matrix: no guest uses mdev \(uuid); start one with this mdev")
         }
         return m.shadow
     }
 
+    /// A queue's vfio_ap `status` (upstream): `unassigned`, `assigned`, or
+    /// `in use` when a guest has it in its CRYCB.
+    ///
+    /// The corresponding kernel function is `status_show` (vfio_ap_drv.c).
+    public func queueStatus(_ apqn: APQN) -> String {
+        guard let m = owner(of: apqn) else { return "unassigned" }
+        return m.guest != nil && m.shadow.contains(apqn) ? "in use" : "assigned"
+    }
+
+    /// Whether the upstream-only attributes exist (`ap_config`, `features`, queue `status`).
+    public var hasUpstreamAttributes: Bool { rules.hasUpstreamAttributes }
+
     // MARK: shadow and queue events
 
     /// Replaces an mdev's shadow: logs the CRYCB change of its guest, records
-    /// who holds its queues, and resets every queue that left the guest.
+    /// who holds its queues, and resets every queue that left the shadow.
     mutating func setShadow(_ uuid: String, _ new: Matrix, cause: String) {
         guard let m = mdevs[uuid], new != m.shadow else { return }
         let old = m.shadow
         mdevs[uuid]?.shadow = new
-        if let g = m.guest {
-            events.append(.crycbChanged(guest: g, before: old, after: new, cause: cause))
-            for apqn in new.apqns where !old.contains(apqn) { records[apqn, default: QueueRecord()].holdsStateOf = g }
-        }
-        for apqn in old.apqns where !new.contains(apqn) { reset(apqn, cause: "left the guest: \(cause)") }
+        if let g = m.guest { pushCRYCB(g, from: old, to: new, cause: cause) }
+        for apqn in old.apqns where !new.contains(apqn) { reset(apqn, cause: "left the shadow: \(cause)") }
+    }
+
+    /// KVM rewrites a guest's CRYCB (`kvm_arch_crypto_set_masks`): the
+    /// change is logged and the queues that arrive hold the guest's state from now on.
+    mutating func pushCRYCB(_ guest: String, from old: Matrix, to new: Matrix, cause: String) {
+        guard old != new else { return }
+        events.append(.crycbChanged(guest: guest, before: old, after: new, cause: cause))
+        for apqn in new.apqns where !old.contains(apqn) { records[apqn, default: QueueRecord()].holdsStateOf = guest }
     }
 
     /// vfio_ap's remove callback for a queue leaving vfio_ap outside a
-    /// firmware change (unbind, mask change): a queue in a guest's shadow
-    /// unplugs its whole adapter.
+    /// firmware change (unbind, mask change): a queue in a shadow unplugs
+    /// its whole adapter; upstream also resets a queue outside any shadow.
     ///
     /// The corresponding kernel function is `vfio_ap_mdev_remove_queue`.
     mutating func queueLeftVfio(_ apqn: APQN, cause: String) {
-        guard let m = owner(of: apqn), m.guest != nil, m.shadow.contains(apqn) else { return }
-        setShadow(m.uuid, rules.unplug(adapters: Bitmap256([apqn.apid]), from: m.shadow), cause: cause)
+        if let m = owner(of: apqn), m.shadow.contains(apqn) {
+            setShadow(m.uuid, rules.unplug(adapters: Bitmap256([apqn.apid]), from: m.shadow), cause: cause)
+        } else if rules.resetsQueueLeavingVfio {
+            reset(apqn, cause: cause)
+        }
     }
 
     /// vfio_ap's probe callback for a queue newly bound to vfio_ap (mask
-    /// change or `bind`): for the mdev in use that has it assigned, the
-    /// adapter rule if its adapter is not plugged, then the domain rule.
+    /// change or `bind`): the shadow of the mdev that has it assigned
+    /// follows `ProfileRules.afterProbe`.
     ///
     /// The corresponding kernel function is `vfio_ap_mdev_probe_queue`.
     mutating func queueProbed(_ apqn: APQN, cause: String) {
-        guard let m = owner(of: apqn), m.guest != nil else { return }
-        var s = m.shadow
-        if !s.apm.contains(apqn.apid) { s = rules.plugAdapter(apqn.apid, into: s, assigned: m.matrix, host: self) }
-        if !s.aqm.contains(apqn.apqi) { s = rules.plugDomain(apqn.apqi, into: s, assigned: m.matrix, host: self) }
-        setShadow(m.uuid, s, cause: cause)
+        guard let m = owner(of: apqn), rules.shadowWithoutGuest || m.guest != nil else { return }
+        setShadow(m.uuid, rules.afterProbe(apqn, m.matrix, shadow: m.shadow, host: self), cause: cause)
     }
 }

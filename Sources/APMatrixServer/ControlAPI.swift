@@ -114,6 +114,18 @@ public enum ControlAPI {
                 return json(Empty())
             }
         }
+        api.post("host/control-domains") { request, context in
+            await respondAsync {
+                try daemon.addControlDomain(try await decode(DomainRequest.self, request, context).id)
+                return json(Empty(), status: .created)
+            }
+        }
+        api.delete("host/control-domains/:id") { _, context in
+            respond {
+                try daemon.removeControlDomain(try id(parameter("id", context)))
+                return json(Empty())
+            }
+        }
         return router
     }
 

@@ -249,6 +249,14 @@ public final class Daemon: Sendable {
         try emulator.perform { (h: inout APHost) throws(APError) in try h.removeDomain(id) }
     }
 
+    public func addControlDomain(_ id: Int) throws(APError) {
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.addControlDomain(id) }
+    }
+
+    public func removeControlDomain(_ id: Int) throws(APError) {
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.removeControlDomain(id) }
+    }
+
     // MARK: lifetime
 
     /// Stops every QMP monitor (the daemon is exiting).

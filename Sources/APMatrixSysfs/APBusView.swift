@@ -122,6 +122,9 @@ enum APBusView {
         if let driver = queue.driver {
             d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
         }
+        if queue.driver == .vfioAP && host.hasUpstreamAttributes {
+            d["status"] = .attribute(.ro { $0.queueStatus(apqn) + "\n" })
+        }
         if queue.driver == .cex4queue {
             d["online"] = .attribute(.rw({ line($0.queues[apqn]?.online == true ? 1 : 0) },
                                          { try $0.storeQueueOnline(apqn, $1) }))

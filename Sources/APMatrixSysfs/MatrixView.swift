@@ -16,11 +16,12 @@ enum MatrixView {
                 "subsystem": .symlink("../../../bus/matrix"),
             ]
             for uuid in host.mdevs.keys { d[uuid] = .directory }
+            if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
             return d
         }
         if first == "mdev_supported_types" { return supportedTypes(Array(c.dropFirst()), host) }
         guard c.count == 1, let m = host.mdevs[String(first)] else { return nil }
-        return mdevDirectory(m)
+        return mdevDirectory(m, host)
     }
 
     static func supportedTypes(_ c: [Substring], _ host: APHost) -> Directory? {
@@ -40,7 +41,7 @@ enum MatrixView {
         }
     }
 
-    static func mdevDirectory(_ m: Mdev) -> Directory {
+    static func mdevDirectory(_ m: Mdev, _ host: APHost) -> Directory {
         let uuid = m.uuid
         var d: Directory = [
             "matrix": .attribute(.ro { host in
@@ -58,6 +59,12 @@ enum MatrixView {
             "driver": .symlink("../../../../bus/mdev/drivers/vfio_mdev"),
             "subsystem": .symlink("../../../../bus/mdev"),
         ]
+        if host.hasUpstreamAttributes {
+            d["ap_config"] = .attribute(.rw({ host in
+                let a = try host.mdev(uuid).matrix
+                return [a.apm, a.aqm, a.adm].map(\.hexString).joined(separator: ",") + "\n"
+            }, { try $0.storeAPConfig(mdev: uuid, $1) }))
+        }
         for target in AssignTarget.allCases {
             d["assign_" + target.rawValue] = .attribute(.wo { try $0.assign(target, mdev: uuid, $1) })
             d["unassign_" + target.rawValue] = .attribute(.wo { try $0.unassign(target, mdev: uuid, $1) })

@@ -11,7 +11,7 @@ struct HostCommand: AsyncParsableCommand {
             seed describes: assigned adapters and domains that arrive are hot plugged into running
             guests (over-provisioning), those that leave are unplugged and their queues reset.
             """,
-        subcommands: [Adapter.self, Domain.self])
+        subcommands: [Adapter.self, Domain.self, ControlDomain.self])
 
     struct Adapter: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -20,7 +20,15 @@ struct HostCommand: AsyncParsableCommand {
 
     struct Domain: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a usage domain to the LPAR or remove one.", subcommands: [AddDomain.self, RemoveDomain.self])
+            abstract: "Add a usage domain to the LPAR or remove one.",
+            subcommands: [AddDomain<UsageDomains>.self, RemoveDomain<UsageDomains>.self])
+    }
+
+    struct ControlDomain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "control-domain",
+            abstract: "Add a control domain to the LPAR or remove one.",
+            subcommands: [AddDomain<ControlDomains>.self, RemoveDomain<ControlDomains>.self])
     }
 }
 
@@ -70,36 +78,55 @@ struct RemoveAdapter: AsyncParsableCommand {
     }
 }
 
-struct AddDomain: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "add", abstract: "Add a usage domain to the LPAR. EEXIST if it has it.")
+/// The two kinds of domain the LPAR has: usage domains (queues) and control domains.
+protocol DomainKind {
+    /// The API path below /host.
+    static var path: String { get }
+    static var noun: String { get }
+}
+
+enum UsageDomains: DomainKind {
+    static var path: String { "domains" }
+    static var noun: String { "usage domain" }
+}
+
+enum ControlDomains: DomainKind {
+    static var path: String { "control-domains" }
+    static var noun: String { "control domain" }
+}
+
+struct AddDomain<Kind: DomainKind>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "add", abstract: "Add a \(Kind.noun) to the LPAR. EEXIST if it has it.")
+    }
 
     @OptionGroup var server: ServerOptions
     @Argument(help: "The APQI: decimal or 0x hex.") var id: String
 
-    func validate() throws { _ = try parseID(id, "domain") }
+    func validate() throws { _ = try parseID(id, Kind.noun) }
 
     func run() async throws {
-        let apqi = try parseID(id, "domain")
+        let apqi = try parseID(id, Kind.noun)
         let _: Empty = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/host/domains", DomainRequest(id: apqi))
+            try await server.client.post("\(ControlAPI.prefix)/host/\(Kind.path)", DomainRequest(id: apqi))
         }
     }
 }
 
-struct RemoveDomain: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "remove", abstract: "Remove a usage domain from the LPAR. ENOENT if it lacks it.")
+struct RemoveDomain<Kind: DomainKind>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "remove", abstract: "Remove a \(Kind.noun) from the LPAR. ENOENT if it lacks it.")
+    }
 
     @OptionGroup var server: ServerOptions
     @Argument(help: "The APQI: decimal or 0x hex.") var id: String
 
-    func validate() throws { _ = try parseID(id, "domain") }
+    func validate() throws { _ = try parseID(id, Kind.noun) }
 
     func run() async throws {
-        let apqi = try parseID(id, "domain")
+        let apqi = try parseID(id, Kind.noun)
         _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/host/domains/\(apqi)")
+            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/host/\(Kind.path)/\(apqi)")
         }
     }
 }

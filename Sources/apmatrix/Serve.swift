@@ -30,14 +30,10 @@ struct Serve: ParsableCommand {
                                valueName: "ADDR"))
     var listen = "127.0.0.1:7807"
 
-    @Option(help: ArgumentHelp("Kernel behaviour to emulate: seed (the v10 design).", valueName: "seed"))
-    var profile: String = Profile.seed.rawValue
-
-    func validate() throws {
-        guard Profile(rawValue: profile) != nil else {
-            throw ValidationError("--profile \(profile): this version emulates the seed profile only (upstream is planned)")
-        }
-    }
+    @Option(help: ArgumentHelp(
+        "Kernel behaviour: seed (the v10 dynamic-configuration design) or upstream (Linux 6.16+ as merged).",
+        valueName: "seed|upstream"))
+    var profile: Profile = .seed
 
     func run() throws {
         let description: HostDescription
@@ -47,7 +43,7 @@ struct Serve: ParsableCommand {
             throw Failure("host file \(host ?? ""): \(error)")
         }
         let model: APHost
-        do { model = try APHost(description, profile: Profile(rawValue: profile)!) } catch {
+        do { model = try APHost(description, profile: profile) } catch {
             throw Failure("host file \(host ?? "(embedded)"): \(error)")
         }
 
@@ -106,7 +102,7 @@ struct Serve: ParsableCommand {
         }
         writeLine(STDOUT_FILENO, "ready \(address)")
         logger.info("""
-            serving \(dir) (profile \(profile)), API \(address). Try from another terminal:
+            serving \(dir) (profile \(profile.rawValue)), API \(address). Try from another terminal:
               cat \(dir)/bus/ap/apmask; ls \(dir)/devices/ap
               echo -5,-6 > \(dir)/bus/ap/apmask
               echo $(uuidgen) > \(dir)/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
@@ -147,3 +143,5 @@ func writeLine(_ fd: Int32, _ text: String) {
     var line = text + "\n"
     line.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
 }
+
+extension Profile: ExpressibleByArgument {}

@@ -54,7 +54,7 @@ func makeHost(adapters: [Int], domains: [Int], control: [Int]? = nil,
               deconfigured: Set<Int> = [],
               apmask: Bitmap256 = Bitmap256(), aqmask: Bitmap256 = Bitmap256(),
               apxa: Bool = true, maxMdevs: Int = 65536,
-              facilities: Facilities = Facilities()) throws -> APHost {
+              facilities: Facilities = Facilities(), profile: Profile = .seed) throws -> APHost {
     let list = adapters.map { id in
         AdapterDescription(id: id, type: AdapterType(types[id] ?? "CEX8C")!,
                            configured: !deconfigured.contains(id),
@@ -63,7 +63,7 @@ func makeHost(adapters: [Int], domains: [Int], control: [Int]? = nil,
     let d = HostDescription(apxa: apxa, facilities: facilities, usageDomains: Bitmap256(domains),
                             controlDomains: control.map { Bitmap256($0) }, apmask: apmask, aqmask: aqmask,
                             maxMdevs: maxMdevs, adapters: list)
-    return try APHost(d)
+    return try APHost(d, profile: profile)
 }
 
 /// Everything observable about a host except its event list.

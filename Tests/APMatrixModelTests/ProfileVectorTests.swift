@@ -1,0 +1,297 @@
+import APMatrixModel
+import Testing
+
+// The worked vectors of kernel-reference §8 in their upstream form, each
+// beside its seed form, and the quirks §4.5 and §9 document. Vectors whose
+// result is the same in both profiles (parsing and formats: V1–V6, V18,
+// V19) are run on both.
+
+/// The two profiles' results of one scenario.
+struct Both<T: Equatable>: Equatable {
+    var seed: T
+    var upstream: T
+}
+
+func both<T: Equatable>(_ scenario: (Profile) throws -> T) rethrows -> Both<T> {
+    Both(seed: try scenario(.seed), upstream: try scenario(.upstream))
+}
+
+/// Unbinds queue (a,q) from vfio_ap (`echo aa.qqqq > drivers/vfio_ap/unbind`).
+extension APHost {
+    mutating func unbindVfio(_ a: Int, _ q: Int) throws(APError) {
+        try unbind(driver: "vfio_ap", b(APQN(a, q).description))
+    }
+}
+
+@Suite struct ProfileVectorTests {
+    @Test(arguments: Profile.allCases) func v1ToV6AreTheSameInBothProfiles(_ profile: Profile) throws {
+        var h = try makeHost(adapters: [5], domains: [4], apmask: .all, aqmask: .all, profile: profile)
+        try h.storeMask(.apmask, b("0x7d00000000000000000000000000000000000000000000000000000000000000"))
+        try h.storeMask(.aqmask, b("0x8000000000000000000000000000000000000000000000000000000000000000"))
+        #expect(h.isReserved(APQN(5, 0)) && !h.isReserved(APQN(6, 0)) && !h.isReserved(APQN(1, 1)))
+        try h.storeMask(.apmask, b("0x41"))
+        #expect(h.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
+        #expect(errnoOf { try h.storeMask(.apmask, b("0X41")) } == "EINVAL")
+        #expect(errnoOf { try h.storeMask(.apmask, b("+1, +2")) } == "EINVAL")
+        try h.createMdev(b(uuidA))
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("08")) } == "EINVAL")
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("18446744073709551616")) } == "ERANGE")
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("256")) } == "ENODEV")
+        try h.assign(.adapter, mdev: uuidA, b("010"))
+        #expect(h.mx(uuidA) == "08.\n")
+    }
+
+    @Test func v7APConfigFormatIsUpstreamOnly() throws {
+        let r = try both { p -> String? in
+            var h = try makeHost(adapters: [5, 6], domains: [4, 0xab], profile: p)
+            try h.mk(uuidA, adapters: [5, 6], domains: [4, 0xab], control: [4])
+            #expect(h.mx(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
+            guard h.hasUpstreamAttributes else { return nil }
+            let a = h.mdevs[uuidA]!.matrix
+            return [a.apm, a.aqm, a.adm].map(\.hexString).joined(separator: ",") + "\n"
+        }
+        #expect(r.seed == nil)
+        #expect(r.upstream == "0x0600000000000000000000000000000000000000000000000000000000000000,0x0800000000000000000000000000000000000000001000000000000000000000,0x0800000000000000000000000000000000000000000000000000000000000000\n")
+    }
+
+    @Test func v8GuestMatrixWithOneUnboundQueue() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5, 6], domains: [4, 0xab], profile: p)
+            try h.unbindVfio(6, 0xab)
+            try h.mk(uuidA, adapters: [5, 6], domains: [4, 0xab])
+            let without = h.gm(uuidA)
+            try h.start("g", mdev: uuidA)
+            return [without, h.gm(uuidA)]
+        }
+        #expect(r.seed == ["ENODEV", "05.0004\n05.00ab\n"])
+        #expect(r.upstream == ["05.0004\n05.00ab\n", "05.0004\n05.00ab\n"])
+    }
+
+    @Test func v9SeedFallsBackToAPQIsUpstreamDoesNot() throws {
+        let r = try both { p -> String in
+            var h = try makeHost(adapters: [4, 5], domains: [4, 5, 0x47, 0x54], profile: p)
+            try h.unbindVfio(4, 5)
+            try h.unbindVfio(5, 4)
+            try h.mk(uuidA, adapters: [4, 5], domains: [4, 5, 0x47, 0x54])
+            try h.start("g", mdev: uuidA)
+            return h.gm(uuidA)
+        }
+        #expect(r.seed == "04.0047\n04.0054\n05.0047\n05.0054\n")
+        #expect(r.upstream == ".0004\n.0005\n.0047\n.0054\n")
+    }
+
+    @Test func v10AdapterWithoutDomains() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5], domains: [4], profile: p)
+            try h.mk(uuidA, adapters: [5])
+            try h.start("g", mdev: uuidA)
+            return [h.gm(uuidA), IdList.format(h.crycb(of: "g").apm)]
+        }
+        #expect(r.seed == ["", ""])
+        #expect(r.upstream == ["05.\n", "5"])
+    }
+
+    @Test func v11AssigningADomainUnplugsAnAdapterUpstream() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5, 6], domains: [4, 0x47], profile: p)
+            try h.mk(uuidA, adapters: [5, 6], domains: [4])
+            try h.start("g", mdev: uuidA)
+            let before = h.gm(uuidA)
+            try h.unbindVfio(6, 0x47)
+            try h.assign(.domain, mdev: uuidA, b("0x47"))
+            return [before, h.gm(uuidA), "\(h.resets(6, 4))"]
+        }
+        #expect(r.seed == ["05.0004\n06.0004\n", "05.0004\n06.0004\n", "0"])
+        #expect(r.upstream == ["05.0004\n06.0004\n", "05.0004\n05.0047\n", "1"])
+    }
+
+    @Test func v12OverProvisioningAutoPlug() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5], domains: [4], profile: p)
+            try h.mk(uuidA, adapters: [7], domains: [4])
+            try h.start("g", mdev: uuidA)
+            let before = h.gm(uuidA)
+            try h.addAdapter(7, type: AdapterType("CEX8C")!)
+            return [before, h.gm(uuidA)]
+        }
+        #expect(r.seed == ["", "07.0004\n"])
+        #expect(r.upstream == [".0004\n", "07.0004\n"])
+    }
+
+    @Test func v13MaskChangeBlocked() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [4, 5], domains: [0x54], apmask: .all,
+                                 aqmask: Bitmap256.all.subtracting(ids([0x54])), profile: p)
+            try h.mk(uuidA, adapters: [5], domains: [0x54])
+            try h.mk(uuidB, adapters: [4], domains: [0x54])
+            _ = h.takeEvents()
+            let e = errnoOf { try h.storeMask(.aqmask, b("+0x54")) } ?? "ok"
+            return [e, h.aqmask.hexString] + h.kernelLines
+        }
+        #expect(r.seed == ["EADDRINUSE", "0xfffffffffffffffffffff7ffffffffffffffffffffffffffffffffffffffffff",
+                           "Userspace may not re-assign queue 05.0054 already assigned to 62177883-f1bb-47f0-914d-32a22e3a8804",
+                           "Userspace may not re-assign queue 04.0054 already assigned to cef03c3c-903d-4ecc-9a83-40694cb8aee4"])
+        #expect(r.upstream == ["EBUSY", "0xfffffffffffffffffffff7ffffffffffffffffffffffffffffffffffffffffff",
+                               "vfio_ap_mdev cef03c3c-903d-4ecc-9a83-40694cb8aee4: Can not reserve queue 04.0054 for host driver: in use by mdev"])
+    }
+
+    @Test func v14InUseCheckOverAllIdsUpstream() throws {
+        let r = try both { p -> String in
+            var h = try makeHost(adapters: [5], domains: [4], apmask: Bitmap256.all.subtracting(ids([5])),
+                                 aqmask: Bitmap256.all.subtracting(ids([4])), profile: p)
+            try h.mk(uuidA, adapters: [5], domains: [4])
+            return errnoOf { try h.storeMask(.apmask, b("+5")) } ?? "ok"
+        }
+        #expect(r == Both(seed: "ok", upstream: "EBUSY"))
+    }
+
+    @Test func v15UnassignDoesNotReplugAndV16APConfigDoes() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5, 6], domains: [4, 0x47], profile: p)
+            try h.unbindVfio(6, 0x47)
+            try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
+            try h.start("g", mdev: uuidA)
+            var out = [h.gm(uuidA)]
+            try h.unassign(.domain, mdev: uuidA, b("0x47"))
+            out.append(h.gm(uuidA))
+            if h.hasUpstreamAttributes {
+                try h.assign(.domain, mdev: uuidA, b("0x47"))
+                try h.storeAPConfig(mdev: uuidA, b("0x06,0x08,0x00\n"))
+                out.append(h.gm(uuidA))
+            }
+            return out
+        }
+        #expect(r.seed == ["05.0004\n05.0047\n", "05.0004\n"])
+        #expect(r.upstream == ["05.0004\n05.0047\n", "05.0004\n", "05.0004\n06.0004\n"])
+    }
+
+    @Test func v17SharingOnAssign() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5], domains: [4], profile: p)
+            try h.mk(uuidA, adapters: [5], domains: [4], control: [4])
+            try h.mk(uuidB, domains: [4], control: [4])
+            _ = h.takeEvents()
+            let e = errnoOf { try h.assign(.adapter, mdev: uuidB, b("5")) } ?? "ok"
+            return [e, h.mx(uuidB)] + h.kernelLines
+        }
+        #expect(r.seed == ["EADDRINUSE", ".0004\n",
+                           "Userspace may not re-assign queue 05.0004 already assigned to 62177883-f1bb-47f0-914d-32a22e3a8804"])
+        #expect(r.upstream == ["EADDRINUSE", ".0004\n",
+                               "vfio_ap_mdev cef03c3c-903d-4ecc-9a83-40694cb8aee4: Userspace may not assign queue 05.0004 to mdev: already assigned to 62177883-f1bb-47f0-914d-32a22e3a8804"])
+    }
+
+    @Test(arguments: Profile.allCases) func v18AndV19AreTheSameInBothProfiles(_ profile: Profile) throws {
+        var h = try makeHost(adapters: [5, 6], domains: [4], apmask: Bitmap256.all.subtracting(ids([5])), aqmask: .all,
+                             profile: profile)
+        try h.mk(uuidA, adapters: [5])
+        try h.assign(.domain, mdev: uuidA, b("4"))
+        try h.mk(uuidB, adapters: [6])
+        #expect(errnoOf { try h.assign(.domain, mdev: uuidB, b("4")) } == "EADDRNOTAVAIL")
+        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("5")) } == nil)
+        #expect(errnoOf { try h.unassign(.adapter, mdev: uuidB, b("7")) } == nil)
+    }
+
+    @Test func v20RemoveWhileInUse() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5], domains: [4], profile: p)
+            try h.mk(uuidA, adapters: [5], domains: [4])
+            try h.start("g", mdev: uuidA)
+            _ = h.takeEvents()
+            let e = errnoOf { try h.removeMdev(uuidA, b("1")) } ?? "ok"
+            return [e, h.mdevs[uuidA] == nil ? "removed" : "kept", h.guests["g"]?.device?.id ?? "no device",
+                    "\(h.resets(5, 4))"] + h.kernelLines
+        }
+        #expect(r.seed == ["EBUSY", "kept", "hostdev0", "0"])
+        #expect(r.upstream == ["ok", "removed", "no device", "2",
+                               "vfio_ap_mdev 62177883-f1bb-47f0-914d-32a22e3a8804: Relaying device request to user (#0)"])
+    }
+
+    @Test func v20InstanceExhaustion() throws {
+        let r = try both { p -> String in
+            var h = try makeHost(adapters: [5], domains: [4], maxMdevs: 1, profile: p)
+            try h.createMdev(b(uuidA))
+            return errnoOf { try h.createMdev(b(uuidB)) } ?? "ok"
+        }
+        #expect(r == Both(seed: "EPERM", upstream: "EUSERS"))
+    }
+
+    @Test func v21ControlDomainsAgainstTheHostADM() throws {
+        let r = try both { p -> String in
+            var h = try makeHost(adapters: [5], domains: [4], control: [4], profile: p)
+            try h.mk(uuidA, adapters: [5], domains: [4], control: [4, 5])
+            try h.start("g", mdev: uuidA)
+            return IdList.format(h.crycb(of: "g").adm)
+        }
+        #expect(r == Both(seed: "4,5", upstream: "4"))
+    }
+
+    /// kernel-reference §4.5: `removed_cdoms & ~assigned_adm` can never hit
+    /// an assigned control domain, so upstream keeps a removed control
+    /// domain in the guest until the next ADM re-filter.
+    @Test func quirkRemovedControlDomainStaysInTheGuestUpstream() throws {
+        let r = try both { p -> [String] in
+            var h = try makeHost(adapters: [5], domains: [4], control: [4, 5], profile: p)
+            try h.mk(uuidA, adapters: [5], domains: [4], control: [4, 5])
+            try h.start("g", mdev: uuidA)
+            try h.removeControlDomain(5)
+            let afterRemoval = IdList.format(h.crycb(of: "g").adm)
+            try h.assign(.controlDomain, mdev: uuidA, b("6"))
+            return [afterRemoval, IdList.format(h.crycb(of: "g").adm)]
+        }
+        #expect(r.seed == ["4,5", "4-6"])
+        #expect(r.upstream == ["4,5", "4"])
+    }
+
+    @Test func upstreamResetsOnUnassignWithoutAGuestAndKeepsTheShadowAtRelease() throws {
+        var h = try makeHost(adapters: [5, 6], domains: [4], profile: .upstream)
+        try h.mk(uuidA, adapters: [5, 6], domains: [4])
+        try h.unassign(.adapter, mdev: uuidA, b("6"))
+        #expect(h.resets(6, 4) == 1)
+        try h.start("g", mdev: uuidA)
+        try h.unplugDevice("g", id: "hostdev0")
+        #expect(h.gm(uuidA) == "05.0004\n")
+        #expect(h.crycb(of: "g") == Matrix())
+        #expect(h.resets(5, 4) == 1)
+        #expect(h.records[APQN(5, 4)]?.holdsStateOf == nil)
+    }
+
+    @Test func upstreamUnbindResetsAQueueOutsideAnyShadow() throws {
+        let r = try both { p -> Int in
+            var h = try makeHost(adapters: [5], domains: [4], profile: p)
+            try h.unbindVfio(5, 4)
+            return h.resets(5, 4)
+        }
+        #expect(r == Both(seed: 0, upstream: 1))
+    }
+
+    @Test func apConfigErrorsChangeNothing() throws {
+        var h = try makeHost(adapters: [5, 6], domains: [4, 0xab], apmask: Bitmap256.all.subtracting(ids([5])),
+                             aqmask: .all, profile: .upstream)
+        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.mk(uuidB)
+        let before = HostState(h)
+        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x04,0x08")) } == "EINVAL")
+        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x04,0xz8,0x00")) } == "EINVAL")
+        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x02,0x08,0x00")) } == "EADDRNOTAVAIL")
+        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x04,0x08,0x00")) } == "EADDRINUSE")
+        #expect(HostState(h) == before)
+        var small = try makeHost(adapters: [5], domains: [4], apxa: false, profile: .upstream)
+        try small.mk(uuidA)
+        #expect(errnoOf { try small.storeAPConfig(mdev: uuidA, b("0x04,0x0000800000000000,0x00")) } == "ENODEV")
+        // Fields past the third and bytes past the 201st are ignored.
+        try h.storeAPConfig(mdev: uuidB, b("0x,0x,0x08,garbage" + String(repeating: "x", count: 300)))
+        #expect(h.mdevs[uuidB]!.matrix == Matrix(adm: ids([4])))
+    }
+
+    @Test func queueStatusUpstream() throws {
+        var h = try makeHost(adapters: [5], domains: [4, 5, 6], profile: .upstream)
+        try h.mk(uuidA, adapters: [5], domains: [4, 5])
+        try h.unbindVfio(5, 5)
+        try h.bind(driver: "vfio_ap", b("05.0005"))
+        try h.start("g", mdev: uuidA)
+        #expect(h.queueStatus(APQN(5, 4)) == "in use")
+        #expect(h.queueStatus(APQN(5, 6)) == "unassigned")
+        try h.unplugDevice("g", id: "hostdev0")
+        #expect(h.queueStatus(APQN(5, 4)) == "assigned")
+    }
+}
