@@ -118,6 +118,38 @@ extension MountTests {
             }
         }
 
+        /// Modern mdevctl configurations set a whole matrix at once through
+        /// `ap_config` (upstream profile, kernel-reference §3.5); the value is
+        /// written verbatim, as any attribute.
+        @Test func apConfigInAConfigUpstream() throws {
+            let etc = try MdevctlEtc()
+            defer { etc.remove() }
+            try withMount(profile: .upstream) { m in
+                try applyV4Masks(m)
+                let u = uuid1
+                #expect(mdevctl(m, etc, "define -u \(u) -p matrix -t vfio_ap-passthrough").status == 0)
+                let config = "0x0600000000000000000000000000000000000000000000000000000000000000,"
+                    + "0x0800000000000000010000000000000000000000000000000000000000000000,"
+                    + "0x0800000000000000000000000000000000000000000000000000000000000000"
+                let modify = mdevctl(m, etc, "modify -u \(u) --addattr ap_config --value \(config)")
+                #expect(modify.status == 0, "\(modify)")
+                let start = mdevctl(m, etc, "start -u \(u)")
+                #expect(start.status == 0, "\(start)")
+                #expect(cat(m.mdev(u) + "/matrix") == "05.0004\n05.0047\n06.0004\n06.0047\n")
+                #expect(cat(m.mdev(u) + "/ap_config") == config + "\n")
+                #expect(cat(m.mdev(u) + "/guest_matrix") == "05.0004\n05.0047\n06.0004\n06.0047\n")
+                #expect(cat(m.matrixDir + "/features") == "guest_matrix hotplug ap_config\n")
+                #expect(mdevctl(m, etc, "stop -u \(u)").status == 0)
+                // A matrix that shares nothing but is reserved for the host fails, and mdevctl removes the device.
+                #expect(mdevctl(m, etc, "modify -u \(u) --delattr").status == 0)
+                let reserved = "0x0800000000000000000000000000000000000000000000000000000000000000,0x80,0x"
+                #expect(mdevctl(m, etc, "modify -u \(u) --addattr ap_config --value \(reserved)").status == 0)
+                let refused = mdevctl(m, etc, "start -u \(u)")
+                #expect(refused.status != 0, "\(refused)")
+                #expect(statErrno(m.mdev(u)) == ENOENT)
+            }
+        }
+
         @Test func startWithAFailingAttributeRemovesTheDevice() throws {
             let etc = try MdevctlEtc()
             defer { etc.remove() }

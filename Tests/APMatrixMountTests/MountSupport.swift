@@ -100,14 +100,14 @@ final class Watchdog: Sendable {
 /// always unmounts (stop) and removes the directory, even when `body` throws.
 /// `body` must close every fd it opens on the mount before returning.
 @discardableResult
-func withMount<T>(_ host: HostDescription = .seedExample, watchdog seconds: Double = 240,
+func withMount<T>(_ host: HostDescription = .seedExample, profile: Profile = .seed, watchdog seconds: Double = 240,
                   _ body: (Mounted) throws -> T) throws -> T {
     sweepDeadTestMounts()
     let watchdog = Watchdog("a test on an in-process mount", seconds: seconds)
     defer { watchdog.cancel() }
     let dir = try makeTempDir()
     defer { rmdir(dir) }
-    let emulator = Emulator(host: try APHost(host))
+    let emulator = Emulator(host: try APHost(host, profile: profile))
     let fuse = try FuseMount(emulator: emulator, mountpoint: dir, subtype: "apmatrix")
     fuse.start()
     defer {
