@@ -27,7 +27,8 @@ extension APHost {
         }
         guard new != old else { return }
         let reserved = rules.newlyReserved(new.subtracting(old), axis, apmask: apmask, aqmask: aqmask)
-        let conflicts = rules.reported(self.conflicts(with: reserved, except: nil))
+        let conflicts = reserved.apm.contains(where: { assignedDomains[$0].intersects(reserved.aqm) })
+            ? rules.reported(self.conflicts(with: reserved, except: nil)) : []
         if let first = conflicts.first {
             for c in conflicts {
                 for apqn in c.apqns { events.append(.kernel(rules.maskConflictLine(apqn, owner: c.mdev.uuid))) }

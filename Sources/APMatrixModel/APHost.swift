@@ -110,6 +110,12 @@ public struct APHost: Sendable {
     // MARK: vfio_ap
     public internal(set) var mdevs: [String: Mdev] = [:]
     var nextSerial = 0
+    /// Per APID, the APQIs assigned to some mdev. Exact, because no APQN is
+    /// assigned twice; it makes the sharing check a few word operations
+    /// whatever the number of mdevs.
+    var assignedDomains = [Bitmap256](repeating: Bitmap256(), count: 256)
+    /// The IOMMU group numbers in use, one bit each.
+    var iommuGroupsInUse: [UInt64] = []
 
     // MARK: guests
     public internal(set) var guests: [String: Guest] = [:]
@@ -185,7 +191,8 @@ public struct APHost: Sendable {
 
     /// The mdev that has `apqn` assigned, if any.
     public func owner(of apqn: APQN) -> Mdev? {
-        mdevs.values.first { $0.matrix.contains(apqn) }
+        guard assignedDomains[apqn.apid].contains(apqn.apqi) else { return nil }
+        return mdevs.values.first { $0.matrix.contains(apqn) }
     }
 
     /// Who may see the queue's contents now (SPEC §5).

@@ -1,5 +1,21 @@
 import SystemPackage
 
+/// Why new APQNs cannot be assigned to an mdev.
+public enum AssignRefusal: Equatable, Sendable {
+    /// apmask and aqmask reserve this APQN for the host (EADDRNOTAVAIL).
+    case reserved(APQN)
+    /// Other mdevs have these APQNs assigned (EADDRINUSE).
+    case shared([(mdev: Mdev, apqns: [APQN])])
+
+    public static func == (l: AssignRefusal, r: AssignRefusal) -> Bool {
+        switch (l, r) {
+        case let (.reserved(a), .reserved(b)): return a == b
+        case let (.shared(a), .shared(b)): return a.map(\.mdev.uuid) == b.map(\.mdev.uuid) && a.map(\.apqns) == b.map(\.apqns)
+        default: return false
+        }
+    }
+}
+
 /// The assignment attributes of an mdev.
 public enum AssignTarget: String, Sendable, CaseIterable {
     case adapter, domain, controlDomain = "control_domain"
@@ -25,8 +41,7 @@ extension APHost {
         guard availableInstances > 0 else {
             throw APError(rules.instancesExhaustedErrno, "create: no instance left (available_instances is 0); remove an mdev first")
         }
-        let used = Set(mdevs.values.map(\.iommuGroup))
-        let group = (0...).first { !used.contains($0) }!
+        let group = takeIOMMUGroup()
         mdevs[uuid] = Mdev(uuid: uuid, iommuGroup: group, serial: nextSerial)
         nextSerial += 1
         events.append(.note("vfio_ap: mdev \(uuid) created (iommu group \(group))"))
@@ -55,8 +70,29 @@ extension APHost {
             }
         }
         for apqn in linkedQueues(mdevs[uuid]!) { reset(apqn, cause: "mdev \(uuid) removed") }
+        setMatrix(uuid, Matrix())
+        iommuGroupsInUse[m.iommuGroup >> 6] &= ~(1 << UInt64(m.iommuGroup & 63))
         mdevs[uuid] = nil
         events.append(.note("vfio_ap: mdev \(uuid) removed"))
+    }
+
+    /// The lowest free IOMMU group number, now taken.
+    mutating func takeIOMMUGroup() -> Int {
+        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? {
+            iommuGroupsInUse.append(0)
+            return iommuGroupsInUse.count - 1
+        }()
+        let bit = (~iommuGroupsInUse[word]).trailingZeroBitCount
+        iommuGroupsInUse[word] |= 1 << UInt64(bit)
+        return word << 6 | bit
+    }
+
+    /// Replaces an mdev's assignment and keeps `assignedDomains` exact.
+    mutating func setMatrix(_ uuid: String, _ new: Matrix) {
+        guard let old = mdevs[uuid]?.matrix else { return }
+        for a in old.apm { assignedDomains[a] = assignedDomains[a].subtracting(old.aqm) }
+        for a in new.apm { assignedDomains[a] = assignedDomains[a] | new.aqm }
+        mdevs[uuid]?.matrix = new
     }
 
     /// The queues vfio_ap has linked to an mdev: assigned there and bound to vfio_ap.
@@ -109,56 +145,65 @@ extension APHost {
     /// The corresponding kernel functions are `assign_adapter_store`,
     /// `assign_domain_store` and `assign_control_domain_store`.
     public mutating func assign(_ target: AssignTarget, mdev uuid: String, _ input: [UInt8]) throws(APError) {
-        var m = try mdev(uuid)
+        let m = try mdev(uuid)
         let id = try parseID(input, target, assign: true)
-        let attr = "assign_" + target.rawValue
+        var new = m.matrix
         switch target {
-        case .adapter:
-            guard !m.matrix.apm.contains(id) else { return }
-            try checkNewAPQNs(Matrix(apm: Bitmap256([id]), aqm: m.matrix.aqm), for: m, attr: attr)
-            m.matrix.apm.insert(id)
-        case .domain:
-            guard !m.matrix.aqm.contains(id) else { return }
-            try checkNewAPQNs(Matrix(apm: m.matrix.apm, aqm: Bitmap256([id])), for: m, attr: attr)
-            m.matrix.aqm.insert(id)
-        case .controlDomain:
-            guard !m.matrix.adm.contains(id) else { return }
-            m.matrix.adm.insert(id)
+        case .adapter: new.apm.insert(id)
+        case .domain: new.aqm.insert(id)
+        case .controlDomain: new.adm.insert(id)
         }
-        mdevs[uuid] = m
+        guard new != m.matrix else { return }
+        if target != .controlDomain {
+            let added = target == .adapter ? Matrix(apm: Bitmap256([id]), aqm: m.matrix.aqm)
+                                           : Matrix(apm: m.matrix.apm, aqm: Bitmap256([id]))
+            try refuseUnusable(added, for: m, attr: "assign_" + target.rawValue)
+        }
+        setMatrix(uuid, new)
         let cause = "\(target.rawValue) \(hex(id, width: target == .adapter ? 2 : 4)) assigned"
         events.append(.note("vfio_ap: mdev \(uuid): \(cause)"))
         guard rules.shadowWithoutGuest || m.guest != nil else { return }
-        setShadow(uuid, rules.afterAssign(target, id, m.matrix, shadow: m.shadow, host: self), cause: cause)
+        setShadow(uuid, rules.afterAssign(target, id, new, shadow: m.shadow, host: self), cause: cause)
+    }
+
+    /// Why new APQNs cannot be assigned to an mdev, if they cannot: one is
+    /// reserved for the host, or some are assigned to other mdevs (the
+    /// conflicts, as the profile reports them). No side effects.
+    public func refusal(of new: Matrix, for uuid: String) -> AssignRefusal? {
+        let apids = new.apm & apmask, apqis = new.aqm & aqmask
+        if let a = apids.first, let q = apqis.first { return .reserved(APQN(a, q)) }
+        guard new.apm.contains(where: { assignedDomains[$0].intersects(new.aqm) }) else { return nil }
+        let conflicts = rules.reported(conflicts(with: new, except: uuid))
+        return conflicts.isEmpty ? nil : .shared(conflicts)
     }
 
     /// The checks of new APQNs for an mdev: reserved for the host
     /// (EADDRNOTAVAIL), then assigned to another mdev (EADDRINUSE, with the
     /// profile's log lines).
-    mutating func checkNewAPQNs(_ new: Matrix, for m: Mdev, attr: String) throws(APError) {
-        if let r = new.apqns.first(where: isReserved) {
+    mutating func refuseUnusable(_ new: Matrix, for m: Mdev, attr: String) throws(APError) {
+        switch refusal(of: new, for: m.uuid) {
+        case nil: return
+        case .reserved(let r)?:
             throw APError(.addressNotAvailable,
                           "\(attr): queue \(r) is reserved for the host by apmask/aqmask; clear its bit in one of them first")
-        }
-        let conflicts = rules.reported(conflicts(with: new, except: m.uuid))
-        guard let first = conflicts.first else { return }
-        for c in conflicts {
-            for apqn in c.apqns {
-                events.append(.kernel(rules.assignConflictLine(apqn, owner: c.mdev.uuid, assignee: m.uuid)))
+        case .shared(let conflicts)?:
+            for c in conflicts {
+                for apqn in c.apqns {
+                    events.append(.kernel(rules.assignConflictLine(apqn, owner: c.mdev.uuid, assignee: m.uuid)))
+                }
             }
+            let first = conflicts[0], count = conflicts.reduce(0) { $0 + $1.apqns.count }
+            throw APError(.addressInUse, "\(attr): queue \(first.apqns[0]) is already assigned to mdev \(first.mdev.uuid)\(count > 1 ? " (and \(count - 1) more)" : ""); an APQN belongs to one mdev")
         }
-        let count = conflicts.reduce(0) { $0 + $1.apqns.count }
-        throw APError(.addressInUse, "\(attr): queue \(first.apqns[0]) is already assigned to mdev \(first.mdev.uuid)\(count > 1 ? " (and \(count - 1) more)" : ""); an APQN belongs to one mdev")
     }
 
     /// The mdevs (other than `uuid`) whose assignment shares APQNs with
     /// `apqns`, in creation order, with those APQNs ascending.
     func conflicts(with apqns: Matrix, except uuid: String?) -> [(mdev: Mdev, apqns: [APQN])] {
-        mdevsInOrder.compactMap { o in
-            guard o.uuid != uuid else { return nil }
-            let shared = Matrix(apm: o.matrix.apm & apqns.apm, aqm: o.matrix.aqm & apqns.aqm).apqns
-            return shared.isEmpty ? nil : (o, shared)
-        }
+        mdevs.values.compactMap { o -> (mdev: Mdev, apqns: [APQN])? in
+            guard o.uuid != uuid, o.matrix.apm.intersects(apqns.apm), o.matrix.aqm.intersects(apqns.aqm) else { return nil }
+            return (o, Matrix(apm: o.matrix.apm & apqns.apm, aqm: o.matrix.aqm & apqns.aqm).apqns)
+        }.sorted { $0.mdev.serial < $1.mdev.serial }
     }
 
     /// Writes `unassign_adapter`, `unassign_domain` or
@@ -169,20 +214,16 @@ extension APHost {
     /// The corresponding kernel functions are `unassign_adapter_store`,
     /// `unassign_domain_store` and `unassign_control_domain_store`.
     public mutating func unassign(_ target: AssignTarget, mdev uuid: String, _ input: [UInt8]) throws(APError) {
-        var m = try mdev(uuid)
+        let m = try mdev(uuid)
         let id = try parseID(input, target, assign: false)
+        var new = m.matrix
         switch target {
-        case .adapter:
-            guard m.matrix.apm.contains(id) else { return }
-            m.matrix.apm.remove(id)
-        case .domain:
-            guard m.matrix.aqm.contains(id) else { return }
-            m.matrix.aqm.remove(id)
-        case .controlDomain:
-            guard m.matrix.adm.contains(id) else { return }
-            m.matrix.adm.remove(id)
+        case .adapter: new.apm.remove(id)
+        case .domain: new.aqm.remove(id)
+        case .controlDomain: new.adm.remove(id)
         }
-        mdevs[uuid] = m
+        guard new != m.matrix else { return }
+        setMatrix(uuid, new)
         let cause = "\(target.rawValue) \(hex(id, width: target == .adapter ? 2 : 4)) unassigned"
         events.append(.note("vfio_ap: mdev \(uuid): \(cause)"))
         setShadow(uuid, rules.afterUnassign(target, id, shadow: m.shadow), cause: cause)
@@ -198,7 +239,7 @@ extension APHost {
     ///
     /// The corresponding kernel function is `ap_config_store`.
     public mutating func storeAPConfig(mdev uuid: String, _ input: [UInt8]) throws(APError) {
-        var m = try mdev(uuid)
+        let m = try mdev(uuid)
         guard rules.hasUpstreamAttributes else {
             throw APError(.noSuchFileOrDirectory, "ap_config exists in the upstream profile only")
         }
@@ -215,15 +256,14 @@ extension APHost {
             masks.append(mask)
         }
         let new = Matrix(apm: masks[0], aqm: masks[1], adm: masks[2])
-        try checkNewAPQNs(new, for: m, attr: "ap_config")
+        try refuseUnusable(new, for: m, attr: "ap_config")
         if new.apm.subtracting(.through(mdevMaxAPID)).first != nil
             || new.aqm.subtracting(.through(mdevMaxAPQI)).first != nil
             || new.adm.subtracting(.through(mdevMaxAPQI)).first != nil {
             throw APError(.noSuchDevice, "ap_config: an id is above the maximum APID \(mdevMaxAPID) or APQI \(mdevMaxAPQI)")
         }
         let old = m.matrix
-        m.matrix = new
-        mdevs[uuid] = m
+        setMatrix(uuid, new)
         events.append(.note("vfio_ap: mdev \(uuid): ap_config set to \(new.summary)"))
         let cause = "ap_config written"
         setShadow(uuid, rules.unplug(adapters: old.apm.subtracting(new.apm), domains: old.aqm.subtracting(new.aqm),
