@@ -114,6 +114,7 @@ public enum ControlAPI {
                 return json(Empty())
             }
         }
+        WebUI.add(to: router, daemon)
         return router
     }
 
