@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // libfuse3 as a system library: only a shim header that fixes FUSE_USE_VERSION.
@@ -39,6 +40,7 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer",

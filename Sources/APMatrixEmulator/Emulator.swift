@@ -30,6 +30,7 @@ public final class Emulator: Sendable {
         var nextSequence = 1
         var observers: [Int: @Sendable ([LogEntry]) -> Void] = [:]
         var nextObserver = 0
+        var instrumentation = Instrumentation.none
     }
 
     private let state: Mutex<State>
@@ -55,12 +56,14 @@ public final class Emulator: Sendable {
 
     /// Runs one model operation under the lock and publishes its events,
     /// whether it succeeded or not (a refused mask change still logs).
-    public func perform<T>(_ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
-        let (result, entries, observers) = state.withLock { s -> (Result<T, APError>, [LogEntry], [@Sendable ([LogEntry]) -> Void]) in
+    /// `kind` names the operation in the metrics.
+    public func perform<T>(kind: String = "other", _ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
+        typealias Outcome = (Result<T, APError>, [LogEntry], [@Sendable ([LogEntry]) -> Void], Instrumentation)
+        let (result, entries, observers, instrumentation) = state.withLock { s -> Outcome in
             let r: Result<T, APError>
             do throws(APError) { r = .success(try body(&s.host)) } catch { r = .failure(error) }
             let events = s.host.takeEvents()
-            guard !events.isEmpty else { return (r, [], []) }
+            guard !events.isEmpty else { return (r, [], [], s.instrumentation) }
             let t = secondsSinceBoot()
             var entries: [LogEntry] = []
             for e in events {
@@ -69,7 +72,11 @@ public final class Emulator: Sendable {
             }
             s.log.append(contentsOf: entries)
             if s.log.count > logCapacity { s.log.removeFirst(s.log.count - logCapacity) }
-            return (r, entries, Array(s.observers.values))
+            return (r, entries, Array(s.observers.values), s.instrumentation)
+        }
+        switch result {
+        case .success: instrumentation.operation(kind, nil)
+        case .failure(let e): instrumentation.operation(kind, e)
         }
         for e in entries {
             if e.event.isKernelText { logger.warning("\(e.event.line)") } else { logger.info("\(e.event.line)") }
@@ -100,6 +107,16 @@ public final class Emulator: Sendable {
         _ = state.withLock { $0.observers.removeValue(forKey: token) }
     }
 
+    /// How many observers are registered (a disconnected client's must not stay).
+    public var observerCount: Int { state.withLock { $0.observers.count } }
+
+    /// Where operations and FUSE requests are reported from now on.
+    public func instrument(_ instrumentation: Instrumentation) {
+        state.withLock { $0.instrumentation = instrumentation }
+    }
+
+    public var instrumentation: Instrumentation { state.withLock { $0.instrumentation } }
+
     // MARK: the sysfs edge
 
     public func node(_ path: String) -> Node? {
@@ -123,6 +140,9 @@ public final class Emulator: Sendable {
 
     /// One `write()` to an attribute: one store.
     public func write(_ path: String, _ bytes: [UInt8]) throws(APError) {
-        try perform { (host: inout APHost) throws(APError) in try SysfsTree.write(path, bytes, in: &host) }
+        let attribute: String? = if case .attribute? = node(path) { path.split(separator: "/").last.map(String.init) } else { nil }
+        try perform(kind: "sysfs:" + (attribute ?? "(no attribute)")) { (host: inout APHost) throws(APError) in
+            try SysfsTree.write(path, bytes, in: &host)
+        }
     }
 }

@@ -35,6 +35,17 @@ func fillStat(_ st: UnsafeMutablePointer<stat>, _ node: Node) {
     }
 }
 
+/// Runs one FUSE request and reports its latency.
+func timed(_ op: String, _ body: () -> Int32) -> Int32 {
+    var start = timespec(), end = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    let result = body()
+    clock_gettime(CLOCK_MONOTONIC, &end)
+    currentEmulator().instrumentation.fuseRequest(
+        op, Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec))
+    return result
+}
+
 func openFile(_ fi: UnsafeMutablePointer<fuse_file_info>?) -> OpenFile? {
     guard let fi, fi.pointee.fh != 0 else { return nil }
     return Unmanaged<OpenFile>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(fi.pointee.fh))!).takeUnretainedValue()
@@ -57,13 +68,13 @@ func sysfsOperations() -> fuse_operations {
         return fuse_get_context()?.pointee.private_data
     }
 
-    ops.getattr = { p, st, _ in
+    ops.getattr = { p, st, _ in timed("getattr") {
         guard let st, let node = currentEmulator().node(path(p)) else { return -ENOENT }
         fillStat(st, node)
         return 0
-    }
+    } }
 
-    ops.readlink = { p, buf, size in
+    ops.readlink = { p, buf, size in timed("readlink") {
         guard let buf, size > 0 else { return -EINVAL }
         guard let target = currentEmulator().readlink(path(p)) else { return -EINVAL }
         let bytes = Array(target.utf8.prefix(size - 1))
@@ -72,18 +83,18 @@ func sysfsOperations() -> fuse_operations {
         }
         buf[bytes.count] = 0
         return 0
-    }
+    } }
 
-    ops.readdir = { p, buf, filler, _, _, _ in
+    ops.readdir = { p, buf, filler, _, _, _ in timed("readdir") {
         guard let filler else { return -EINVAL }
         guard let names = currentEmulator().children(path(p)) else { return -ENOTDIR }
         _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(0))
         _ = filler(buf, "..", nil, 0, fuse_fill_dir_flags(0))
         for name in names { _ = filler(buf, name, nil, 0, fuse_fill_dir_flags(0)) }
         return 0
-    }
+    } }
 
-    ops.open = { p, fi in
+    ops.open = { p, fi in timed("open") {
         guard let fi else { return -EINVAL }
         let emulator = currentEmulator()
         let file = path(p)
@@ -97,7 +108,7 @@ func sysfsOperations() -> fuse_operations {
             ? Result { () throws(APError) in try emulator.read(file) } : nil
         fi.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(OpenFile(content)).toOpaque()))
         return 0
-    }
+    } }
 
     ops.release = { _, fi in
         if let fi, fi.pointee.fh != 0 {
@@ -107,7 +118,7 @@ func sysfsOperations() -> fuse_operations {
         return 0
     }
 
-    ops.read = { _, buf, size, offset, fi in
+    ops.read = { _, buf, size, offset, fi in timed("read") {
         guard let buf, let file = openFile(fi), let content = file.content else { return -EACCES }
         switch content {
         case .failure(let e): return -e.errno.rawValue
@@ -118,9 +129,9 @@ func sysfsOperations() -> fuse_operations {
             data.withUnsafeBufferPointer { src in _ = memcpy(buf, src.baseAddress! + off, n) }
             return Int32(n)
         }
-    }
+    } }
 
-    ops.write = { p, buf, size, _, _ in
+    ops.write = { p, buf, size, _, _ in timed("write") {
         let bytes = buf.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
         do throws(APError) {
             try currentEmulator().write(path(p), bytes)
@@ -128,13 +139,13 @@ func sysfsOperations() -> fuse_operations {
             return -error.errno.rawValue
         }
         return Int32(size)
-    }
+    } }
 
     // `echo x > attr` opens with O_TRUNC; truncation of an attribute means nothing.
-    ops.truncate = { p, _, _ in
+    ops.truncate = { p, _, _ in timed("truncate") {
         guard case .attribute(let a)? = currentEmulator().node(path(p)) else { return -ENOENT }
         return a.isWritable ? 0 : -EACCES
-    }
+    } }
 
     // sysfs has no create, mkdir, unlink, … (vfs: EACCES for create, EPERM for the rest).
     ops.create = { _, _, _ in -EACCES }
@@ -146,11 +157,11 @@ func sysfsOperations() -> fuse_operations {
     ops.link = { _, _ in -EPERM }
     ops.rename = { _, _, _ in -EPERM }
 
-    ops.access = { p, mask in
+    ops.access = { p, mask in timed("access") {
         guard let node = currentEmulator().node(path(p)) else { return -ENOENT }
         if mask & X_OK != 0, case .attribute = node { return -EACCES }
         return 0
-    }
+    } }
 
     return ops
 }

@@ -240,7 +240,7 @@ struct QMPCommands: Sendable {
         let device = VfioAPDevice(id: id, mdev: uuid, sysfsdev: path)
         let guest = self.guest
         do throws(APError) {
-            try emulator.perform { (host: inout APHost) throws(APError) in try host.plugDevice(guest, device) }
+            try emulator.perform(kind: "qmp:device_add") { (host: inout APHost) throws(APError) in try host.plugDevice(guest, device) }
         } catch {
             throw .generic(error.message)
         }
@@ -250,7 +250,7 @@ struct QMPCommands: Sendable {
     func deviceDel(_ id: String) throws(QMPFailure) {
         let guest = self.guest
         do throws(APError) {
-            _ = try emulator.perform { (host: inout APHost) throws(APError) in try host.unplugDevice(guest, id: id) }
+            _ = try emulator.perform(kind: "qmp:device_del") { (host: inout APHost) throws(APError) in try host.unplugDevice(guest, id: id) }
         } catch {
             if error.errno.symbol == "ENOENT" { throw QMPFailure(errorClass: "DeviceNotFound", desc: "Device '\(id)' not found") }
             throw .generic(error.message)

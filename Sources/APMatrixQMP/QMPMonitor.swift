@@ -413,7 +413,7 @@ final class MonitorCore: Sendable {
             broadcast(QMPCommands.event("SHUTDOWN", .object([("guest", .bool(false)), ("reason", .string("host-qmp-quit"))])))
         }
         let guest = commands.guest
-        _ = try? emulator.perform { (host: inout APHost) throws(APError) in try host.stopGuest(guest) }
+        _ = try? emulator.perform(kind: "qmp:quit") { (host: inout APHost) throws(APError) in try host.stopGuest(guest) }
         let connections = state.withLock { $0.connections.values.map(\.connection) }
         for c in connections { c.markClosing() }
     }

@@ -126,6 +126,7 @@ public enum ControlAPI {
                 return json(Empty())
             }
         }
+        WebUI.add(to: router, daemon)
         return router
     }
 

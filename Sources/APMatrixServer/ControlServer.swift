@@ -7,6 +7,7 @@ import ServiceLifecycle
 /// The control API's HTTP server, run next to the FUSE mount by `serve`.
 public final class ControlServer: Sendable {
     let group: ServiceGroup
+    let daemon: Daemon
     /// The listening address once bound: `http://127.0.0.1:7807` or `unix:PATH`.
     public let address: AsyncStream<String>
     let continuation: AsyncStream<String>.Continuation
@@ -26,6 +27,7 @@ public final class ControlServer: Sendable {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             bind = .hostname(host, port: port)
         }
+        self.daemon = daemon
         let (stream, continuation) = AsyncStream<String>.makeStream()
         address = stream
         self.continuation = continuation
@@ -54,6 +56,7 @@ public final class ControlServer: Sendable {
     }
 
     public func shutdown() async {
+        daemon.eventStreams.finishAll()
         await group.triggerGracefulShutdown()
     }
 }

@@ -13,10 +13,16 @@ public final class Daemon: Sendable {
     /// Where the host tree is mounted (shown in messages and `sysfsdev` hints).
     public let mountPoint: String
     private let monitors = Mutex<[String: QMPMonitor]>([:])
+    /// What `/metrics` shows: this daemon's operations, FUSE requests and state.
+    public let metrics = ServerMetrics()
+    /// The web page's open event streams, ended at shutdown.
+    let eventStreams = WebUI.Streams()
 
     public init(emulator: Emulator, mountPoint: String) {
         self.emulator = emulator
         self.mountPoint = mountPoint
+        emulator.instrument(metrics.instrumentation)
+        _ = emulator.addObserver { [metrics] in metrics.observe($0) }
     }
 
     // MARK: reads
@@ -140,7 +146,7 @@ public final class Daemon: Sendable {
 
     public func startGuest(_ r: StartGuestRequest) throws(APError) -> GuestDTO {
         let device = try r.device.map { d throws(APError) in try Self.parseDevice(d) }
-        try emulator.perform { (h: inout APHost) throws(APError) in
+        try emulator.perform(kind: "guest_start") { (h: inout APHost) throws(APError) in
             let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.facilities)
             try h.startGuest(r.name, cpu: cpu, device: device)
         }
@@ -148,7 +154,7 @@ public final class Daemon: Sendable {
             do {
                 try startMonitor(r.name, path)
             } catch {
-                try? emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest(r.name) }
+                try? emulator.perform(kind: "guest_stop") { (h: inout APHost) throws(APError) in try h.stopGuest(r.name) }
                 throw error
             }
         }
@@ -177,18 +183,18 @@ public final class Daemon: Sendable {
     }
 
     public func stopGuest(_ name: String) throws(APError) {
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest(name) }
+        try emulator.perform(kind: "guest_stop") { (h: inout APHost) throws(APError) in try h.stopGuest(name) }
         stopMonitor(name)
     }
 
     public func plug(_ name: String, _ r: PlugRequest) throws(APError) -> GuestDTO {
         let d = try Self.device(sysfsdev: r.sysfsdev, id: r.id)
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.plugDevice(name, d) }
+        try emulator.perform(kind: "device_plug") { (h: inout APHost) throws(APError) in try h.plugDevice(name, d) }
         return try guestDTO(name)
     }
 
     public func unplug(_ name: String, id: String) throws(APError) -> GuestDTO {
-        try emulator.perform { (h: inout APHost) throws(APError) in _ = try h.unplugDevice(name, id: id) }
+        try emulator.perform(kind: "device_unplug") { (h: inout APHost) throws(APError) in _ = try h.unplugDevice(name, id: id) }
         return try guestDTO(name)
     }
 
@@ -234,27 +240,27 @@ public final class Daemon: Sendable {
         do { domains = try r.domains.map { d throws(IdList.ParseError) in try IdList.parse(d) } } catch {
             throw APError(.invalidArgument, "domains: \(error)")
         }
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.addAdapter(r.id, type: type, domains: domains) }
+        try emulator.perform(kind: "adapter_add") { (h: inout APHost) throws(APError) in try h.addAdapter(r.id, type: type, domains: domains) }
     }
 
     public func removeAdapter(_ id: Int) throws(APError) {
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.removeAdapter(id) }
+        try emulator.perform(kind: "adapter_remove") { (h: inout APHost) throws(APError) in try h.removeAdapter(id) }
     }
 
     public func addDomain(_ id: Int) throws(APError) {
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.addDomain(id) }
+        try emulator.perform(kind: "domain_add") { (h: inout APHost) throws(APError) in try h.addDomain(id) }
     }
 
     public func removeDomain(_ id: Int) throws(APError) {
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.removeDomain(id) }
+        try emulator.perform(kind: "domain_remove") { (h: inout APHost) throws(APError) in try h.removeDomain(id) }
     }
 
     public func addControlDomain(_ id: Int) throws(APError) {
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.addControlDomain(id) }
+        try emulator.perform(kind: "control_domain_add") { (h: inout APHost) throws(APError) in try h.addControlDomain(id) }
     }
 
     public func removeControlDomain(_ id: Int) throws(APError) {
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.removeControlDomain(id) }
+        try emulator.perform(kind: "control_domain_remove") { (h: inout APHost) throws(APError) in try h.removeControlDomain(id) }
     }
 
     // MARK: lifetime

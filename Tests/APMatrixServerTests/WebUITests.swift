@@ -1,0 +1,198 @@
+import APMatrixEmulator
+import APMatrixModel
+import APMatrixServer
+import Foundation
+import Glibc
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+// Every endpoint the web page uses: the page and its files, the matrix and
+// cell views, the actions (sysfs writes and guest endpoints) with their
+// errors, the event stream, /metrics.
+
+/// A plain HTTP/1.1 client on a socket, to read a server-sent event stream
+/// as it arrives (the test clients collect whole bodies).
+final class StreamReader {
+    let fd: Int32
+    private(set) var text = ""
+
+    init(port: Int, path: String) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { Glibc.close(fd); throw APError(.connectionRefused, "connect to port \(port)") }
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    }
+
+    /// Reads until `text` contains `needle`, at most `timeout` seconds. It
+    /// sleeps between polls instead of blocking: the server's handlers need
+    /// the cooperative threads.
+    func read(until needle: String, timeout: Double = 10) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while !text.contains(needle) && Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 0) > 0 else {
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { return text.contains(needle) }
+            text += String(decoding: buf[0..<n], as: UTF8.self)
+        }
+        return text.contains(needle)
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
+@Suite struct WebUITests {
+    @Test func pageAndAssets() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            let page = try await client.execute(uri: "/", method: .get)
+            #expect(page.status == .ok)
+            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(String(buffer: page.body).contains(#"<table id="grid" role="grid""#))
+            let js = try await client.execute(uri: "/ui/app.js", method: .get)
+            #expect(js.status == .ok)
+            #expect(js.headers[.contentType] == "text/javascript; charset=utf-8")
+            #expect(String(buffer: js.body).contains("EventSource"))
+            #expect(try await client.execute(uri: "/ui/style.css", method: .get).status == .ok)
+            try expectError(try await client.execute(uri: "/ui/openapi.yaml", method: .get), .notFound, "ENOENT",
+                            containing: "no such page: openapi.yaml")
+        }
+    }
+
+    @Test func matrixView() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5", "6", "8"], domains: ["4"])
+            let m = try await client.execute(uri: "/api/v1/matrix", method: .get) { try decode(MatrixViewDTO.self, $0) }
+            #expect(m.maxAdapter == 255 && m.maxDomain == 255)
+            // the seed example's adapters 4-7 and the over-provisioned 8; its 19 usage domains
+            #expect(m.adapters == [4, 5, 6, 7, 8])
+            #expect(m.domains == Array(0...15) + [0x47, 0xab, 0xff])
+            #expect(m.apmaskIDs == "0-4,7-255")
+            #expect(m.aqmaskIDs == "0-3,5-70,72-170,172-254")
+            #expect(m.cells.count == 4 * 19 + 1)
+            let cells = Dictionary(uniqueKeysWithValues: m.cells.map { ($0.apqn, $0) })
+            #expect(cells["04.0000"]?.state == "host-reserved" && cells["04.0000"]?.driver == "cex4queue")
+            #expect(cells["04.0004"]?.state == "free" && cells["04.0004"]?.driver == "vfio_ap")
+            #expect(cells["05.0004"]?.state == "assigned" && cells["05.0004"]?.mdev == uuid1)
+            #expect(cells["07.0004"]?.state == "free" && cells["07.0004"]?.driver == "vfio_ap")
+            #expect(cells["08.0004"]?.state == "over-provisioned" && cells["08.0004"]?.driver == nil)
+            #expect(cells["08.0005"] == nil)
+            #expect(cells["05.0004"]?.explanation == nil)
+        }
+    }
+
+    @Test func cellExplanationAndErrors() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4", "0x47"])
+            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+            #expect(try await client.write("bus/ap/drivers/vfio_ap/unbind", "06.0047").status == .ok)
+            let c = try await client.execute(uri: "/api/v1/cells/06.0004", method: .get) { try decode(CellDTO.self, $0) }
+            #expect(c.state == "filtered")
+            #expect(c.guest == "guest1" && c.mdev == uuid1 && c.driver == "vfio_ap" && c.owner == "none")
+            #expect(c.explanation == "assigned to mdev \(uuid1) but filtered out of guest guest1's CRYCB: adapter 06 is passed to a guest only with all its queues in the guest's domains bound to vfio_ap, and queue 06.0047 is bound to no driver (unbound)")
+            let g = try await client.execute(uri: "/api/v1/cells/05.0047", method: .get) { try decode(CellDTO.self, $0) }
+            #expect(g.state == "in-guest" && g.owner == "guest guest1")
+            let far = try await client.execute(uri: "/api/v1/cells/ff.00ff", method: .get) { try decode(CellDTO.self, $0) }
+            #expect(far.state == "not-in-lpar" && far.driver == nil)
+            #expect(far.explanation == "adapter ff is not in the LPAR; no mdev has ff.00ff assigned")
+            for bad in ["5.4", "05.0100", "05.0004x", "zz.0004"] {
+                try expectError(try await client.execute(uri: "/api/v1/cells/\(bad)", method: .get), .badRequest, "EINVAL",
+                                containing: "'\(bad)' is not an APQN such as 05.0004")
+            }
+        }
+    }
+
+    /// The page's actions are these requests; each refusal carries the kernel's errno and message.
+    @Test func pageActionsAndTheirErrors() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            let create = "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create"
+            #expect(try await client.write(create, uuid1).status == .ok)
+            try expectError(try await client.write(create, uuid1), .conflict, "EEXIST")
+            // 07.0004 is not reserved (aqmask bit 4 is clear); +4 would give it back to the host
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "7").status == .ok)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_domain", "4").status == .ok)
+            try expectError(try await client.write("bus/ap/aqmask", "+4"), .conflict, "EADDRINUSE",
+                            containing: "aqmask: the change would reserve for the host 1 queue(s) assigned to mdevs: 07.0004 (mdev \(uuid1))")
+            #expect(try await client.read("bus/ap/aqmask") == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe\n")
+            #expect(try await client.startGuest("guest1", cpu: "host,ap=on", uuid: uuid1).status == .created)
+            try expectError(try await client.startGuest("guest2", uuid: uuid1), .conflict, "EBUSY")
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/remove", "1"), .conflict, "EBUSY")
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/unassign_domain", "4").status == .ok)
+            #expect(try await client.execute(uri: "/api/v1/guests/guest1", method: .delete).status == .ok)
+            try expectError(try await client.execute(uri: "/api/v1/guests/guest1", method: .delete), .notFound, "ENOENT")
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/remove", "1").status == .ok)
+        }
+    }
+
+    @Test func eventStreamIsLiveAndLetsGoOfClosedClients() async throws {
+        let daemon = try seedDaemon()
+        let baseline = daemon.emulator.observerCount
+        let last = daemon.emulator.log().last!.sequence
+        try await app(daemon).test(.live) { client in
+            let port = try #require(client.port)
+            let stream = try StreamReader(port: port, path: "/api/v1/events/stream?after=\(last - 1)")
+            // the backlog after `after`, then the live entries
+            #expect(await stream.read(until: "retry: 1000"))
+            #expect(stream.text.contains("HTTP/1.1 200 OK"))
+            #expect(stream.text.lowercased().contains("content-type: text/event-stream"))
+            #expect(await stream.read(until: "id: \(last)\nevent: log\ndata: {"), "\(stream.text)")
+            #expect(daemon.emulator.observerCount == baseline + 1)
+            #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuid1).status == .ok)
+            #expect(await stream.read(until: "vfio_ap: mdev \(uuid1) created (iommu group 0)"), "\(stream.text)")
+            #expect(!stream.text.contains("id: \(last - 1)\n"))
+            stream.close()
+            // the next write to the closed connection fails and removes the observer
+            var removed = false
+            for i in 0..<100 where !removed {
+                _ = try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_control_domain", "\(i)")
+                try await Task.sleep(for: .milliseconds(50))
+                removed = daemon.emulator.observerCount == baseline
+            }
+            #expect(removed, "the closed client's observer is still registered")
+        }
+    }
+
+    @Test func metricsText() async throws {
+        let daemon = try seedDaemon()
+        try await app(daemon).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "256"), .notFound, "ENODEV")
+            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "6").status == .ok)
+            #expect(try await client.write("bus/ap/drivers/vfio_ap/unbind", "06.0004").status == .ok)
+            let r = try await client.execute(uri: "/metrics", method: .get)
+            #expect(r.status == .ok)
+            #expect(r.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+            let lines = Set(String(buffer: r.body).split(separator: "\n").map(String.init))
+            for expected in [
+                #"apmatrix_operations_total{kind="sysfs:create",result="ok"} 1"#,
+                #"apmatrix_operations_total{kind="sysfs:assign_adapter",result="ok"} 2"#,
+                #"apmatrix_operations_total{kind="sysfs:assign_adapter",result="ENODEV"} 1"#,
+                #"apmatrix_operations_total{kind="guest_start",result="ok"} 1"#,
+                "# TYPE apmatrix_operations_total counter",
+                // attach at start, adapter 6 plugged, adapter 6 unplugged by the unbind
+                #"apmatrix_hotplug_total{direction="plug"} 2"#,
+                #"apmatrix_hotplug_total{direction="unplug"} 1"#,
+                "apmatrix_mdevs 1.0", "apmatrix_mdevs_in_use 1.0", "apmatrix_guests 1.0",
+                "apmatrix_available_instances 65535.0",
+                // seed example, V4 masks: adapters 5 and 6 (19 queues each) go to vfio_ap,
+                // and domains 4, 0x47, 0xab, 0xff of adapters 4 and 7 (8 queues); one unbound
+                #"apmatrix_queues{driver="vfio_ap"} 45.0"#, #"apmatrix_queues{driver="none"} 1.0"#,
+                #"apmatrix_queues{driver="cex4queue"} 30.0"#,
+            ] {
+                #expect(lines.contains(expected), "missing: \(expected)\n\(lines.sorted().joined(separator: "\n"))")
+            }
+        }
+    }
+}
