@@ -30,27 +30,32 @@ struct ProfileRules {
     }
 
     /// The shadow CRYCB a guest gets when it opens the mdev (SPEC §3
-    /// "Filtering"; seed `vfio_ap_mdev_config_shadow_apcb`, doc semantics):
-    /// by APID first, then the APQI fallback; S.adm = M.adm unfiltered.
+    /// "Filtering"; seed `vfio_ap_mdev_config_shadow_apcb`, doc semantics).
     func filter(_ m: Matrix, host: APHost) -> Matrix {
+        filterTrace(m, host: host.hostConfiguration, bound: host.vfioBoundDomains(of:)).shadow
+    }
+
+    /// The filtering rule and how it got there, from its inputs alone: H and,
+    /// per APID, the APQIs bound to vfio_ap. By APID first, then the APQI
+    /// fallback; S.adm = M.adm unfiltered.
+    func filterTrace(_ m: Matrix, host h: Matrix, bound: (APID) -> Bitmap256) -> FilterTrace {
         switch profile {
         case .seed:
-            let h = host.hostConfiguration
-            let apids = m.apm & h.apm, apqis = m.aqm & h.aqm
+            let candidates = Matrix(apm: m.apm & h.apm, aqm: m.aqm & h.aqm, adm: m.adm)
+            let apids = candidates.apm, apqis = candidates.aqm
             var s = Matrix(adm: m.adm)
-            guard !apids.isEmpty, !apqis.isEmpty else { return s }
-            let keptAdapters = Bitmap256(apids.filter { apqis.isSubset(of: host.vfioBoundDomains(of: $0)) })
+            guard !apids.isEmpty, !apqis.isEmpty else { return FilterTrace(candidates: candidates, step: .outsideHost, shadow: s) }
+            let keptAdapters = Bitmap256(apids.filter { apqis.isSubset(of: bound($0)) })
             if !keptAdapters.isEmpty {
                 s.apm = keptAdapters
                 s.aqm = apqis
-                return s
+                return FilterTrace(candidates: candidates, step: .byAdapter, shadow: s)
             }
-            let keptDomains = Bitmap256(apqis.filter { q in apids.allSatisfy { host.isBoundToVfio($0, q) } })
-            if !keptDomains.isEmpty {
-                s.apm = apids
-                s.aqm = keptDomains
-            }
-            return s
+            let keptDomains = Bitmap256(apqis.filter { q in apids.allSatisfy { bound($0).contains(q) } })
+            guard !keptDomains.isEmpty else { return FilterTrace(candidates: candidates, step: .nothingBound, shadow: s) }
+            s.apm = apids
+            s.aqm = keptDomains
+            return FilterTrace(candidates: candidates, step: .byDomain, shadow: s)
         }
     }
 
