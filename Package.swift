@@ -25,6 +25,8 @@ let package = Package(
         ]),
         // The sysfs tree as a view of the model: paths, formats, permissions, symlinks.
         .target(name: "APMatrixSysfs", dependencies: ["APMatrixModel"]),
+        // Admin tools that read (and for plan, simulate) through a sysfs directory only: ls, matrix, explain, plan, the mdevctl callout.
+        .target(name: "APMatrixTools", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
         // One host behind one lock, the event log, host files.
         .target(name: "APMatrixEmulator", dependencies: [
             "APMatrixModel", "APMatrixSysfs",
@@ -43,7 +45,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -57,7 +59,7 @@ let package = Package(
         ]),
         .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixEmulator", "APMatrixQMP"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "apmatrix",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixTools", "apmatrix",
         ]),
     ]
 )

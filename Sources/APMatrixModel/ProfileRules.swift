@@ -108,34 +108,39 @@ struct ProfileRules {
     // MARK: the shadow CRYCB
 
     /// A full filtering of the assignment against the host.
+    func filter(_ m: Matrix, host: APHost) -> Matrix {
+        filterTrace(m, host: host.hostConfiguration, bound: host.vfioBoundDomains(of:)).shadow
+    }
+
+    /// The filtering rule and how it got there, from its inputs alone: H and,
+    /// per APID, the APQIs bound to vfio_ap.
     /// Seed (SPEC §3 "Filtering"; doc semantics of
     /// `vfio_ap_mdev_config_shadow_apcb`): by APID, then the APQI fallback;
     /// S.apm and S.aqm both empty or both not; S.adm = M.adm unfiltered.
     /// Upstream (`vfio_ap_mdev_filter_matrix`, `vfio_ap_mdev_filter_cdoms`):
     /// APIDs only, AQM filtered only by the host configuration, adapters
     /// without domains kept, S.adm = M.adm ∩ H.adm (§9.7–9.9).
-    func filter(_ m: Matrix, host: APHost) -> Matrix {
-        let h = host.hostConfiguration
-        let apids = m.apm & h.apm, apqis = m.aqm & h.aqm
+    func filterTrace(_ m: Matrix, host h: Matrix, bound: (APID) -> Bitmap256) -> FilterTrace {
+        let candidates = Matrix(apm: m.apm & h.apm, aqm: m.aqm & h.aqm, adm: m.adm)
+        let apids = candidates.apm, apqis = candidates.aqm
+        let keptAdapters = Bitmap256(apids.filter { apqis.isSubset(of: bound($0)) })
         switch profile {
         case .seed:
             var s = Matrix(adm: m.adm)
-            guard !apids.isEmpty, !apqis.isEmpty else { return s }
-            let keptAdapters = Bitmap256(apids.filter { apqis.isSubset(of: host.vfioBoundDomains(of: $0)) })
+            guard !apids.isEmpty, !apqis.isEmpty else { return FilterTrace(candidates: candidates, step: .outsideHost, shadow: s) }
             if !keptAdapters.isEmpty {
                 s.apm = keptAdapters
                 s.aqm = apqis
-                return s
+                return FilterTrace(candidates: candidates, step: .byAdapter, shadow: s)
             }
-            let keptDomains = Bitmap256(apqis.filter { q in apids.allSatisfy { host.isBoundToVfio($0, q) } })
-            if !keptDomains.isEmpty {
-                s.apm = apids
-                s.aqm = keptDomains
-            }
-            return s
+            let keptDomains = Bitmap256(apqis.filter { q in apids.allSatisfy { bound($0).contains(q) } })
+            guard !keptDomains.isEmpty else { return FilterTrace(candidates: candidates, step: .nothingBound, shadow: s) }
+            s.apm = apids
+            s.aqm = keptDomains
+            return FilterTrace(candidates: candidates, step: .byDomain, shadow: s)
         case .upstream:
-            let kept = Bitmap256(apids.filter { apqis.isSubset(of: host.vfioBoundDomains(of: $0)) })
-            return Matrix(apm: kept, aqm: apqis, adm: m.adm & h.adm)
+            let s = Matrix(apm: keptAdapters, aqm: apqis, adm: m.adm & h.adm)
+            return FilterTrace(candidates: candidates, step: apids.isEmpty ? .outsideHost : .byAdapter, shadow: s)
         }
     }
 

@@ -1,0 +1,203 @@
+import APMatrixModel
+import SystemPackage
+
+/// A card device as sysfs shows it. `type` and `online` exist only while the
+/// card is bound to the default driver (kernel-reference §2.6).
+public struct CardInfo: Hashable, Sendable {
+    public let apid: APID
+    public var type: String?
+    public var hwtype: Int?
+    public var config: Bool?
+    public var online: Bool?
+    public var driver: String?
+}
+
+/// A queue device as sysfs shows it (`online` only while bound to cex4queue).
+public struct QueueInfo: Hashable, Sendable {
+    public let apqn: APQN
+    public var config: Bool?
+    public var online: Bool?
+    public var driver: String?
+}
+
+/// What an mdev's `guest_matrix` says.
+public enum GuestState: Hashable, Sendable {
+    /// ENODEV: no guest uses the mdev.
+    case none
+    /// A guest uses the mdev and has these APQNs (its shadow CRYCB).
+    case matrix(Matrix)
+    /// The kernel has no `guest_matrix` attribute (before dynamic configuration).
+    case unknown
+}
+
+/// A matrix mdev as sysfs shows it.
+public struct MdevInfo: Hashable, Sendable {
+    public let uuid: String
+    /// `matrix` and `control_domains`: M.
+    public var matrix: Matrix
+    public var guest: GuestState
+    public var iommuGroup: Int?
+
+    /// Whether a guest uses the mdev; nil when the kernel cannot tell.
+    public var hasGuest: Bool? {
+        switch guest {
+        case .none: return false
+        case .matrix: return true
+        case .unknown: return nil
+        }
+    }
+
+    /// The shadow when a guest uses the mdev.
+    public var guestMatrix: Matrix? {
+        if case .matrix(let s) = guest { return s }
+        return nil
+    }
+}
+
+/// Why a directory cannot be read as sysfs with an AP bus.
+public struct SnapshotError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// The AP configuration of a host, read from sysfs alone: the AP bus masks
+/// and maxima, the host AP configuration (QCI masks), cards, queues, driver
+/// bindings, and the matrix mdevs. Optional files a real host may lack are
+/// nil or derived, and `notes` says which.
+public struct Snapshot: Hashable, Sendable {
+    public var root: String
+    public var apmask: Bitmap256
+    public var aqmask: Bitmap256
+    /// `ap_max_adapter_id` / `ap_max_domain_id`: also vfio_ap's maxima.
+    public var maxAdapter: Int
+    public var maxDomain: Int
+    /// `features` lists APXA.
+    public var apxa: Bool
+    /// `ap_domain`, when readable.
+    public var apDomain: Int?
+    /// H: `ap_adapter_mask`, `ap_usage_domain_mask`, `ap_control_domain_mask`.
+    public var hostConfiguration: Matrix
+    public var cards: [APID: CardInfo]
+    public var queues: [APQN: QueueInfo]
+    /// Sorted by UUID (sysfs does not show creation order).
+    public var mdevs: [MdevInfo]
+    public var availableInstances: Int?
+    /// What had to be assumed because a file was missing.
+    public var notes: [String]
+
+    static let matrixDir = "devices/vfio_ap/matrix"
+    static let typeDir = "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough"
+
+    /// Reads the tree under `dir`.
+    public static func read(_ dir: SysfsDirectory) throws(SnapshotError) -> Snapshot {
+        func mask(_ rel: String) -> Bitmap256? {
+            guard let t = dir.text(rel), case .success(let m) = KernelParse.apMask(Array(t.trimmedSpaces.utf8), current: Bitmap256()) else { return nil }
+            return m
+        }
+        guard let apmask = mask("bus/ap/apmask"), let aqmask = mask("bus/ap/aqmask") else {
+            let why: String
+            switch dir.read("bus/ap/apmask") {
+            case .failure(let e): why = "\(e.symbol) (\(e))"
+            case .success: why = "not a mask"
+            }
+            throw SnapshotError(description: "\(dir.root) is not a sysfs tree with an AP bus: \(dir.path("bus/ap/apmask")): \(why); pass the mount with --sysfs DIR or APMATRIX_SYSFS")
+        }
+        var notes: [String] = []
+        let apxa = dir.text("bus/ap/features")?.split(separator: " ").contains("APXA") ?? false
+        let maxAdapter = dir.int("bus/ap/ap_max_adapter_id") ?? (apxa ? 255 : 63)
+        let maxDomain = dir.int("bus/ap/ap_max_domain_id") ?? (apxa ? 255 : 15)
+
+        var cards: [APID: CardInfo] = [:]
+        var queues: [APQN: QueueInfo] = [:]
+        for name in dir.list("devices/ap") ?? [] {
+            guard name.hasPrefix("card"), name.utf8.count == 6, let id = Int(name.dropFirst(4), radix: 16) else { continue }
+            let c = "devices/ap/" + name
+            cards[id] = CardInfo(apid: id, type: dir.text(c + "/type")?.trimmedSpaces, hwtype: dir.int(c + "/hwtype"),
+                                 config: dir.int(c + "/config").map { $0 == 1 }, online: dir.int(c + "/online").map { $0 == 1 },
+                                 driver: dir.linkName(c + "/driver"))
+            for qname in dir.list(c) ?? [] {
+                guard let apqn = APQN(sysfsName: qname), apqn.apid == id else { continue }
+                queues[apqn] = QueueInfo(apqn: apqn, config: dir.int(c + "/" + qname + "/config").map { $0 == 1 },
+                                         online: dir.int(c + "/" + qname + "/online").map { $0 == 1 },
+                                         driver: dir.linkName(c + "/" + qname + "/driver"))
+            }
+        }
+
+        var host = Matrix()
+        if let apm = mask("bus/ap/ap_adapter_mask"), let aqm = mask("bus/ap/ap_usage_domain_mask") {
+            host = Matrix(apm: apm, aqm: aqm, adm: mask("bus/ap/ap_control_domain_mask") ?? aqm)
+        } else {
+            // Kernels before 5.x lack the QCI masks: what has devices is the best guess.
+            for (id, c) in cards where c.config != false { host.apm.insert(id) }
+            for apqn in queues.keys { host.aqm.insert(apqn.apqi) }
+            host.adm = host.aqm
+            notes.append("bus/ap/ap_adapter_mask is missing: the LPAR's configuration is taken from the card and queue devices")
+        }
+
+        var mdevs: [MdevInfo] = []
+        for name in dir.list(matrixDir) ?? [] {
+            guard case .success(let uuid) = KernelParse.mdevUUID(Array(name.utf8)), uuid == name else { continue }
+            let d = matrixDir + "/" + name
+            guard let m = dir.text(d + "/matrix").flatMap(parseMatrix) else { continue }
+            var matrix = m
+            matrix.adm = dir.text(d + "/control_domains").flatMap(parseControlDomains) ?? Bitmap256()
+            let guest: GuestState
+            switch dir.read(d + "/guest_matrix") {
+            case .success(let t): guest = parseMatrix(t).map { .matrix($0) } ?? .unknown
+            case .failure(let e) where e == .noSuchDevice: guest = .none
+            case .failure: guest = .unknown
+            }
+            mdevs.append(MdevInfo(uuid: uuid, matrix: matrix, guest: guest,
+                                  iommuGroup: dir.linkName(d + "/iommu_group").flatMap { Int($0) }))
+        }
+        return Snapshot(root: dir.root, apmask: apmask, aqmask: aqmask, maxAdapter: maxAdapter, maxDomain: maxDomain,
+                        apxa: apxa, apDomain: dir.int("bus/ap/ap_domain"), hostConfiguration: host,
+                        cards: cards, queues: queues, mdevs: mdevs,
+                        availableInstances: dir.int(typeDir + "/available_instances"), notes: notes)
+    }
+
+    // MARK: questions the tools ask
+
+    /// reserved(a,q): apmask bit a and aqmask bit q.
+    public func isReserved(_ apqn: APQN) -> Bool { apmask.contains(apqn.apid) && aqmask.contains(apqn.apqi) }
+
+    /// The mdev that has `apqn` assigned.
+    public func owner(of apqn: APQN) -> MdevInfo? { mdevs.first { $0.matrix.contains(apqn) } }
+
+    public func mdev(_ uuid: String) -> MdevInfo? { mdevs.first { $0.uuid == uuid.lowercased() } }
+
+    /// The filtering rule of the seed profile applied to what sysfs shows now.
+    public func filterTrace(_ m: Matrix) -> FilterTrace {
+        let bound = Dictionary(grouping: queues.values.filter { $0.driver == QueueDriver.vfioAP.rawValue }, by: \.apqn.apid)
+            .mapValues { Bitmap256($0.map(\.apqn.apqi)) }
+        return Profile.seed.filter(m, host: hostConfiguration, boundDomains: { bound[$0] ?? Bitmap256() })
+    }
+}
+
+/// Parses the `matrix` / `guest_matrix` format (`aa.qqqq`, `aa.`, `.qqqq`
+/// lines) back into APM and AQM; nil if a line is not in that format.
+public func parseMatrix(_ text: String) -> Matrix? {
+    var m = Matrix()
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].utf8.count <= 2, parts[1].utf8.count <= 4 else { return nil }
+        if !parts[0].isEmpty {
+            guard let a = Int(parts[0], radix: 16), a < 256 else { return nil }
+            m.apm.insert(a)
+        }
+        if !parts[1].isEmpty {
+            guard let q = Int(parts[1], radix: 16), q < 256 else { return nil }
+            m.aqm.insert(q)
+        }
+    }
+    return m
+}
+
+/// Parses `control_domains` (`%04lx` lines).
+func parseControlDomains(_ text: String) -> Bitmap256? {
+    var adm = Bitmap256()
+    for line in text.split(separator: "\n") {
+        guard let d = Int(line, radix: 16), d >= 0, d < 256 else { return nil }
+        adm.insert(d)
+    }
+    return adm
+}
