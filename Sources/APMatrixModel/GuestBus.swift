@@ -24,7 +24,6 @@ public struct GuestBus: Hashable, Sendable {
     /// Seconds since the config timer was last armed (by a scan or a `config_time` write).
     var sinceTimerArmed = 0.0
 
-    public static let defaultConfigTime = 30
     public static let configTimeRange = 5...120
 
     /// `bindings`: queue devices bound to a driver / all queue devices; every
@@ -53,7 +52,7 @@ extension APHost {
     /// The guest's AP bus scans (SPEC §4 "The guest's view"): with `apqci` it
     /// reads its configuration (the CRYCB) with QCI, without it it probes
     /// adapters 0–63 and domains 0–15 with TAPQ; without `apft` it creates
-    /// no device. Devices no longer found are removed, new ones created and
+    /// no device; an adapter without any queue it can reach gets no card. Devices no longer found are removed, new ones created and
     /// bound to cex4card/cex4queue. A scan that changes the devices is an event.
     ///
     /// The corresponding kernel function is `ap_scan_bus` (in the guest).
@@ -67,8 +66,11 @@ extension APHost {
         var bus = g.bus
         let before = Set(bus.cards.keys.map(Self.cardName) + bus.queues.map(\.description))
         bus.qci = g.cpu.apqci ? crycb(of: name) : nil
-        bus.cards = Dictionary(uniqueKeysWithValues: view.cards.filter { $0.type.hasDevices }.map { ($0.id, $0.type) })
-        bus.queues = view.queues.filter { bus.cards[$0.apid] != nil }
+        // A card device needs a type with devices and at least one queue that answers TAPQ (`ap_scan_adapter`).
+        let types = Dictionary(uniqueKeysWithValues: view.cards.filter { $0.type.hasDevices }.map { ($0.id, $0.type) })
+        bus.queues = view.queues.filter { types[$0.apid] != nil }
+        let withQueues = Bitmap256(bus.queues.map(\.apid))
+        bus.cards = types.filter { withQueues.contains($0.key) }
         bus.offlineCards = bus.offlineCards & Bitmap256(bus.cards.keys)
         bus.offlineQueues.formIntersection(bus.queues)
         bus.scans += 1
