@@ -117,32 +117,32 @@ public final class Emulator: Sendable {
 
     public var instrumentation: Instrumentation { state.withLock { $0.instrumentation } }
 
-    // MARK: the sysfs edge
+    // MARK: the sysfs edge (the host's tree unless another view is given)
 
-    public func node(_ path: String) -> Node? {
-        state.withLock { SysfsTree.node(path, in: $0.host) }
+    public func node(_ path: String, in view: any SysfsView = SysfsTree.hostView) -> Node? {
+        state.withLock { view.node(path, in: $0.host) }
     }
 
-    public func children(_ path: String) -> [String]? {
-        state.withLock { SysfsTree.children(path, in: $0.host) }
+    public func children(_ path: String, in view: any SysfsView = SysfsTree.hostView) -> [String]? {
+        state.withLock { view.children(path, in: $0.host) }
     }
 
-    public func readlink(_ path: String) -> String? {
-        guard case .symlink(let target)? = node(path) else { return nil }
+    public func readlink(_ path: String, in view: any SysfsView = SysfsTree.hostView) -> String? {
+        guard case .symlink(let target)? = node(path, in: view) else { return nil }
         return target
     }
 
     /// Renders an attribute (one open of a sysfs file).
-    public func read(_ path: String) throws(APError) -> [UInt8] {
+    public func read(_ path: String, in view: any SysfsView = SysfsTree.hostView) throws(APError) -> [UInt8] {
         let host = snapshot
-        return try SysfsTree.read(path, in: host)
+        return try view.read(path, in: host)
     }
 
     /// One `write()` to an attribute: one store.
-    public func write(_ path: String, _ bytes: [UInt8]) throws(APError) {
-        let attribute: String? = if case .attribute? = node(path) { path.split(separator: "/").last.map(String.init) } else { nil }
+    public func write(_ path: String, _ bytes: [UInt8], in view: any SysfsView = SysfsTree.hostView) throws(APError) {
+        let attribute: String? = if case .attribute? = node(path, in: view) { path.split(separator: "/").last.map(String.init) } else { nil }
         try perform(kind: "sysfs:" + (attribute ?? "(no attribute)")) { (host: inout APHost) throws(APError) in
-            try SysfsTree.write(path, bytes, in: &host)
+            try view.write(path, bytes, in: &host)
         }
     }
 }

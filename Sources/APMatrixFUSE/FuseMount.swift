@@ -1,4 +1,5 @@
 import APMatrixEmulator
+import APMatrixSysfs
 import CFuse
 import Glibc
 import Synchronization
@@ -14,16 +15,18 @@ public struct MountError: Error, CustomStringConvertible {
 public final class FuseMount: @unchecked Sendable {
     public let mountpoint: String
     private let fuse: OpaquePointer
-    private let emulatorRef: Unmanaged<Emulator>
+    private let treeRef: Unmanaged<ServedTree>
     private var thread: pthread_t?
     private let stopped = Atomic<Bool>(false)
 
-    /// Mounts `emulator` at `mountpoint` (which must exist). `subtype` names
-    /// the mount in /proc/mounts (`fuse.apmatrix`) so cleanups find their own.
-    public init(emulator: Emulator, mountpoint: String, subtype: String = "apmatrix") throws(MountError) {
+    /// Mounts `emulator`'s tree `view` (the host's `/sys` by default) at
+    /// `mountpoint` (which must exist). `subtype` names the mount in
+    /// /proc/mounts (`fuse.apmatrix`) so cleanups find their own.
+    public init(emulator: Emulator, mountpoint: String, subtype: String = "apmatrix",
+                view: any SysfsView = SysfsTree.hostView) throws(MountError) {
         self.mountpoint = mountpoint
-        let ref = Unmanaged.passRetained(emulator)
-        emulatorRef = ref
+        let ref = Unmanaged.passRetained(ServedTree(emulator, view))
+        treeRef = ref
         var options = "fsname=apmatrix,subtype=\(subtype)"
         // As root, let every user read the tree, with the mode bits enforced as on sysfs.
         if geteuid() == 0 { options += ",allow_other,default_permissions" }
@@ -84,7 +87,7 @@ public final class FuseMount: @unchecked Sendable {
         }
         fuse_unmount(fuse)
         fuse_destroy(fuse)
-        emulatorRef.release()
+        treeRef.release()
     }
 }
 
@@ -159,12 +162,12 @@ public enum MountPoint {
 }
 
 extension MountPoint {
-    /// Waits (up to `seconds`) until `dir/bus/ap` answers through the mount.
-    public static func waitUntilServed(_ dir: String, seconds: Double = 10) -> Bool {
+    /// Waits (up to `seconds`) until `dir/probe` answers through the mount.
+    public static func waitUntilServed(_ dir: String, probe: String = "bus/ap/apmask", seconds: Double = 10) -> Bool {
         let deadline = Int((seconds * 100).rounded())
         for _ in 0..<deadline {
             var st = stat()
-            if stat(dir + "/bus/ap/apmask", &st) == 0 { return true }
+            if stat(dir + "/" + probe, &st) == 0 { return true }
             usleep(10_000)
         }
         return false

@@ -11,9 +11,25 @@ final class OpenFile: Sendable {
     init(_ content: Result<[UInt8], APError>?) { self.content = content }
 }
 
+/// What one mount serves: an emulator's host seen through one sysfs view.
+final class ServedTree: Sendable {
+    let emulator: Emulator
+    let view: any SysfsView
+    init(_ emulator: Emulator, _ view: any SysfsView) {
+        self.emulator = emulator
+        self.view = view
+    }
+
+    func node(_ path: String) -> Node? { emulator.node(path, in: view) }
+    func children(_ path: String) -> [String]? { emulator.children(path, in: view) }
+    func readlink(_ path: String) -> String? { emulator.readlink(path, in: view) }
+    func read(_ path: String) throws(APError) -> [UInt8] { try emulator.read(path, in: view) }
+    func write(_ path: String, _ bytes: [UInt8]) throws(APError) { try emulator.write(path, bytes, in: view) }
+}
+
 @inline(__always)
-func currentEmulator() -> Emulator {
-    Unmanaged<Emulator>.fromOpaque(fuse_get_context()!.pointee.private_data!).takeUnretainedValue()
+func currentTree() -> ServedTree {
+    Unmanaged<ServedTree>.fromOpaque(fuse_get_context()!.pointee.private_data!).takeUnretainedValue()
 }
 
 func path(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "/" }
@@ -41,7 +57,7 @@ func timed(_ op: String, _ body: () -> Int32) -> Int32 {
     clock_gettime(CLOCK_MONOTONIC, &start)
     let result = body()
     clock_gettime(CLOCK_MONOTONIC, &end)
-    currentEmulator().instrumentation.fuseRequest(
+    currentTree().emulator.instrumentation.fuseRequest(
         op, Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec))
     return result
 }
@@ -69,14 +85,14 @@ func sysfsOperations() -> fuse_operations {
     }
 
     ops.getattr = { p, st, _ in timed("getattr") {
-        guard let st, let node = currentEmulator().node(path(p)) else { return -ENOENT }
+        guard let st, let node = currentTree().node(path(p)) else { return -ENOENT }
         fillStat(st, node)
         return 0
     } }
 
     ops.readlink = { p, buf, size in timed("readlink") {
         guard let buf, size > 0 else { return -EINVAL }
-        guard let target = currentEmulator().readlink(path(p)) else { return -EINVAL }
+        guard let target = currentTree().readlink(path(p)) else { return -EINVAL }
         let bytes = Array(target.utf8.prefix(size - 1))
         bytes.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { memcpy(buf, base, src.count) }
@@ -87,7 +103,7 @@ func sysfsOperations() -> fuse_operations {
 
     ops.readdir = { p, buf, filler, _, _, _ in timed("readdir") {
         guard let filler else { return -EINVAL }
-        guard let names = currentEmulator().children(path(p)) else { return -ENOTDIR }
+        guard let names = currentTree().children(path(p)) else { return -ENOTDIR }
         _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(0))
         _ = filler(buf, "..", nil, 0, fuse_fill_dir_flags(0))
         for name in names { _ = filler(buf, name, nil, 0, fuse_fill_dir_flags(0)) }
@@ -96,16 +112,16 @@ func sysfsOperations() -> fuse_operations {
 
     ops.open = { p, fi in timed("open") {
         guard let fi else { return -EINVAL }
-        let emulator = currentEmulator()
+        let tree = currentTree()
         let file = path(p)
-        guard let node = emulator.node(file) else { return -ENOENT }
+        guard let node = tree.node(file) else { return -ENOENT }
         guard case .attribute(let a) = node else { return -EISDIR }
         let mode = fi.pointee.flags & O_ACCMODE
         if (mode == O_RDONLY || mode == O_RDWR) && !a.isReadable { return -EACCES }
         if (mode == O_WRONLY || mode == O_RDWR) && !a.isWritable { return -EACCES }
         fi.pointee.direct_io = 1
         let content: Result<[UInt8], APError>? = a.isReadable && mode != O_WRONLY
-            ? Result { () throws(APError) in try emulator.read(file) } : nil
+            ? Result { () throws(APError) in try tree.read(file) } : nil
         fi.pointee.fh = UInt64(UInt(bitPattern: Unmanaged.passRetained(OpenFile(content)).toOpaque()))
         return 0
     } }
@@ -134,7 +150,7 @@ func sysfsOperations() -> fuse_operations {
     ops.write = { p, buf, size, _, _ in timed("write") {
         let bytes = buf.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
         do throws(APError) {
-            try currentEmulator().write(path(p), bytes)
+            try currentTree().write(path(p), bytes)
         } catch {
             return -error.errno.rawValue
         }
@@ -143,7 +159,7 @@ func sysfsOperations() -> fuse_operations {
 
     // `echo x > attr` opens with O_TRUNC; truncation of an attribute means nothing.
     ops.truncate = { p, _, _ in timed("truncate") {
-        guard case .attribute(let a)? = currentEmulator().node(path(p)) else { return -ENOENT }
+        guard case .attribute(let a)? = currentTree().node(path(p)) else { return -ENOENT }
         return a.isWritable ? 0 : -EACCES
     } }
 
@@ -158,7 +174,7 @@ func sysfsOperations() -> fuse_operations {
     ops.rename = { _, _, _ in -EPERM }
 
     ops.access = { p, mask in timed("access") {
-        guard let node = currentEmulator().node(path(p)) else { return -ENOENT }
+        guard let node = currentTree().node(path(p)) else { return -ENOENT }
         if mask & X_OK != 0, case .attribute = node { return -EACCES }
         return 0
     } }

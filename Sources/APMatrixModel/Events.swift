@@ -13,6 +13,8 @@ public enum Event: Hashable, Sendable {
     case deviceChanged(guest: String, device: VfioAPDevice, plugged: Bool)
     /// A guest started or stopped.
     case guestChanged(guest: String, running: Bool)
+    /// A scan of a guest's own AP bus created or removed devices (what the guest kernel sees).
+    case guestBusChanged(guest: String, scan: Int, added: [String], removed: [String], cause: String)
 
     /// The line `dmesg` shows.
     public var line: String {
@@ -27,6 +29,9 @@ public enum Event: Hashable, Sendable {
             return "guest \(guest): vfio-ap device \(device.id) (mdev \(device.mdev)) \(plugged ? "plugged" : "unplugged")"
         case let .guestChanged(guest, running):
             return "guest \(guest): \(running ? "started" : "stopped")"
+        case let .guestBusChanged(guest, scan, added, removed, cause):
+            func list(_ names: [String]) -> String { names.isEmpty ? "-" : names.joined(separator: " ") }
+            return "guest \(guest): AP bus scan \(scan) (\(cause)): added \(list(added)); removed \(list(removed))"
         }
     }
 

@@ -98,6 +98,8 @@ public struct Guest: Hashable, Sendable {
     public var cpu: CPUModel
     /// At most one vfio-ap device per guest.
     public var device: VfioAPDevice?
+    /// The guest kernel's AP bus (what it has scanned).
+    public internal(set) var bus = GuestBus()
 }
 
 /// What a guest sees of the AP bus (SPEC §4).
@@ -142,6 +144,7 @@ extension APHost {
         events.append(.guestChanged(guest: name, running: true))
         events.append(.note("guest \(name): -cpu \(cpu)"))
         if let d = device { attach(name, d) }
+        if cpu.ap { rescan(name, cause: "boot") }
     }
 
     /// Stops a guest: its vfio-ap device is released first.

@@ -43,6 +43,32 @@ public struct GuestDTO: Codable, Sendable, Equatable {
     public var crycb: MatrixDTO
     public var view: GuestViewDTO
     public var qmp: String?
+    /// Where the guest's own `/sys` is mounted, if it is.
+    public var sysfsMount: String?
+    /// The guest kernel's AP bus as it has scanned it; absent with `ap=off`.
+    public var bus: GuestBusDTO?
+}
+
+/// A guest's own AP bus: what its last scan found (not the CRYCB itself).
+public struct GuestBusDTO: Codable, Sendable, Equatable {
+    /// `scans`: how many times the bus has scanned.
+    public var scans: Int
+    public var configTime: Int
+    /// `ap_domain`, -1 when none.
+    public var domain: Int
+    /// The QCI masks of the last scan; absent with `apqci=off`.
+    public var qci: MatrixDTO?
+    public var cards: [CardDTO]
+    public var queues: [String]
+
+    public init(_ b: GuestBus) {
+        scans = b.scans
+        configTime = b.configTime
+        domain = b.domain
+        qci = b.qci.map(MatrixDTO.init)
+        cards = b.cards.keys.sorted().map { CardDTO(id: $0, type: b.cards[$0]!.description, hwtype: b.cards[$0]!.hwtype) }
+        queues = b.queues.map(\.description)
+    }
 }
 
 public struct MdevDTO: Codable, Sendable, Equatable {
@@ -95,7 +121,7 @@ public struct HostDTO: Codable, Sendable, Equatable {
 public struct EventDTO: Codable, Sendable, Equatable {
     public var sequence: Int
     public var seconds: Double
-    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`.
+    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices).
     public var kind: String
     public var line: String
     public var dmesg: String
@@ -123,12 +149,21 @@ public struct StartGuestRequest: Codable, Sendable {
     public var device: String?
     /// A unix socket path for the guest's QMP monitor.
     public var qmp: String?
-    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil) {
+    /// An absolute directory where to mount the guest's own `/sys`.
+    public var sysfsMount: String?
+    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil) {
         self.name = name
         self.cpu = cpu
         self.device = device
         self.qmp = qmp
+        self.sysfsMount = sysfsMount
     }
+}
+
+public struct GuestMountRequest: Codable, Sendable {
+    /// An absolute directory; created if missing.
+    public var dir: String
+    public init(dir: String) { self.dir = dir }
 }
 
 public struct PlugRequest: Codable, Sendable {

@@ -61,6 +61,15 @@ public enum ControlAPI {
                 return json(Empty())
             }
         }
+        api.post("guests/:name/mount") { request, context in
+            await respondAsync {
+                let r = try await decode(GuestMountRequest.self, request, context)
+                return json(try daemon.mountGuestTree(try parameter("name", context), dir: r.dir), status: .created)
+            }
+        }
+        api.delete("guests/:name/mount") { _, context in
+            respond { json(try daemon.unmountGuestTree(try parameter("name", context))) }
+        }
         api.post("guests/:name/devices") { request, context in
             await respondAsync {
                 let r = try await decode(PlugRequest.self, request, context)
@@ -147,6 +156,7 @@ public enum ControlAPI {
         case .noSuchFileOrDirectory, .noSuchDevice: return .notFound
         case .fileExists, .resourceBusy, .addressInUse, .addressNotAvailable: return .conflict
         case .notPermitted, .permissionDenied, .tooManyUsers: return .forbidden
+        case .notSupported: return .notImplemented
         case .connectionRefused: return .badGateway
         default: return .internalServerError
         }

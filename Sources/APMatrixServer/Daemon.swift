@@ -17,12 +17,20 @@ public final class Daemon: Sendable {
     public let metrics = ServerMetrics()
     /// The web page's open event streams, ended at shutdown.
     let eventStreams = WebUI.Streams()
+    /// Mounts a guest's own tree: (guest, directory) -> the canonical mount point and how to unmount it.
+    public typealias GuestTreeMounter = @Sendable (_ guest: String, _ dir: String) throws(APError)
+        -> (mountpoint: String, stop: @Sendable () -> Void)
+    private let guestTreeMounter: GuestTreeMounter?
+    /// The guest trees this daemon mounted, by guest (SPEC §6: the daemon owns and unmounts them).
+    private let guestMounts = Mutex<[String: (mountpoint: String, stop: @Sendable () -> Void)]>([:])
+    private let guestClock = Mutex<GuestClock?>(nil)
 
-    public init(emulator: Emulator, mountPoint: String) {
+    public init(emulator: Emulator, mountPoint: String, guestTreeMounter: GuestTreeMounter? = nil) {
         self.emulator = emulator
         self.mountPoint = mountPoint
         emulator.instrument(metrics.instrumentation)
         _ = emulator.addObserver { [metrics] in metrics.observe($0) }
+        self.guestTreeMounter = guestTreeMounter
     }
 
     // MARK: reads
@@ -41,7 +49,9 @@ public final class Daemon: Sendable {
             usageDomains: Array(h.usageDomains), controlDomains: Array(h.controlDomains),
             apmask: h.apmask.hexString, aqmask: h.aqmask.hexString, availableInstances: h.availableInstances,
             mdevs: h.mdevsInOrder.map(Self.mdevDTO),
-            guests: h.guests.keys.sorted().map { Self.guestDTO(h, $0, qmp: qmp.contains($0) ? socketPath($0) : nil) })
+            guests: h.guests.keys.sorted().map {
+                Self.guestDTO(h, $0, qmp: qmp.contains($0) ? socketPath($0) : nil, sysfsMount: guestMountPoint($0))
+            })
     }
 
     static func mdevDTO(_ m: Mdev) -> MdevDTO {
@@ -49,7 +59,7 @@ public final class Daemon: Sendable {
                 guest: m.guest, iommuGroup: m.iommuGroup)
     }
 
-    static func guestDTO(_ h: APHost, _ name: String, qmp: String?) -> GuestDTO {
+    static func guestDTO(_ h: APHost, _ name: String, qmp: String?, sysfsMount: String?) -> GuestDTO {
         let g = h.guests[name]!
         let v = (try? h.guestView(name)) ?? GuestView()
         return GuestDTO(
@@ -59,14 +69,14 @@ public final class Daemon: Sendable {
             view: GuestViewDTO(cards: v.cards.map { CardDTO(id: $0.id, type: $0.type.description, hwtype: $0.type.hwtype) },
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
                                queues: v.queues.map(\.description)),
-            qmp: qmp)
+            qmp: qmp, sysfsMount: sysfsMount, bus: g.cpu.ap ? GuestBusDTO(g.bus) : nil)
     }
 
     public func guestDTO(_ name: String) throws(APError) -> GuestDTO {
         let h = emulator.snapshot
         _ = try h.guest(name)
         let qmp = monitors.withLock { $0[name] != nil }
-        return Self.guestDTO(h, name, qmp: qmp ? socketPath(name) : nil)
+        return Self.guestDTO(h, name, qmp: qmp ? socketPath(name) : nil, sysfsMount: guestMountPoint(name))
     }
 
     private let socketPaths = Mutex<[String: String]>([:])
@@ -107,6 +117,9 @@ public final class Daemon: Sendable {
             d.guest = guest
         case let .guestChanged(guest, _):
             d.kind = "guest"
+            d.guest = guest
+        case let .guestBusChanged(guest, _, _, _, _):
+            d.kind = "bus"
             d.guest = guest
         }
         return d
@@ -150,13 +163,12 @@ public final class Daemon: Sendable {
             let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.facilities)
             try h.startGuest(r.name, cpu: cpu, device: device)
         }
-        if let path = r.qmp {
-            do {
-                try startMonitor(r.name, path)
-            } catch {
-                try? emulator.perform(kind: "guest_stop") { (h: inout APHost) throws(APError) in try h.stopGuest(r.name) }
-                throw error
-            }
+        do {
+            if let path = r.qmp { try startMonitor(r.name, path) }
+            if let dir = r.sysfsMount { _ = try mountGuestTree(r.name, dir: dir) }
+        } catch {
+            try? stopGuest(r.name)
+            throw error
         }
         return try guestDTO(r.name)
     }
@@ -166,7 +178,10 @@ public final class Daemon: Sendable {
         do {
             monitor = try QMPMonitor(emulator: emulator, guest: guest, socketPath: path) { [daemon = self] in
                 // Called on the monitor's own connection thread: stop it from elsewhere.
-                DispatchQueue.global().async { daemon.stopMonitor(guest) }
+                DispatchQueue.global().async {
+                    daemon.stopMonitor(guest)
+                    daemon.dropGuestTree(guest)
+                }
             }
         } catch {
             throw APError(.invalidArgument, "QMP socket \(path): \(error)")
@@ -185,6 +200,71 @@ public final class Daemon: Sendable {
     public func stopGuest(_ name: String) throws(APError) {
         try emulator.perform(kind: "guest_stop") { (h: inout APHost) throws(APError) in try h.stopGuest(name) }
         stopMonitor(name)
+        dropGuestTree(name)
+    }
+
+    // MARK: guest trees
+
+    func guestMountPoint(_ guest: String) -> String? { guestMounts.withLock { $0[guest]?.mountpoint } }
+
+    /// Mounts the guest's own `/sys` (its AP bus as it has scanned it) at
+    /// `dir`; one tree per guest, unmounted when the guest stops or the daemon exits.
+    public func mountGuestTree(_ name: String, dir: String) throws(APError) -> GuestDTO {
+        _ = try emulator.snapshot.guest(name)
+        guard let mounter = guestTreeMounter else {
+            throw APError(.notSupported, "this daemon was started without FUSE: it cannot mount guest trees")
+        }
+        guard dir.hasPrefix("/") else {
+            throw APError(.invalidArgument, "sysfs mount \(dir): give an absolute path (the daemon has its own working directory)")
+        }
+        if let existing = guestMountPoint(name) {
+            throw APError(.resourceBusy, "guest \(name)'s tree is already mounted at \(existing); unmount it first")
+        }
+        let mount = try mounter(name, dir)
+        let kept = guestMounts.withLock { m -> Bool in
+            guard m[name] == nil else { return false }
+            m[name] = mount
+            return true
+        }
+        guard kept else {
+            mount.stop()
+            throw APError(.resourceBusy, "guest \(name)'s tree was mounted elsewhere meanwhile")
+        }
+        // The guest may have stopped while the tree was being mounted.
+        guard emulator.snapshot.guests[name] != nil else {
+            dropGuestTree(name)
+            throw APError(.noSuchFileOrDirectory, "guest \(name) stopped while its tree was being mounted")
+        }
+        return try guestDTO(name)
+    }
+
+    /// Unmounts the guest's tree; ENOENT when it has none.
+    public func unmountGuestTree(_ name: String) throws(APError) -> GuestDTO {
+        _ = try emulator.snapshot.guest(name)
+        guard guestMountPoint(name) != nil else {
+            throw APError(.noSuchFileOrDirectory, "guest \(name) has no mounted tree")
+        }
+        dropGuestTree(name)
+        return try guestDTO(name)
+    }
+
+    func dropGuestTree(_ name: String) {
+        guestMounts.withLock { $0.removeValue(forKey: name) }?.stop()
+    }
+
+    /// Lets time pass for the guests' AP bus config timers (`config_time`),
+    /// checked every `interval` seconds.
+    public func startGuestClock(interval: Double = 1) {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        let last = Mutex(DispatchTime.now().uptimeNanoseconds)
+        timer.setEventHandler { [emulator] in
+            let now = DispatchTime.now().uptimeNanoseconds
+            let elapsed = last.withLock { l in defer { l = now }; return Double(now - l) / 1e9 }
+            try? emulator.perform { (h: inout APHost) in h.advanceGuestClocks(by: elapsed) }
+        }
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.resume()
+        guestClock.withLock { $0 = GuestClock(timer: timer) }
     }
 
     public func plug(_ name: String, _ r: PlugRequest) throws(APError) -> GuestDTO {
@@ -265,9 +345,17 @@ public final class Daemon: Sendable {
 
     // MARK: lifetime
 
-    /// Stops every QMP monitor (the daemon is exiting).
+    /// Stops every QMP monitor and the guest clock, and unmounts every guest tree (the daemon is exiting).
     public func shutdown() {
+        guestClock.withLock { $0?.timer.cancel(); $0 = nil }
         let all = monitors.withLock { m -> [String] in Array(m.keys) }
         for g in all { stopMonitor(g) }
+        for g in guestMounts.withLock({ Array($0.keys) }) { dropGuestTree(g) }
     }
+}
+
+/// The guests' config-timer tick. A dispatch source may be cancelled from any thread.
+final class GuestClock: @unchecked Sendable {
+    let timer: DispatchSourceTimer
+    init(timer: DispatchSourceTimer) { self.timer = timer }
 }

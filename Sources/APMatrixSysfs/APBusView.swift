@@ -17,7 +17,7 @@ enum APBusView {
             "ap_adapter_mask": .attribute(.ro { $0.hostConfiguration.apm.hexString + "\n" }),
             "ap_usage_domain_mask": .attribute(.ro { $0.hostConfiguration.aqm.hexString + "\n" }),
             "ap_control_domain_mask": .attribute(.ro { $0.hostConfiguration.adm.hexString + "\n" }),
-            "features": .attribute(.ro { $0.apxa ? "APXA QACT\n" : "QACT\n" }),
+            "features": .attribute(.ro { features(apxa: $0.apxa) }),
             "devices": .directory,
             "drivers": .directory,
         ]
@@ -80,25 +80,34 @@ enum APBusView {
         d["chkstop"] = .attribute(.constant("0\n"))
     }
 
-    static func functions(_ adapter: Adapter, _ host: APHost) -> Attribute {
-        let f = adapter.type.apFunctions(apxa: host.apxa)
+    /// `features` (`ap_bus` `features_show`, the QCI flags this host has).
+    static func features(apxa: Bool) -> String { apxa ? "APXA QACT\n" : "QACT\n" }
+
+    static func functions(_ type: AdapterType, apxa: Bool) -> Attribute {
+        let f = type.apFunctions(apxa: apxa)
         let digits = String(f, radix: 16, uppercase: true)
         return .constant("0x" + String(repeating: "0", count: 8 - digits.utf8.count) + digits + "\n")
     }
 
-    static func cardDirectory(_ id: APID, _ card: Card, _ adapter: Adapter, _ host: APHost) -> Directory {
+    /// The attributes of a card that follow from its type alone.
+    static func cardConstants(_ type: AdapterType, apxa: Bool) -> Directory {
         var d: Directory = [
-            "hwtype": .attribute(.constant(line(adapter.type.hwtype))),
-            "raw_hwtype": .attribute(.constant(line(adapter.type.hwtype))),
+            "hwtype": .attribute(.constant(line(type.hwtype))),
+            "raw_hwtype": .attribute(.constant(line(type.hwtype))),
             "depth": .attribute(.constant("8\n")),
-            "ap_functions": .attribute(functions(adapter, host)),
-            "modalias": .attribute(.constant("ap:t" + String(adapter.type.hwtype, radix: 16, uppercase: true)
+            "ap_functions": .attribute(functions(type, apxa: apxa)),
+            "modalias": .attribute(.constant("ap:t" + String(type.hwtype, radix: 16, uppercase: true)
                 .leftPadded(2) + "\n")),
-            "config": .attribute(.rw({ line($0.adapters[id]?.configured == true ? 1 : 0) },
-                                     { try $0.storeCardConfig(id, $1) })),
         ]
         counters(&d)
         d["subsystem"] = .symlink("../../../bus/ap")
+        return d
+    }
+
+    static func cardDirectory(_ id: APID, _ card: Card, _ adapter: Adapter, _ host: APHost) -> Directory {
+        var d = cardConstants(adapter.type, apxa: host.apxa)
+        d["config"] = .attribute(.rw({ line($0.adapters[id]?.configured == true ? 1 : 0) },
+                                     { try $0.storeCardConfig(id, $1) }))
         if card.bound {
             d["driver"] = .symlink("../../../bus/ap/drivers/cex4card")
             d["type"] = .attribute(.constant(adapter.type.description + "\n"))
@@ -110,15 +119,21 @@ enum APBusView {
         return d
     }
 
-    static func queueDirectory(_ apqn: APQN, _ queue: QueueDevice, _ adapter: Adapter, _ host: APHost) -> Directory {
+    /// The attributes of a queue that follow from its card's type and whether its driver enabled interrupts.
+    static func queueConstants(_ type: AdapterType, apxa: Bool, interrupts: Bool) -> Directory {
         var d: Directory = [
             "config": .attribute(.constant("1\n")),
-            "ap_functions": .attribute(functions(adapter, host)),
-            "interrupt": .attribute(.constant(queue.driver == .cex4queue && host.facilities.aiv
-                ? "Interrupts enabled.\n" : "Interrupts disabled.\n")),
+            "ap_functions": .attribute(functions(type, apxa: apxa)),
+            "interrupt": .attribute(.constant(interrupts ? "Interrupts enabled.\n" : "Interrupts disabled.\n")),
         ]
         counters(&d)
         d["subsystem"] = .symlink("../../../../bus/ap")
+        return d
+    }
+
+    static func queueDirectory(_ apqn: APQN, _ queue: QueueDevice, _ adapter: Adapter, _ host: APHost) -> Directory {
+        var d = queueConstants(adapter.type, apxa: host.apxa,
+                               interrupts: queue.driver == .cex4queue && host.facilities.aiv)
         if let driver = queue.driver {
             d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
         }

@@ -32,54 +32,83 @@ public enum Node: Sendable {
     case symlink(String)
 }
 
-/// The sysfs tree as a view of the model (SPEC §2): the mount point stands
-/// for `/sys`. Nothing is stored here; every lookup, listing, read and write
-/// is answered from the `APHost` it is given.
-public enum SysfsTree {
-    /// The size every attribute reports, like sysfs.
-    public static let attributeSize = 4096
-    /// A read is cut at this many bytes (`sysfs_emit_at` into one page).
-    public static let readLimit = 4095
+/// A sysfs tree as a view of the model: the directories it has, built from
+/// the `APHost` it is given. Lookups, listings, reads and writes are the
+/// same for every tree (the host's `/sys`, a guest's `/sys`).
+public protocol SysfsView: Sendable {
+    /// The entries of the directory with these path components, or nil.
+    func entries(_ c: [Substring], _ host: APHost) -> [String: Node]?
+}
 
-    /// Splits `/bus/ap/apmask` into its components.
-    public static func components(_ path: String) -> [Substring] {
-        path.split(separator: "/")
-    }
-
+extension SysfsView {
     /// The node at `path`, or nil (ENOENT).
-    public static func node(_ path: String, in host: APHost) -> Node? {
-        let c = components(path)
+    public func node(_ path: String, in host: APHost) -> Node? {
+        let c = SysfsTree.components(path)
         guard let last = c.last else { return .directory }
         guard let dir = entries(Array(c.dropLast()), host) else { return nil }
         return dir[String(last)]
     }
 
     /// The names in the directory at `path`, sorted; nil if it is not a directory.
-    public static func children(_ path: String, in host: APHost) -> [String]? {
-        entries(components(path), host).map { $0.keys.sorted() }
+    public func children(_ path: String, in host: APHost) -> [String]? {
+        entries(SysfsTree.components(path), host).map { $0.keys.sorted() }
     }
 
     /// Renders an attribute (`show`), cut at one page less one byte.
-    public static func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
+    public func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
         guard case .attribute(let a)? = node(path, in: host) else {
             throw APError(.noSuchDevice, "\(path): the attribute is gone (its device was removed)")
         }
         guard let show = a.show else { throw APError(.permissionDenied, "\(path) is write-only") }
-        return Array(try typed { try show(host) }.utf8.prefix(readLimit))
+        return Array(try typed { try show(host) }.utf8.prefix(SysfsTree.readLimit))
     }
 
     /// Stores one `write()` into an attribute. An empty write does nothing and
     /// more than a page is E2BIG, as in kernfs.
-    public static func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
+    public func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
         guard case .attribute(let a)? = node(path, in: host) else {
             throw APError(.noSuchDevice, "\(path): the attribute is gone (its device was removed)")
         }
         guard let store = a.store else { throw APError(.permissionDenied, "\(path) is read-only") }
-        guard bytes.count <= attributeSize else {
-            throw APError(.argListTooLong, "\(path): a sysfs write takes at most \(attributeSize) bytes")
+        guard bytes.count <= SysfsTree.attributeSize else {
+            throw APError(.argListTooLong, "\(path): a sysfs write takes at most \(SysfsTree.attributeSize) bytes")
         }
         guard !bytes.isEmpty else { return }
         try typed { try store(&host, bytes) }
+    }
+}
+
+/// The host's sysfs tree (SPEC §2): the mount point stands for `/sys`.
+/// Nothing is stored here; every lookup, listing, read and write is answered
+/// from the `APHost` it is given.
+public enum SysfsTree {
+    /// The size every attribute reports, like sysfs.
+    public static let attributeSize = 4096
+    /// A read is cut at this many bytes (`sysfs_emit_at` into one page).
+    public static let readLimit = 4095
+
+    /// The host's tree as a `SysfsView`.
+    public static let hostView: any SysfsView = HostView()
+
+    struct HostView: SysfsView {
+        func entries(_ c: [Substring], _ host: APHost) -> [String: Node]? { SysfsTree.entries(c, host) }
+    }
+
+    /// Splits `/bus/ap/apmask` into its components.
+    public static func components(_ path: String) -> [Substring] {
+        path.split(separator: "/")
+    }
+
+    public static func node(_ path: String, in host: APHost) -> Node? { hostView.node(path, in: host) }
+
+    public static func children(_ path: String, in host: APHost) -> [String]? { hostView.children(path, in: host) }
+
+    public static func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
+        try hostView.read(path, in: host)
+    }
+
+    public static func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
+        try hostView.write(path, bytes, in: &host)
     }
 
     // MARK: the directories

@@ -24,8 +24,30 @@ enum GuestReport {
 
     static func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(1, n - s.count)) }
 
-    /// The guest's CPU model, device, CRYCB masks, what it sees (lszcrypt-like), and its CRYCB changes.
-    static func full(_ g: GuestDTO, changes: [EventDTO]) -> String {
+    /// Per APQN: assigned to the guest's mdev (host view), in its CRYCB, and
+    /// seen by the guest's own AP bus at its last scan (guest view).
+    static func views(_ g: GuestDTO, assigned: MatrixDTO?) -> [String] {
+        let m = assigned.map(matrix) ?? Matrix()
+        let c = matrix(g.crycb)
+        let seen = Set(g.bus?.queues ?? [])
+        let all = Set(m.apqns.map(\.description)).union(c.apqns.map(\.description)).union(seen).sorted()
+        var out = ["Host view vs guest view"
+                   + (g.bus.map { " (the guest's AP bus after scan \($0.scans))" } ?? " (the guest has no AP bus: ap=off)") + ":"]
+        guard !all.isEmpty || !m.adm.isEmpty || !c.adm.isEmpty else { return out + ["  no APQN assigned, in the CRYCB or seen"] }
+        func mark(_ b: Bool) -> String { b ? "yes" : "-" }
+        out.append("APQN     assigned  in CRYCB  seen by guest")
+        for apqn in all {
+            out.append(pad(apqn, 9) + pad(mark(m.apqns.contains { $0.description == apqn }), 10)
+                       + pad(mark(c.apqns.contains { $0.description == apqn }), 10) + mark(seen.contains(apqn)))
+        }
+        func ids(_ b: Bitmap256) -> String { b.isEmpty ? "-" : b.description }
+        let qciADM = g.bus?.qci.map { ids(matrix($0).adm) } ?? "not supported (apqci=off)"
+        out.append("control domains: assigned \(ids(m.adm)); in CRYCB \(ids(c.adm)); guest ap_control_domain_mask \(qciADM)")
+        return out
+    }
+
+    /// The guest's CPU model, device, CRYCB masks, what it sees (lszcrypt-like), host vs guest view, and its changes.
+    static func full(_ g: GuestDTO, assigned: MatrixDTO?, changes: [EventDTO]) -> String {
         let c = matrix(g.crycb)
         var out = ["guest \(g.name)", "  cpu      \(g.cpu)"]
         if let d = g.device {
@@ -34,6 +56,7 @@ enum GuestReport {
             out.append("  device   none")
         }
         if let q = g.qmp { out.append("  qmp      \(q)") }
+        if let dir = g.sysfsMount { out.append("  sysfs    \(dir) (the guest's own /sys)") }
         out.append("  CRYCB    APM \(c.apm.hexString) (\(c.apm.isEmpty ? "-" : c.apm.description))")
         out.append("           AQM \(c.aqm.hexString) (\(c.aqm.isEmpty ? "-" : c.aqm.description))")
         out.append("           ADM \(c.adm.hexString) (\(c.adm.isEmpty ? "-" : c.adm.description))")
@@ -58,9 +81,11 @@ enum GuestReport {
         }
         let control = g.view.controlDomains.map { hex($0, width: 4) }.joined(separator: " ")
         out.append("control domains: \(control.isEmpty ? "-" : control)")
+        out.append("")
+        out.append(contentsOf: views(g, assigned: assigned))
         if !changes.isEmpty {
             out.append("")
-            out.append("CRYCB changes:")
+            out.append("CRYCB changes and the guest's AP bus scans:")
             out.append(contentsOf: changes.map { "  " + $0.dmesg })
         }
         return out.joined(separator: "\n")

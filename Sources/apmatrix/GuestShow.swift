@@ -5,7 +5,7 @@ import ArgumentParser
 struct GuestShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show what the guest sees (as lszcrypt inside it would), its CRYCB, and its CRYCB changes.")
+        abstract: "Show what the guest sees (as lszcrypt inside it would), its CRYCB, host view vs guest view per APQN, and its changes.")
 
     @OptionGroup var server: ServerOptions
 
@@ -27,6 +27,11 @@ struct GuestShow: AsyncParsableCommand {
         let events: [EventDTO] = try await reporting { () async throws(APError) in
             try await client.get("\(ControlAPI.prefix)/events")
         }
-        print(GuestReport.full(g, changes: events.filter { $0.kind == "crycb" && $0.guest == name }))
+        let mdevs: [MdevDTO] = try await reporting { () async throws(APError) in
+            try await client.get("\(ControlAPI.prefix)/mdevs")
+        }
+        let assigned = mdevs.first { $0.uuid == g.device?.mdev }?.matrix
+        print(GuestReport.full(g, assigned: assigned,
+                               changes: events.filter { ($0.kind == "crycb" || $0.kind == "bus") && $0.guest == name }))
     }
 }

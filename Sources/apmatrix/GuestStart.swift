@@ -28,6 +28,10 @@ struct GuestStart: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve the guest's QMP monitor on this unix socket.", valueName: "SOCKET"))
     var qmp: String?
 
+    @Option(help: ArgumentHelp("Mount the guest's own /sys (its AP bus as it sees it) at DIR; unmounted when the guest stops.",
+                               valueName: "DIR"))
+    var sysfsMount: String?
+
     func validate() throws {
         if let device, !device.hasPrefix("vfio-ap,") {
             throw ValidationError("--device \(device): only vfio-ap devices exist here: vfio-ap,sysfsdev=PATH,id=ID")
@@ -37,7 +41,8 @@ struct GuestStart: AsyncParsableCommand {
     func run() async throws {
         let g: GuestDTO = try await reporting { () async throws(APError) in
             try await server.client.post("\(ControlAPI.prefix)/guests",
-                                         StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp))
+                                         StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp,
+                                                           sysfsMount: sysfsMount.map(absolutePath)))
         }
         print(GuestReport.summary(g))
     }

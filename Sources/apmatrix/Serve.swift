@@ -2,6 +2,7 @@ import APMatrixEmulator
 import APMatrixFUSE
 import APMatrixModel
 import APMatrixServer
+import APMatrixSysfs
 import ArgumentParser
 import Dispatch
 import Glibc
@@ -77,7 +78,10 @@ struct Serve: ParsableCommand {
             throw Failure("\(error)")
         }
         fuse.start()
-        let daemon = Daemon(emulator: emulator, mountPoint: dir)
+        let daemon = Daemon(emulator: emulator, mountPoint: dir) { guest, guestDir throws(APError) in
+            try mountGuestTree(emulator, guest: guest, dir: guestDir)
+        }
+        daemon.startGuestClock()
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer
@@ -116,6 +120,24 @@ struct Serve: ParsableCommand {
         daemon.shutdown()
         fuse.stop()
     }
+}
+
+/// Mounts a guest's own `/sys` (`GuestSysfsTree`) at `dir`, created if missing.
+func mountGuestTree(_ emulator: Emulator, guest: String, dir: String) throws(APError)
+    -> (mountpoint: String, stop: @Sendable () -> Void) {
+    let fuse: FuseMount
+    do {
+        let canonical = try MountPoint.prepare(dir)
+        fuse = try FuseMount(emulator: emulator, mountpoint: canonical, view: GuestSysfsTree(guest: guest))
+    } catch {
+        throw APError(.invalidArgument, "sysfs mount \(dir): \(error)")
+    }
+    fuse.start()
+    guard MountPoint.waitUntilServed(fuse.mountpoint, probe: "bus") else {
+        fuse.stop()
+        throw APError(.ioError, "sysfs mount \(dir): the guest tree did not answer")
+    }
+    return (fuse.mountpoint, { fuse.stop() })
 }
 
 /// Runs async work to completion from synchronous code (serve's main thread

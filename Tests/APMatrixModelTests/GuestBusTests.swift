@@ -1,0 +1,176 @@
+import APMatrixModel
+import Testing
+
+/// The guest's own AP bus (SPEC §4 "The guest's view"; kernel-reference §6):
+/// it sees a CRYCB change only when it scans again.
+@Suite struct GuestBusTests {
+    /// Adapters 5, 6, 7 (CEX8C, CEX8C, CEX8P) and 0x47 (CEX8A); usage domains 4, 0x47; nothing reserved.
+    func seedLikeHost() throws -> APHost {
+        try makeHost(adapters: [5, 6, 7, 0x47], domains: [4, 0x47], types: [7: "CEX8P", 0x47: "CEX8A"])
+    }
+
+    func bus(_ h: APHost, _ g: String) -> GuestBus { h.guests[g]!.bus }
+    func queues(_ h: APHost, _ g: String) -> [String] { bus(h, g).queues.map(\.description) }
+    func busLines(_ h: APHost) -> [String] {
+        h.events.filter { if case .guestBusChanged = $0 { return true }; return false }.map(\.line)
+    }
+
+    @Test func bootScanSeesTheCRYCB() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47], control: [4])
+        _ = h.takeEvents()
+        try h.start("g1", mdev: uuidA)
+        #expect(bus(h, "g1").scans == 1)
+        #expect(queues(h, "g1") == ["05.0004", "05.0047", "06.0004", "06.0047"])
+        #expect(bus(h, "g1").cards == [5: AdapterType("CEX8C")!, 6: AdapterType("CEX8C")!])
+        #expect(bus(h, "g1").qci == Matrix(apm: ids([5, 6]), aqm: ids([4, 0x47]), adm: ids([4])))
+        #expect(bus(h, "g1").domain == 4)
+        #expect(bus(h, "g1").bindingsText == "4/4 (complete)\n")
+        #expect(busLines(h) == ["guest g1: AP bus scan 1 (boot): added 05.0004 05.0047 06.0004 06.0047 card05 card06; removed -"])
+    }
+
+    @Test func aBusThatNeverScannedIsNotComplete() throws {
+        var h = try seedLikeHost()
+        try h.startGuest("g1", cpu: CPUModel(parsing: "host,ap=off", facilities: h.facilities), device: nil)
+        #expect(bus(h, "g1").bindingsText == "0/0\n")
+        #expect(bus(h, "g1").scans == 0 && bus(h, "g1").configTime == 30 && bus(h, "g1").domain == -1)
+    }
+
+    @Test func hotPlugIsSeenAfterTheNextScanOnly() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: uuidA)
+        _ = h.takeEvents()
+        try h.assign(.adapter, mdev: uuidA, b("7"))
+        #expect(h.crycb(of: "g1").apm == ids([5, 6, 7]))
+        #expect(queues(h, "g1") == ["05.0004", "05.0047", "06.0004", "06.0047"], "the guest has not scanned yet")
+        #expect(busLines(h) == [])
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(queues(h, "g1") == ["05.0004", "05.0047", "06.0004", "06.0047", "07.0004", "07.0047"])
+        #expect(bus(h, "g1").cards[7] == AdapterType("CEX8P"))
+        #expect(bus(h, "g1").scans == 2)
+        #expect(busLines(h) == ["guest g1: AP bus scan 2 (write to scans): added 07.0004 07.0047 card07; removed -"])
+    }
+
+    @Test func unplugIsSeenAfterTheNextScanAndAScanWithoutChangeIsNoEvent() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: uuidA)
+        try h.unassign(.adapter, mdev: uuidA, b("5"))
+        _ = h.takeEvents()
+        #expect(bus(h, "g1").cards.keys.sorted() == [5, 6])
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(queues(h, "g1") == ["06.0004", "06.0047"])
+        #expect(busLines(h) == ["guest g1: AP bus scan 2 (write to scans): added -; removed 05.0004 05.0047 card05"])
+        _ = h.takeEvents()
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(bus(h, "g1").scans == 3)
+        #expect(busLines(h) == [])
+    }
+
+    @Test func withAPQCITheConfigTimerScans() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: uuidA)
+        try h.assign(.adapter, mdev: uuidA, b("6"))
+        _ = h.takeEvents()
+        h.advanceGuestClocks(by: 29)
+        #expect(queues(h, "g1") == ["05.0004"])
+        h.advanceGuestClocks(by: 1)
+        #expect(queues(h, "g1") == ["05.0004", "06.0004"])
+        #expect(busLines(h) == ["guest g1: AP bus scan 2 (config_time): added 06.0004 card06; removed -"])
+    }
+
+    @Test func withoutAPQCIOnlyAWriteToScansNotices() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: uuidA, cpu: "host,apqci=off")
+        try h.assign(.adapter, mdev: uuidA, b("6"))
+        h.advanceGuestClocks(by: 120)
+        #expect(queues(h, "g1") == ["05.0004"])
+        #expect(bus(h, "g1").scans == 1)
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(queues(h, "g1") == ["05.0004", "06.0004"])
+    }
+
+    @Test func configTimeIsFiveToOneHundredTwentySeconds() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: uuidA)
+        for bad in ["4", "121", "abc", "", "-5"] {
+            #expect(errnoOf { try h.storeGuestConfigTime("g1", b(bad)) } == "EINVAL", "\(bad)")
+        }
+        #expect(bus(h, "g1").configTime == 30)
+        try h.storeGuestConfigTime("g1", b("5\n"))
+        #expect(bus(h, "g1").configTime == 5)
+        try h.assign(.adapter, mdev: uuidA, b("6"))
+        h.advanceGuestClocks(by: 5)
+        #expect(queues(h, "g1") == ["05.0004", "06.0004"])
+    }
+
+    @Test func apftOffCreatesNoDevices() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 6], domains: [4], control: [4])
+        try h.start("g1", mdev: uuidA, cpu: "host,apft=off")
+        #expect(bus(h, "g1").scans == 1)
+        #expect(bus(h, "g1").cards.isEmpty && bus(h, "g1").queues.isEmpty)
+        #expect(bus(h, "g1").qci == Matrix(apm: ids([5, 6]), aqm: ids([4]), adm: ids([4])))
+        #expect(bus(h, "g1").domain == -1)
+        #expect(bus(h, "g1").bindingsText == "0/0 (complete)\n")
+    }
+
+    @Test func apqciOffSeesIdsUpTo63And15Only() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 0x47], domains: [4, 0x47])
+        try h.start("g1", mdev: uuidA, cpu: "host,apqci=off")
+        #expect(h.crycb(of: "g1").apm == ids([5, 0x47]))
+        #expect(queues(h, "g1") == ["05.0004"])
+        #expect(bus(h, "g1").qci == nil)
+        #expect(h.guestBusMaxima(h.guests["g1"]!.cpu) == (63, 15))
+        #expect(h.guestBusMaxima(try CPUModel(parsing: "host", facilities: Facilities())) == (255, 255))
+    }
+
+    @Test func apOffHasNoBus() throws {
+        var h = try seedLikeHost()
+        try h.startGuest("g1", cpu: CPUModel(parsing: "host,ap=off", facilities: h.facilities), device: nil)
+        #expect(bus(h, "g1").scans == 0)
+        #expect(errnoOf { try h.scanGuestBus("g1", cause: "write to scans") } == "ENODEV")
+        #expect(errnoOf { try h.storeGuestConfigTime("g1", b("5")) } == "ENODEV")
+        #expect(errnoOf { try h.scanGuestBus("nobody", cause: "write to scans") } == "ENOENT")
+    }
+
+    @Test func apDomainIsKeptWhileItHasQueuesElseReselected() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: uuidA)
+        for bad in ["256", "-1", "x"] {
+            #expect(errnoOf { try h.storeGuestAPDomain("g1", b(bad)) } == "EINVAL", "\(bad)")
+        }
+        #expect(bus(h, "g1").domain == 4)
+        try h.storeGuestAPDomain("g1", b("0x47"))
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(bus(h, "g1").domain == 0x47)
+        try h.unassign(.domain, mdev: uuidA, b("0x47"))
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(bus(h, "g1").domain == 4)
+    }
+
+    @Test func onlineFlagsBelongToTheDevicesAScanCreated() throws {
+        var h = try seedLikeHost()
+        try h.mk(uuidA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: uuidA)
+        try h.storeGuestOnline("g1", card: 5, queue: nil, b("0"))
+        try h.storeGuestOnline("g1", card: 6, queue: APQN(6, 4), b("0\n"))
+        #expect(bus(h, "g1").offlineCards == ids([5]))
+        #expect(bus(h, "g1").offlineQueues == [APQN(6, 4)])
+        #expect(errnoOf { try h.storeGuestOnline("g1", card: 5, queue: nil, b("2")) } == "EINVAL")
+        #expect(errnoOf { try h.storeGuestOnline("g1", card: 7, queue: nil, b("1")) } == "ENODEV")
+        #expect(errnoOf { try h.storeGuestOnline("g1", card: 5, queue: APQN(5, 0x47), b("1")) } == "ENODEV")
+        try h.unassign(.adapter, mdev: uuidA, b("5"))
+        try h.scanGuestBus("g1", cause: "write to scans")
+        try h.assign(.adapter, mdev: uuidA, b("5"))
+        try h.scanGuestBus("g1", cause: "write to scans")
+        #expect(bus(h, "g1").offlineCards.isEmpty, "card05 was created again: online")
+        #expect(bus(h, "g1").offlineQueues == [APQN(6, 4)])
+    }
+}
