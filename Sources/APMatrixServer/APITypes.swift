@@ -43,6 +43,8 @@ public struct GuestDTO: Codable, Sendable, Equatable {
     public var crycb: MatrixDTO
     public var view: GuestViewDTO
     public var qmp: String?
+    /// APQN → the state the guest put into that queue (absent when none).
+    public var heldState: [String: String]?
 }
 
 public struct MdevDTO: Codable, Sendable, Equatable {

@@ -26,6 +26,14 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("A host file (JSON, SPEC §1); default: the embedded LPAR.", valueName: "FILE"))
     var host: String?
 
+    @Option(help: ArgumentHelp(
+        "Keep the whole host in FILE: resumed at start, saved durably after every change before it is acknowledged. --host applies only when FILE is new.",
+        valueName: "FILE"))
+    var state: String?
+
+    @Flag(help: "With --state: ignore what FILE holds and start fresh (FILE is replaced at start).")
+    var reset = false
+
     @Option(help: ArgumentHelp("The control API and web UI: HOST:PORT (port 0 picks a free one) or unix:PATH.",
                                valueName: "ADDR"))
     var listen = "127.0.0.1:7807"
@@ -37,6 +45,7 @@ struct Serve: ParsableCommand {
         guard Profile(rawValue: profile) != nil else {
             throw ValidationError("--profile \(profile): this version emulates the seed profile only (upstream is planned)")
         }
+        if reset && state == nil { throw ValidationError("--reset needs --state FILE: it replaces what FILE holds") }
     }
 
     func run() throws {
@@ -70,7 +79,14 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "apmatrix")
         logger.logLevel = .info
-        let emulator = Emulator(host: model, logger: logger)
+        let store = state.map { StateStore(path: $0) }
+        let saved: StateDocument?
+        do { saved = reset ? nil : try store?.load(profile: model.profile) } catch { throw Failure(error.description) }
+        let emulator = Emulator(host: model, logger: logger, store: store, resuming: saved)
+        do { try emulator.save() } catch { throw Failure(error.description) }
+        if let store {
+            logger.info("state file \(store.path): \(saved == nil ? "new host" : "host resumed")")
+        }
 
         let dir: String
         let fuse: FuseMount
@@ -82,6 +98,7 @@ struct Serve: ParsableCommand {
         }
         fuse.start()
         let daemon = Daemon(emulator: emulator, mountPoint: dir)
+        for failure in daemon.reopenMonitors() { logger.warning("QMP monitor not reopened: \(failure)") }
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer
