@@ -120,8 +120,11 @@ extension MountTests {
                 }
                 let check = sh("\(q(try apmatrixExecutable())) check-state --server \(q(address!))")
                 #expect(check.status == 0, "round \(round): \(check)")
-                let order = sh("ls -U \(q(dir))/devices/vfio_ap/matrix | grep -v mdev_supported_types")
-                #expect(order.stdout.split(separator: "\n").map(String.init).sorted() == Self.writerUUIDs, "\(order)")
+                // mdevs in creation order with their iommu groups
+                let mdevs = sh("curl -sf \(q(address!))/api/v1/mdevs")
+                let list = (try? JSONSerialization.jsonObject(with: Data(mdevs.stdout.utf8))) as? [[String: Any]] ?? []
+                #expect(list.map { "\($0["uuid"] ?? "") \($0["iommuGroup"] ?? "")" } == Self.writerUUIDs.enumerated().map { "\($1) \($0)" },
+                        "\(mdevs)")
             }
             print("crash test: \(Self.kills) SIGKILLs survived, \(acked) acknowledged writes all present")
             p.signal(SIGTERM)
