@@ -91,8 +91,9 @@ public final class Emulator: Sendable {
     /// change that cannot be saved is undone and fails with EIO.
     public func perform<T>(_ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
         let (result, entries, observers) = state.withLock { s -> (Result<T, APError>, [LogEntry], [@Sendable ([LogEntry]) -> Void]) in
-            let before = s
-            var r: Result<T, APError>
+            // Only a daemon with a state file needs the host as it was (to compare, and to undo).
+            let before = store == nil ? nil : s.host
+            let r: Result<T, APError>
             do throws(APError) { r = .success(try body(&s.host)) } catch { r = .failure(error) }
             let events = s.host.takeEvents()
             assert(s.host.checkInvariants().isEmpty, "invariants broken: \(s.host.checkInvariants())")
@@ -104,9 +105,11 @@ public final class Emulator: Sendable {
             }
             s.log.append(contentsOf: entries)
             if s.log.count > logCapacity { s.log.removeFirst(s.log.count - logCapacity) }
-            if let store, case .success = r, s.host != before.host {
+            if let store, let before, case .success = r, s.host != before {
                 do throws(APError) { try Self.save(s, to: store) } catch {
-                    s = before
+                    s.host = before
+                    s.log.removeLast(min(entries.count, s.log.count))
+                    s.nextSequence -= entries.count
                     return (.failure(APError(.ioError, "\(error.message); the change was undone")), [], [])
                 }
             }

@@ -53,40 +53,6 @@ extension AdapterType: Codable {
     }
 }
 
-extension Matrix: Codable {
-    enum CodingKeys: String, CodingKey { case apm, aqm, adm }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(apm: try c.decode(Bitmap256.self, forKey: .apm), aqm: try c.decode(Bitmap256.self, forKey: .aqm),
-                  adm: try c.decode(Bitmap256.self, forKey: .adm))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(apm, forKey: .apm)
-        try c.encode(aqm, forKey: .aqm)
-        try c.encode(adm, forKey: .adm)
-    }
-}
-
-extension VfioAPDevice: Codable {
-    enum CodingKeys: String, CodingKey { case id, mdev, sysfsdev }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(id: try c.decode(String.self, forKey: .id), mdev: try c.decode(String.self, forKey: .mdev),
-                  sysfsdev: try c.decode(String.self, forKey: .sysfsdev))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(mdev, forKey: .mdev)
-        try c.encode(sysfsdev, forKey: .sysfsdev)
-    }
-}
-
 /// Events keep their kind, so a resumed log shows and publishes them as before.
 extension Event: Codable {
     enum CodingKeys: String, CodingKey { case kind, text, guest, before, after, cause, apqn, device, plugged, running }
