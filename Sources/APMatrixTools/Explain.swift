@@ -116,7 +116,7 @@ public struct ExplainReport: Sendable {
 
     public var text: String {
         let inGuest = mdev.guestMatrix.map { "\($0.apqns.count) in its guest" } ?? (mdev.guest == .none ? "no guest" : "guest unknown")
-        var out = "mdev \(mdev.uuid): \(mdev.matrix.apqns.count) APQNs assigned, \(inGuest)\n"
+        var out = "mdev \(mdev.uuid): \(mdev.matrix.apqns.count) APQNs assigned, \(inGuest) (\(snapshot.profileName) rules)\n"
         for apqn in asked where !mdev.matrix.contains(apqn) {
             out += "\(apqn) is not assigned to this mdev" + (snapshot.owner(of: apqn).map { " (mdev \($0.uuid) has it)" } ?? "") + "\n"
         }

@@ -58,7 +58,7 @@ public struct LsReport: Sendable {
             queueRows(byCard.removeValue(forKey: c.apid) ?? [])
         }
         queueRows(byCard.values.joined().sorted { $0.apqn < $1.apqn })
-        return Output.table(rows)
+        return "AP devices of \(snapshot.root) (\(snapshot.profileName))\n" + Output.table(rows)
     }
 
     /// Schema `apmatrix.ls/1`: see README "JSON output".
@@ -66,6 +66,7 @@ public struct LsReport: Sendable {
         [
             "schema": "apmatrix.ls/1",
             "sysfs": snapshot.root,
+            "profile": snapshot.profile.rawValue,
             "cards": cards.map { c -> [String: Any] in
                 ["apid": c.apid, "name": "card" + hex(c.apid, width: 2), "type": Output.orNull(c.type),
                  "hwtype": Output.orNull(c.hwtype), "config": Output.orNull(c.config), "online": Output.orNull(c.online),

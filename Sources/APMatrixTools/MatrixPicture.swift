@@ -100,7 +100,8 @@ public struct MatrixPicture: Sendable {
 
     public var text: String {
         let (adapters, domains) = axes
-        var out = "AP matrix of \(snapshot.root)\(only.map { " for mdev \($0.uuid)" } ?? ""): adapters across, usage domains down (hex)\n"
+        var out = "AP matrix of \(snapshot.root) (\(snapshot.profileName))\(only.map { " for mdev \($0.uuid)" } ?? "")\n"
+            + "adapters across, usage domains down (hex)\n"
         guard !adapters.isEmpty, !domains.isEmpty else { return out + "(no adapter or no domain to show)\n" }
         let label = 9
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }

@@ -83,6 +83,9 @@ public struct Snapshot: Hashable, Sendable {
     public var availableInstances: Int?
     /// What had to be assumed because a file was missing.
     public var notes: [String]
+    /// Which kernel the tree comes from: `devices/vfio_ap/matrix/features`
+    /// listing `ap_config` is Linux 6.x (upstream); without it, the seed design.
+    public var profile: Profile
 
     static let matrixDir = "devices/vfio_ap/matrix"
     static let typeDir = "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough"
@@ -152,7 +155,8 @@ public struct Snapshot: Hashable, Sendable {
         return Snapshot(root: dir.root, apmask: apmask, aqmask: aqmask, maxAdapter: maxAdapter, maxDomain: maxDomain,
                         apxa: apxa, apDomain: dir.int("bus/ap/ap_domain"), hostConfiguration: host,
                         cards: cards, queues: queues, mdevs: mdevs,
-                        availableInstances: dir.int(typeDir + "/available_instances"), notes: notes)
+                        availableInstances: dir.int(typeDir + "/available_instances"), notes: notes,
+                        profile: (dir.text(matrixDir + "/features") ?? "").contains("ap_config") ? .upstream : .seed)
     }
 
     // MARK: questions the tools ask
@@ -161,15 +165,18 @@ public struct Snapshot: Hashable, Sendable {
     public func isReserved(_ apqn: APQN) -> Bool { apmask.contains(apqn.apid) && aqmask.contains(apqn.apqi) }
 
     /// The mdev that has `apqn` assigned.
+    /// `seed profile` / `upstream profile`, for the headers of the tools' texts.
+    public var profileName: String { "\(profile.rawValue) profile" }
+
     public func owner(of apqn: APQN) -> MdevInfo? { mdevs.first { $0.matrix.contains(apqn) } }
 
     public func mdev(_ uuid: String) -> MdevInfo? { mdevs.first { $0.uuid == uuid.lowercased() } }
 
-    /// The filtering rule of the seed profile applied to what sysfs shows now.
+    /// The filtering rule of the tree's profile applied to what sysfs shows now.
     public func filterTrace(_ m: Matrix) -> FilterTrace {
         let bound = Dictionary(grouping: queues.values.filter { $0.driver == QueueDriver.vfioAP.rawValue }, by: \.apqn.apid)
             .mapValues { Bitmap256($0.map(\.apqn.apqi)) }
-        return Profile.seed.filter(m, host: hostConfiguration, boundDomains: { bound[$0] ?? Bitmap256() })
+        return profile.filter(m, host: hostConfiguration, boundDomains: { bound[$0] ?? Bitmap256() })
     }
 }
 

@@ -42,7 +42,7 @@ extension MountTests {
                 let dir = SysfsDirectory(m.root)
                 var s = try Snapshot.read(dir)
                 #expect(ExplainReport(s, mdev: try #require(s.mdev(uuid1))).text == """
-                    mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, no guest
+                    mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, no guest (seed profile rules)
 
                     05.0004 05.0047 06.0004 06.0047 20.0004 20.0047
                       why:  no guest uses the mdev (guest_matrix: ENODEV)
@@ -56,7 +56,7 @@ extension MountTests {
                 s = try Snapshot.read(dir)
                 #expect(cat(m.mdev(uuid1) + "/guest_matrix") == "05.0004\n05.0047\n")
                 #expect(ExplainReport(s, mdev: try #require(s.mdev(uuid1))).text == """
-                    mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, 2 in its guest
+                    mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, 2 in its guest (seed profile rules)
 
                     06.0004 06.0047
                       why:  adapter 06 is filtered out: queue 06.0047 is bound to no driver (it was unbound), and an adapter reaches the guest only if every queue it has in the mdev's domains is bound to vfio_ap
@@ -94,7 +94,8 @@ extension MountTests {
                 }
                 let text = MatrixPicture(try Snapshot.read(SysfsDirectory(m.root))).text
                 #expect(text == """
-                    AP matrix of \(m.root): adapters across, usage domains down (hex)
+                    AP matrix of \(m.root) (seed profile)
+                    adapters across, usage domains down (hex)
                                00  01  02  03  04  05  06  07
                     0000-000f  H   H   .   .   H   H   H   H
                     0010-0011  .   .   a   .   .   .   .   .

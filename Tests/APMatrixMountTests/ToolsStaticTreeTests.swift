@@ -116,11 +116,29 @@ extension MountTests {
             #expect(s.availableInstances == 65535 && s.notes.isEmpty)
         }
 
+        /// A tree whose matrix device lists `ap_config` in `features` is a
+        /// Linux 6.x host: the tools say so and explain by its rule (APIDs
+        /// only, no APQI fallback).
+        @Test func upstreamTreeIsDetectedAndExplainedByItsRule() throws {
+            let t = try StaticSysfs()
+            defer { t.remove() }
+            #expect(try Snapshot.read(SysfsDirectory(t.root)).profile == .seed)
+            t.file("devices/vfio_ap/matrix/features", "guest_matrix hotplug ap_config\n")
+            let s = try Snapshot.read(SysfsDirectory(t.root))
+            #expect(s.profile == .upstream)
+            #expect(LsReport(s).text.hasPrefix("AP devices of \(t.root) (upstream profile)\n"))
+            let m = try #require(s.mdev(staticUUID))
+            #expect(s.filterTrace(m.matrix).shadow.apm.isEmpty, "upstream drops adapter 5 for its unbound 05.000b and has no fallback")
+            #expect(ExplainReport(s, mdev: m).text.hasPrefix(
+                "mdev a1b2c3d4-0000-4000-8000-000000000001: 2 APQNs assigned, 1 in its guest (upstream profile rules)\n"))
+        }
+
         @Test func lsGolden() throws {
             let t = try StaticSysfs()
             defer { t.remove() }
             let s = try Snapshot.read(SysfsDirectory(t.root))
             #expect(LsReport(s).text == """
+                AP devices of \(t.root) (seed profile)
                 DEVICE   TYPE   HWTYPE  CONFIG  ONLINE  DRIVER     MDEV                                  GUEST
                 card03   CEX7C  13      1       1       cex4card   -                                     -
                 03.0006  CEX7C  13      1       1       cex4queue  -                                     no
@@ -131,13 +149,14 @@ extension MountTests {
 
                 """)
             #expect(LsReport(s, filter: .init(domain: 11)).text == """
+                AP devices of \(t.root) (seed profile)
                 DEVICE   TYPE   HWTYPE  CONFIG  ONLINE  DRIVER     MDEV                                  GUEST
                 03.000b  CEX7C  13      1       1       cex4queue  -                                     no
                 05.000b  CEX8P  14      1       -       -          a1b2c3d4-0000-4000-8000-000000000001  no
 
                 """)
             #expect(LsReport(s, filter: .init(adapter: 3)).text.split(separator: "\n").map { String($0.prefix(8)) }
-                    == ["DEVICE  ", "card03  ", "03.0006 ", "03.000b "])
+                    == ["AP devic", "DEVICE  ", "card03  ", "03.0006 ", "03.000b "])
             #expect(LsReport(s, filter: .init(mdev: staticUUID.uppercased())).queues.map(\.apqn.description) == ["05.0006", "05.000b"])
         }
 
@@ -146,7 +165,8 @@ extension MountTests {
             defer { t.remove() }
             let s = try Snapshot.read(SysfsDirectory(t.root))
             let obj = try #require(try JSONSerialization.jsonObject(with: Data(LsReport(s).json.utf8)) as? [String: Any])
-            #expect(Set(obj.keys) == ["schema", "sysfs", "cards", "queues"])
+            #expect(Set(obj.keys) == ["schema", "sysfs", "profile", "cards", "queues"])
+            #expect(obj["profile"] as? String == "seed")
             #expect(obj["schema"] as? String == "apmatrix.ls/1")
             let cards = try #require(obj["cards"] as? [[String: Any]])
             #expect(Set(cards[0].keys) == ["apid", "name", "type", "hwtype", "config", "online", "driver"])
@@ -166,7 +186,8 @@ extension MountTests {
             defer { t.remove() }
             let s = try Snapshot.read(SysfsDirectory(t.root))
             #expect(MatrixPicture(s).text == """
-                AP matrix of \(t.root): adapters across, usage domains down (hex)
+                AP matrix of \(t.root) (seed profile)
+                adapters across, usage domains down (hex)
                            03  05
                 0006       H   A
                 000b       H   a!
@@ -188,7 +209,7 @@ extension MountTests {
             let s = try Snapshot.read(SysfsDirectory(t.root))
             let m = try #require(s.mdev(staticUUID))
             #expect(ExplainReport(s, mdev: m).text == """
-                mdev a1b2c3d4-0000-4000-8000-000000000001: 2 APQNs assigned, 1 in its guest
+                mdev a1b2c3d4-0000-4000-8000-000000000001: 2 APQNs assigned, 1 in its guest (seed profile rules)
 
                 05.000b
                   why:  no adapter had all its queues bound to vfio_ap, so the APQI fallback chose domains instead; domain 000b is dropped because queue 05.000b is bound to no driver (it was unbound)
@@ -197,7 +218,7 @@ extension MountTests {
 
                 """)
             #expect(ExplainReport(s, mdev: m, apqn: APQN(5, 6)).text == """
-                mdev a1b2c3d4-0000-4000-8000-000000000001: 2 APQNs assigned, 1 in its guest
+                mdev a1b2c3d4-0000-4000-8000-000000000001: 2 APQNs assigned, 1 in its guest (seed profile rules)
                 05.0006 is in the guest
 
                 """)
