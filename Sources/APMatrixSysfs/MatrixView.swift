@@ -10,19 +10,28 @@ enum MatrixView {
 
     static func directory(_ c: [Substring], _ host: APHost) -> Directory? {
         guard let first = c.first else {
-            var d: Directory = [
-                "mdev_supported_types": .directory,
-                "driver": .symlink("../../../bus/matrix/drivers/vfio_ap"),
-                "subsystem": .symlink("../../../bus/matrix"),
-            ]
+            var d = fixedEntries(host)
             for uuid in host.mdevs.keys { d[uuid] = .directory }
-            if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
             return d
         }
         if first == "mdev_supported_types" { return supportedTypes(Array(c.dropFirst()), host) }
         guard c.count == 1, let m = host.mdevs[String(first)] else { return nil }
         return mdevDirectory(m, host)
     }
+
+    /// The matrix device's entries other than its mdevs.
+    static func fixedEntries(_ host: APHost) -> Directory {
+        var d: Directory = [
+            "mdev_supported_types": .directory,
+            "driver": .symlink("../../../bus/matrix/drivers/vfio_ap"),
+            "subsystem": .symlink("../../../bus/matrix"),
+        ]
+        if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
+        return d
+    }
+
+    /// `mdev_supported_types/vfio_ap-passthrough/devices/<uuid>`.
+    static func typeDeviceLink(_ uuid: String) -> Node { .symlink("../../../\(uuid)") }
 
     static func supportedTypes(_ c: [Substring], _ host: APHost) -> Directory? {
         switch c.count {
@@ -36,7 +45,7 @@ enum MatrixView {
                 "devices": .directory,
             ]
         case 2 where c[0] == typeName && c[1] == "devices":
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = .symlink("../../../\($1)") }
+            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = typeDeviceLink($1) }
         default: return nil
         }
     }
