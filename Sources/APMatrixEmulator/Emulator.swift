@@ -4,22 +4,6 @@ import Logging
 import Synchronization
 import Glibc
 
-/// One logged event with the time it happened, seconds since the host booted (like dmesg).
-public struct LogEntry: Sendable, Hashable {
-    public let sequence: Int
-    public let seconds: Double
-    public let event: Event
-
-    /// `[    12.345678] text`
-    public var dmesgLine: String {
-        let micros = Int((seconds * 1_000_000).rounded())
-        let whole = String(micros / 1_000_000)
-        let frac = String(micros % 1_000_000)
-        return "[" + String(repeating: " ", count: max(0, 5 - whole.count)) + whole + "."
-            + String(repeating: "0", count: 6 - frac.count) + frac + "] " + event.line
-    }
-}
-
 /// One emulated host behind one lock: every edge (FUSE worker threads, the
 /// control API, QMP monitors) enters the model through `perform`, so
 /// operations are serialized and no reader ever sees a torn state.
@@ -31,6 +15,13 @@ public final class Emulator: Sendable {
         var observers: [Int: @Sendable ([LogEntry]) -> Void] = [:]
         var nextObserver = 0
         var instrumentation = Instrumentation.none
+        /// Guest name → QMP socket path, kept in the state file.
+        var qmpSockets: [String: String] = [:]
+
+        func document() -> StateDocument {
+            StateDocument(profile: host.profile, host: host, log: log.suffix(StateStore.logTail),
+                          nextSequence: nextSequence, qmpSockets: qmpSockets.filter { host.guests[$0.key] != nil })
+        }
     }
 
     private let state: Mutex<State>
@@ -38,14 +29,55 @@ public final class Emulator: Sendable {
     private let boot: timespec
     /// How many entries the event log keeps.
     public let logCapacity: Int
+    /// Where every change is saved before it is acknowledged (`serve --state`).
+    public let store: StateStore?
 
-    public init(host: APHost, logger: Logger = Logger(label: "apmatrix"), logCapacity: Int = 10_000) {
-        self.state = Mutex(State(host: host))
+    /// With `resuming`, the host, log and QMP sockets of a state file, the
+    /// log's clock continuing where it stopped.
+    public init(host: APHost, logger: Logger = Logger(label: "apmatrix"), logCapacity: Int = 10_000,
+                store: StateStore? = nil, resuming saved: StateDocument? = nil) {
+        var s = State(host: saved?.host ?? host)
+        if let saved {
+            s.log = saved.log
+            s.nextSequence = saved.nextSequence
+            s.qmpSockets = saved.qmpSockets
+        }
+        self.state = Mutex(s)
         self.logger = logger
         self.logCapacity = logCapacity
+        self.store = store
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
+        let elapsed = saved?.log.last?.seconds ?? 0
+        now.tv_sec -= Int(elapsed)
+        now.tv_nsec -= Int((elapsed - elapsed.rounded(.down)) * 1e9)
+        if now.tv_nsec < 0 { now.tv_sec -= 1; now.tv_nsec += 1_000_000_000 }
         self.boot = now
+    }
+
+    /// Saves the current state (at start, so that the file exists and is valid).
+    public func save() throws(APError) {
+        guard let store else { return }
+        try state.withLock { s throws(APError) in try Self.save(s, to: store) }
+    }
+
+    private static func save(_ s: State, to store: StateStore) throws(APError) {
+        do throws(Files.Failure) { try store.save(s.document()) } catch {
+            throw APError(.ioError, "state file \(store.path): \(error)")
+        }
+    }
+
+    /// Records the QMP socket of a guest, durably, so a restarted daemon reopens it.
+    public func setQMPSocket(_ guest: String, _ path: String) throws(APError) {
+        try state.withLock { s throws(APError) in
+            s.qmpSockets[guest] = path
+            if let store { try Self.save(s, to: store) }
+        }
+    }
+
+    /// The QMP sockets of the guests, as saved.
+    public var qmpSockets: [String: String] {
+        state.withLock { s in s.qmpSockets.filter { s.host.guests[$0.key] != nil } }
     }
 
     private func secondsSinceBoot() -> Double {
@@ -56,14 +88,18 @@ public final class Emulator: Sendable {
 
     /// Runs one model operation under the lock and publishes its events,
     /// whether it succeeded or not (a refused mask change still logs).
+    /// With a state store, a change is saved before it is acknowledged; a
+    /// change that cannot be saved is undone and fails with EIO.
     /// `kind` names the operation in the metrics.
     public func perform<T>(kind: String = "other", _ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
         typealias Outcome = (Result<T, APError>, [LogEntry], [@Sendable ([LogEntry]) -> Void], Instrumentation)
         let (result, entries, observers, instrumentation) = state.withLock { s -> Outcome in
+            // Only a daemon with a state file needs the host as it was (to compare, and to undo).
+            let before = store == nil ? nil : s.host
             let r: Result<T, APError>
             do throws(APError) { r = .success(try body(&s.host)) } catch { r = .failure(error) }
             let events = s.host.takeEvents()
-            guard !events.isEmpty else { return (r, [], [], s.instrumentation) }
+            assert(s.host.checkInvariants().isEmpty, "invariants broken: \(s.host.checkInvariants())")
             let t = secondsSinceBoot()
             var entries: [LogEntry] = []
             for e in events {
@@ -72,6 +108,15 @@ public final class Emulator: Sendable {
             }
             s.log.append(contentsOf: entries)
             if s.log.count > logCapacity { s.log.removeFirst(s.log.count - logCapacity) }
+            if let store, let before, case .success = r, s.host != before {
+                do throws(APError) { try Self.save(s, to: store) } catch {
+                    s.host = before
+                    s.log.removeLast(min(entries.count, s.log.count))
+                    s.nextSequence -= entries.count
+                    return (.failure(APError(.ioError, "\(error.message); the change was undone")), [], [], s.instrumentation)
+                }
+            }
+            guard !entries.isEmpty else { return (r, [], [], s.instrumentation) }
             return (r, entries, Array(s.observers.values), s.instrumentation)
         }
         switch result {

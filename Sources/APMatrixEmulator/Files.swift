@@ -5,7 +5,10 @@ public enum Files {
     /// Why a file operation failed, in `strerror` words.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
-        static func errno() -> Failure { Failure(description: String(cString: strerror(Glibc.errno))) }
+        static func errno(_ what: String? = nil) -> Failure {
+            let reason = String(cString: strerror(Glibc.errno))
+            return Failure(description: what.map { "\($0): \(reason)" } ?? reason)
+        }
     }
 
     /// The whole file, or the reason it cannot be read (`strerror`).

@@ -57,6 +57,8 @@ public struct QueueRecord: Hashable, Sendable {
     public var resets = 0
     /// The guest whose state the queue holds: set while a guest has it, cleared by a reset.
     public var holdsStateOf: String?
+    /// What that guest put into the queue (`putGuestState`), cleared by a reset.
+    public var guestState: String?
 }
 
 /// A matrix mediated device (`devices/vfio_ap/matrix/<uuid>`).
@@ -79,7 +81,7 @@ public struct Mdev: Hashable, Sendable {
 /// A value type with no I/O: every operation is a mutating method that either
 /// throws an `APError` and changes nothing, or succeeds and appends `events`.
 /// Copying the value gives a private copy to plan with.
-public struct APHost: Sendable {
+public struct APHost: Sendable, Equatable {
     public let profile: Profile
     var rules: ProfileRules { ProfileRules(profile: profile) }
 
@@ -255,6 +257,7 @@ public struct APHost: Sendable {
     mutating func reset(_ apqn: APQN, cause: String) {
         records[apqn, default: QueueRecord()].resets += 1
         records[apqn]?.holdsStateOf = nil
+        records[apqn]?.guestState = nil
         events.append(.queueReset(apqn, cause: cause))
     }
 }

@@ -156,3 +156,6 @@ extension APHost {
         }
     }
 }
+
+// The guest bus is part of the state file (HostCoding.swift).
+extension GuestBus: Codable {}

@@ -77,7 +77,7 @@ public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A `-device vfio-ap,sysfsdev=…,id=…` of a guest.
-public struct VfioAPDevice: Hashable, Sendable {
+public struct VfioAPDevice: Hashable, Sendable, Codable {
     /// The QEMU device id (`hostdev0`).
     public var id: String
     /// The mdev's UUID.

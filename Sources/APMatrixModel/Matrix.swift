@@ -1,6 +1,6 @@
 /// An AP matrix: the APM (adapters), AQM (usage domains) and ADM (control
 /// domains). Used for an mdev's assignment, its shadow CRYCB, and a guest's CRYCB.
-public struct Matrix: Hashable, Sendable {
+public struct Matrix: Hashable, Sendable, Codable {
     public var apm: Bitmap256
     public var aqm: Bitmap256
     public var adm: Bitmap256

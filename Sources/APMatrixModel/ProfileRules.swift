@@ -102,6 +102,10 @@ struct ProfileRules {
     /// it at release; upstream maintains it from assignment on (§9.10).
     var shadowWithoutGuest: Bool { profile == .upstream }
 
+    /// The seed's shadow has adapters and domains or neither; upstream keeps
+    /// adapters without domains and domains whose adapters were all filtered (V9, V10).
+    var shadowBothOrNeither: Bool { profile == .seed }
+
     /// Upstream resets a queue that leaves vfio_ap outside any shadow too (§4.5).
     var resetsQueueLeavingVfio: Bool { profile == .upstream }
 

@@ -72,19 +72,29 @@ extension APHost {
         for apqn in linkedQueues(mdevs[uuid]!) { reset(apqn, cause: "mdev \(uuid) removed") }
         setMatrix(uuid, Matrix())
         iommuGroupsInUse[m.iommuGroup >> 6] &= ~(1 << UInt64(m.iommuGroup & 63))
+        // No trailing empty words: equal hosts have equal bookkeeping.
+        while iommuGroupsInUse.last == 0 { iommuGroupsInUse.removeLast() }
         mdevs[uuid] = nil
         events.append(.note("vfio_ap: mdev \(uuid) removed"))
     }
 
     /// The lowest free IOMMU group number, now taken.
     mutating func takeIOMMUGroup() -> Int {
-        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? {
-            iommuGroupsInUse.append(0)
-            return iommuGroupsInUse.count - 1
-        }()
-        let bit = (~iommuGroupsInUse[word]).trailingZeroBitCount
-        iommuGroupsInUse[word] |= 1 << UInt64(bit)
-        return word << 6 | bit
+        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? iommuGroupsInUse.count
+        let n = word << 6 | (word < iommuGroupsInUse.count ? (~iommuGroupsInUse[word]).trailingZeroBitCount : 0)
+        markIOMMUGroup(n)
+        return n
+    }
+
+    /// Marks IOMMU group `n` as used.
+    mutating func markIOMMUGroup(_ n: Int) {
+        while iommuGroupsInUse.count <= n >> 6 { iommuGroupsInUse.append(0) }
+        iommuGroupsInUse[n >> 6] |= 1 << UInt64(n & 63)
+    }
+
+    /// Whether an mdev has IOMMU group `n`.
+    public func isIOMMUGroupInUse(_ n: Int) -> Bool {
+        n >= 0 && n >> 6 < iommuGroupsInUse.count && iommuGroupsInUse[n >> 6] & (1 << UInt64(n & 63)) != 0
     }
 
     /// Whether an mdev has IOMMU group `n`.

@@ -47,6 +47,8 @@ public struct GuestDTO: Codable, Sendable, Equatable {
     public var sysfsMount: String?
     /// The guest kernel's AP bus as it has scanned it; absent with `ap=off`.
     public var bus: GuestBusDTO?
+    /// APQN → the state the guest put into that queue (absent when none).
+    public var heldState: [String: String]?
 }
 
 /// A guest's own AP bus: what its last scan found (not the CRYCB itself).

@@ -99,6 +99,7 @@ public enum ControlAPI {
             }
         }
 
+        addStateRoutes(api, daemon)
         api.post("host/adapters") { request, context in
             await respondAsync {
                 try daemon.addAdapter(try await decode(AdapterRequest.self, request, context))

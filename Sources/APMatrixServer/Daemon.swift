@@ -69,7 +69,7 @@ public final class Daemon: Sendable {
             view: GuestViewDTO(cards: v.cards.map { CardDTO(id: $0.id, type: $0.type.description, hwtype: $0.type.hwtype) },
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
                                queues: v.queues.map(\.description)),
-            qmp: qmp, sysfsMount: sysfsMount, bus: g.cpu.ap ? GuestBusDTO(g.bus) : nil)
+            qmp: qmp, sysfsMount: sysfsMount, bus: g.cpu.ap ? GuestBusDTO(g.bus) : nil, heldState: heldState(h, name))
     }
 
     public func guestDTO(_ name: String) throws(APError) -> GuestDTO {
@@ -189,6 +189,20 @@ public final class Daemon: Sendable {
         monitor.start()
         monitors.withLock { $0[guest] = monitor }
         socketPaths.withLock { $0[guest] = path }
+        do { try emulator.setQMPSocket(guest, path) } catch {
+            stopMonitor(guest)
+            throw error
+        }
+    }
+
+    /// Reopens the QMP monitors of the guests a state file brought back.
+    /// Returns what could not be reopened (those guests run without a monitor).
+    public func reopenMonitors() -> [String] {
+        var failures: [String] = []
+        for (guest, path) in emulator.qmpSockets.sorted(by: { $0.key < $1.key }) {
+            do throws(APError) { try startMonitor(guest, path) } catch { failures.append("guest \(guest): \(error.message)") }
+        }
+        return failures
     }
 
     func stopMonitor(_ guest: String) {

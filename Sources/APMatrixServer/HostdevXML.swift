@@ -25,6 +25,11 @@ public enum HostdevXML {
 
     /// The mdev UUID of a vfio-ap hostdev; a precise EINVAL for anything else.
     public static func parse(_ bytes: [UInt8]) throws(APError) -> String {
+        // FoundationXML traps on element or attribute names that are not
+        // UTF-8 (found by scripts/fuzz): refuse such bytes before parsing.
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw APError(.invalidArgument, "hostdev XML is not UTF-8 text")
+        }
         let parser = XMLParser(data: Data(bytes))
         let collector = Collector()
         parser.delegate = collector

@@ -10,6 +10,6 @@ struct APMatrix: AsyncParsableCommand {
             IBM Z host: echo into bus/ap/apmask, create mdevs under devices/vfio_ap/matrix, run mdevctl.
             Guests, firmware changes and the event log go through the daemon's API (--server).
             """,
-        subcommands: [Serve.self, GuestCommand.self, HostCommand.self, Dmesg.self,
+        subcommands: [Serve.self, GuestCommand.self, HostCommand.self, Dmesg.self, CheckState.self,
                       Ls.self, MatrixCommand.self, Explain.self, Plan.self, MdevctlCalloutCommand.self])
 }

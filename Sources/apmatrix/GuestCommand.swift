@@ -5,5 +5,6 @@ struct GuestCommand: AsyncParsableCommand {
         commandName: "guest",
         abstract: "Start, inspect, plug and migrate emulated KVM guests (QEMU-like).",
         subcommands: [GuestStart.self, GuestStop.self, GuestList.self, GuestShow.self,
-                      GuestAttachDevice.self, GuestDetachDevice.self, GuestMigrate.self, GuestMount.self, GuestUnmount.self])
+                      GuestAttachDevice.self, GuestDetachDevice.self, GuestMigrate.self, GuestMount.self, GuestUnmount.self,
+                      GuestPutState.self])
 }

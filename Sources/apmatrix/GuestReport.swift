@@ -57,6 +57,9 @@ enum GuestReport {
         }
         if let q = g.qmp { out.append("  qmp      \(q)") }
         if let dir = g.sysfsMount { out.append("  sysfs    \(dir) (the guest's own /sys)") }
+        for (apqn, state) in (g.heldState ?? [:]).sorted(by: { $0.key < $1.key }) {
+            out.append("  state    queue \(apqn) holds \(state.debugDescription)")
+        }
         out.append("  CRYCB    APM \(c.apm.hexString) (\(c.apm.isEmpty ? "-" : c.apm.description))")
         out.append("           AQM \(c.aqm.hexString) (\(c.aqm.isEmpty ? "-" : c.aqm.description))")
         out.append("           ADM \(c.adm.hexString) (\(c.adm.isEmpty ? "-" : c.adm.description))")

@@ -27,6 +27,14 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("A host file (JSON, SPEC §1); default: the embedded LPAR.", valueName: "FILE"))
     var host: String?
 
+    @Option(help: ArgumentHelp(
+        "Keep the whole host in FILE: resumed at start, saved durably after every change before it is acknowledged. --host applies only when FILE is new.",
+        valueName: "FILE"))
+    var state: String?
+
+    @Flag(help: "With --state: ignore what FILE holds and start fresh (FILE is replaced at start).")
+    var reset = false
+
     @Option(help: ArgumentHelp("The control API and web UI: HOST:PORT (port 0 picks a free one) or unix:PATH.",
                                valueName: "ADDR"))
     var listen = "127.0.0.1:7807"
@@ -35,6 +43,10 @@ struct Serve: ParsableCommand {
         "Kernel behaviour: seed (the v10 dynamic-configuration design) or upstream (Linux 6.16+ as merged).",
         valueName: "seed|upstream"))
     var profile: Profile = .seed
+
+    func validate() throws {
+        if reset && state == nil { throw ValidationError("--reset needs --state FILE: it replaces what FILE holds") }
+    }
 
     func run() throws {
         let description: HostDescription
@@ -67,7 +79,14 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "apmatrix")
         logger.logLevel = .info
-        let emulator = Emulator(host: model, logger: logger)
+        let store = state.map { StateStore(path: $0) }
+        let saved: StateDocument?
+        do { saved = reset ? nil : try store?.load(profile: model.profile) } catch { throw Failure(error.description) }
+        let emulator = Emulator(host: model, logger: logger, store: store, resuming: saved)
+        do { try emulator.save() } catch { throw Failure(error.description) }
+        if let store {
+            logger.info("state file \(store.path): \(saved == nil ? "new host" : "host resumed")")
+        }
 
         let dir: String
         let fuse: FuseMount
@@ -82,6 +101,7 @@ struct Serve: ParsableCommand {
             try mountGuestTree(emulator, guest: guest, dir: guestDir)
         }
         daemon.startGuestClock()
+        for failure in daemon.reopenMonitors() { logger.warning("QMP monitor not reopened: \(failure)") }
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer

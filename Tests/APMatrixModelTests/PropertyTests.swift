@@ -1,4 +1,5 @@
 import APMatrixModel
+import Foundation
 import Testing
 
 /// A deterministic generator (SplitMix64), so a failing seed can be replayed.
@@ -173,10 +174,38 @@ struct SplitMix64: RandomNumberGenerator {
         #expect(idle <= 3, "\(idle) sequences never gave a guest a queue")
     }
 
+    /// With guests putting state into every queue they see after each step:
+    /// no state ever reaches the host or another guest, whatever the operations.
+    @Test(arguments: 0..<24)
+    func guestStateNeverLeaks(_ seed: Int) throws {
+        let (_, _, completed) = try run(seed: seed, putState: true)
+        #expect(completed)
+    }
+
+    /// The state the guests put: a token naming the guest, so a leak shows who leaked.
+    func putStateEverywhere(_ h: inout APHost, step: Int) {
+        for g in h.guests.keys.sorted() {
+            for q in (try? h.guestView(g).queues) ?? [] {
+                #expect(throws: Never.self) { try h.putGuestState(g, q, "\(g)#\(step)") }
+            }
+        }
+    }
+
+    /// Who holds a guest's token that is not that guest.
+    func leaks(_ h: APHost) -> [String] {
+        h.records.compactMap { apqn, r in
+            guard let token = r.guestState else { return nil }
+            let writer = String(token.prefix { $0 != "#" })
+            return h.currentOwner(of: apqn) == .guest(writer) ? nil : "\(apqn) holds \(token), owner \(h.currentOwner(of: apqn))"
+        }
+    }
+
     /// Runs one sequence, checking after every step; returns how many
     /// operations succeeded, in how many steps some guest had queues, and
     /// whether it ran to the end (it stops at the first broken step).
-    func run(seed: Int) throws -> (succeeded: Int, plugged: Int, completed: Bool) {
+    /// Every step also checks the model's own invariant checker and that the
+    /// state document decodes to the same host.
+    func run(seed: Int, putState: Bool = false) throws -> (succeeded: Int, plugged: Int, completed: Bool) {
         var rng = SplitMix64(seed: UInt64(seed) &* 7919 &+ 17)
         var h = try startHost()
         #expect(violations(h).isEmpty, "seed \(seed) start: \(violations(h))")
@@ -265,7 +294,12 @@ struct SplitMix64: RandomNumberGenerator {
             let context = "seed \(seed) step \(step): \(what)"
             if error == nil { succeeded += 1 }
             if h.mdevs.values.contains(where: { !$0.shadow.apm.isEmpty }) { plugged += 1 }
-            var broken = violations(h)
+            var broken = violations(h) + h.checkInvariants().map { "checkInvariants: \($0)" } + leaks(h)
+            var settled = h
+            _ = settled.takeEvents()
+            if try JSONDecoder().decode(APHost.self, from: JSONEncoder().encode(settled)) != settled {
+                broken.append("the state document does not decode to the same host")
+            }
             if let error {
                 if HostState(h) != before { broken.append("refused (\(error)) but changed the host") }
             } else if let (u, s) = expectedShadow, h.shadow(u) != s {
@@ -280,6 +314,7 @@ struct SplitMix64: RandomNumberGenerator {
             }
             #expect(broken.isEmpty, "\(broken.prefix(5)); \(context)")
             if !broken.isEmpty { return (succeeded, plugged, false) }   // one report per sequence
+            if putState { putStateEverywhere(&h, step: step) }
         }
         return (succeeded, plugged, true)
     }

@@ -69,13 +69,14 @@ extension MountTests {
                 let script = scriptDir + "/writer.py"
                 try writerScript.write(toFile: script, atomically: true, encoding: .utf8)
 
-                let writers = 8, ops = 300
+                // APMATRIX_STRESS_OPS: writes per writer (scripts/stress sets more).
+                let writers = 8, ops = ProcessInfo.processInfo.environment["APMATRIX_STRESS_OPS"].flatMap(Int.init) ?? 500
                 // all writers start together, each under `timeout`; the outer wait collects them
                 let cmd = (0..<writers).map { i in
-                    "timeout -k 2 90 /usr/bin/python3 \(q(script)) \(q(m.root)) \(i + 1) \(ops) \(uuids.map(q).joined(separator: " ")) > \(q(scriptDir))/out.\(i) 2> \(q(scriptDir))/err.\(i) & "
+                    "timeout -k 2 \(90 + ops / 5) /usr/bin/python3 \(q(script)) \(q(m.root)) \(i + 1) \(ops) \(uuids.map(q).joined(separator: " ")) > \(q(scriptDir))/out.\(i) 2> \(q(scriptDir))/err.\(i) & "
                 }.joined() + "wait; for i in $(seq 0 \(writers - 1)); do echo \"rc.$i $(cat \(q(scriptDir))/out.$i)\"; cat \(q(scriptDir))/err.$i >&2; done"
                 let start = Date()
-                let r = sh(cmd, timeout: 120)
+                let r = sh(cmd, timeout: 120 + Double(ops) / 5)
                 let elapsed = Date().timeIntervalSince(start)
                 #expect(!r.timedOut, "writers hung: \(r)")
                 #expect(r.stderr.isEmpty, "writer errors: \(r.stderr)")
@@ -123,6 +124,8 @@ extension MountTests {
                         #expect(!(apm.contains(p.a) && aqm.contains(p.q)), "\(p) of \(u) is reserved for the host")
                     }
                 }
+                // and the model's own checker agrees
+                #expect(m.emulator.snapshot.checkInvariants().isEmpty, "\(m.emulator.snapshot.checkInvariants())")
                 // the mount still answers normally
                 #expect(cat(m.typeDir + "/available_instances") == "\(65536 - uuids.count)\n")
             }

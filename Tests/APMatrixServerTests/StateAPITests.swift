@@ -1,0 +1,67 @@
+import APMatrixEmulator
+import APMatrixModel
+import APMatrixServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// `GET /check`, `POST /guests/{name}/state`, and the state file behind an emulator.
+@Suite struct StateAPITests {
+    @Test func checkReportsASoundHost() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            let c = try await client.execute(uri: "/api/v1/check", method: .get) { try decode(CheckDTO.self, $0) }
+            #expect(c.violations == [] && c.mdevs == 1 && c.guests == 0 && c.queues == 76 && c.stateFile == nil)
+        }
+    }
+
+    @Test func aGuestPutsStateIntoItsQueuesOnly() async throws {
+        try await app(try seedDaemon()).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
+            let put = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
+                                               body: body(GuestStateRequest(apqn: "05.0004", state: "key-1")))
+            #expect(put.status == .ok)
+            #expect(try decode(GuestDTO.self, put).heldState == ["05.0004": "key-1"])
+            let other = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
+                                                 body: body(GuestStateRequest(apqn: "06.0004", state: "k")))
+            #expect(other.status == .notFound)
+            #expect(try decode(ErrorDTO.self, other).error.errno == "ENODEV")
+            let bad = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
+                                               body: body(GuestStateRequest(apqn: "5.4", state: "k")))
+            #expect(try decode(ErrorDTO.self, bad).error.message == "apqn '5.4': write it as the queue device is named, such as 05.0004")
+            // unassigning the domain takes the queue: reset, state gone
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/unassign_domain", "4").status == .ok)
+            let g = try await client.execute(uri: "/api/v1/guests/g1", method: .get) { try decode(GuestDTO.self, $0) }
+            #expect(g.heldState == nil)
+        }
+    }
+
+    /// A save that fails undoes the change and answers EIO: nothing is acknowledged that is not durable.
+    @Test func aChangeThatCannotBeSavedIsUndone() throws {
+        let dir = "/tmp/apmatrix-state-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(mkdir(dir, 0o700) == 0)
+        defer { _ = system("rm -rf '\(dir)'") }
+        let store = StateStore(path: dir + "/host.state")
+        let emulator = Emulator(host: try APHost(.seedExample), store: store)
+        try emulator.save()
+        try emulator.write("/bus/ap/apmask", Array("-5".utf8))
+        chmod(dir, 0o500)
+        defer { chmod(dir, 0o700) }
+        // root ignores directory permissions: make the temporary file's name a directory instead
+        #expect(mkdir(dir + "/.host.state.tmp", 0o700) == 0)
+        var failure: APError?
+        do { try emulator.write("/bus/ap/apmask", Array("-6".utf8)) } catch { failure = error }
+        #expect(failure?.errno == .ioError)
+        #expect(failure?.message.hasPrefix("state file \(dir)/host.state: create \(dir)/.host.state.tmp: Is a directory") == true,
+                "\(String(describing: failure))")
+        #expect(try emulator.read("/bus/ap/apmask") == Array((mask("fb") + "\n").utf8))
+        // what is on disk is the last acknowledged state
+        let saved = try #require(try store.load(profile: .seed))
+        #expect(saved.host == emulator.snapshot)
+    }
+}
+
+/// `0x` + digits, padded with f to 64 digits.
+private func mask(_ digits: String) -> String { "0x" + digits + String(repeating: "f", count: 64 - digits.count) }
