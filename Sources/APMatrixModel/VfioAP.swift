@@ -97,11 +97,6 @@ extension APHost {
         n >= 0 && n >> 6 < iommuGroupsInUse.count && iommuGroupsInUse[n >> 6] & (1 << UInt64(n & 63)) != 0
     }
 
-    /// Whether an mdev has IOMMU group `n`.
-    public func isIOMMUGroupInUse(_ n: Int) -> Bool {
-        n >= 0 && n >> 6 < iommuGroupsInUse.count && iommuGroupsInUse[n >> 6] & (1 << UInt64(n & 63)) != 0
-    }
-
     /// Replaces an mdev's assignment and keeps `assignedDomains` exact.
     mutating func setMatrix(_ uuid: String, _ new: Matrix) {
         guard let old = mdevs[uuid]?.matrix else { return }
