@@ -3,7 +3,8 @@
  * with the same habits as apmatrix (high-level API, multithreaded loop,
  * direct I/O, zero cache timeouts, content rendered once per open, EACCES
  * at open) and the same path depth, but no model behind it. Every path is a
- * directory except these names, wherever they are:
+ * directory except these names at depth 5 or more (an mdev's attributes are
+ * at /devices/vfio_ap/matrix/<uuid>/<name>):
  *   assign_adapter, unassign_adapter, create, remove  (write-only, accept anything)
  *   matrix                                             (read-only, "05.0004\n")
  *   matrix_full                                        (read-only, 4095 bytes)
@@ -24,6 +25,9 @@ static const char *leaf(const char *path) {
 }
 
 static int kind(const char *path) { /* 0 dir, 1 write-only, 2 small, 3 full */
+    int depth = 0;
+    for (const char *p = path; *p; p++) depth += *p == '/';
+    if (depth < 5) return 0;
     const char *n = leaf(path);
     if (!strcmp(n, "assign_adapter") || !strcmp(n, "unassign_adapter") || !strcmp(n, "create") || !strcmp(n, "remove"))
         return 1;

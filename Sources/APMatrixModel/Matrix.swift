@@ -26,22 +26,32 @@ public struct Matrix: Hashable, Sendable, Codable {
     /// The `matrix` / `guest_matrix` text (`vfio_ap_mdev_matrix_show`):
     /// `%02lx.%04lx` per APQN, `%02lx.` per adapter when there are no
     /// domains, `.%04lx` per domain when there are no adapters, else nothing.
-    /// Only ids up to the maxima are shown.
-    public func matrixText(maxAPID: Int = 255, maxAPQI: Int = 255) -> String {
+    /// Only ids up to the maxima are shown, and like `sysfs_emit_at` the text
+    /// stops at `limit` bytes (a full 256×256 matrix would be 512 KiB).
+    public func matrixText(maxAPID: Int = 255, maxAPQI: Int = 255, limit: Int = Int.max) -> String {
         let apids = apm & Bitmap256.through(maxAPID)
         let apqis = aqm & Bitmap256.through(maxAPQI)
-        var s = ""
+        var out: [UInt8] = []
+        func emit(_ bytes: [UInt8]) -> Bool {
+            out.append(contentsOf: bytes.prefix(limit - out.count))
+            return out.count < limit
+        }
         if !apids.isEmpty && !apqis.isEmpty {
-            for a in apids {
-                let prefix = hex(a, width: 2) + "."
-                for q in apqis { s += prefix + hex(q, width: 4) + "\n" }
+            outer: for a in apids {
+                for q in apqis where !emit(Self.hexBytes(a, 2) + [UInt8(ascii: ".")] + Self.hexBytes(q, 4) + [10]) { break outer }
             }
         } else if !apids.isEmpty {
-            for a in apids { s += hex(a, width: 2) + ".\n" }
+            for a in apids where !emit(Self.hexBytes(a, 2) + [UInt8(ascii: "."), 10]) { break }
         } else {
-            for q in apqis { s += "." + hex(q, width: 4) + "\n" }
+            for q in apqis where !emit([UInt8(ascii: ".")] + Self.hexBytes(q, 4) + [10]) { break }
         }
-        return s
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Lowercase hex digits of an id, zero-padded to `width`.
+    static func hexBytes(_ v: Int, _ width: Int) -> [UInt8] {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        return (0..<width).reversed().map { digits[(v >> ($0 * 4)) & 15] }
     }
 
     /// The `control_domains` text: `%04lx` per control domain.

@@ -54,10 +54,10 @@ enum MatrixView {
         let uuid = m.uuid
         var d: Directory = [
             "matrix": .attribute(.ro { host in
-                try host.mdev(uuid).matrix.matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI)
+                try host.mdev(uuid).matrix.matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI, limit: SysfsTree.readLimit)
             }),
             "guest_matrix": .attribute(.ro { host in
-                try host.guestMatrix(uuid).matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI)
+                try host.guestMatrix(uuid).matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI, limit: SysfsTree.readLimit)
             }),
             "control_domains": .attribute(.ro { host in
                 try host.mdev(uuid).matrix.controlDomainsText(maxAPQI: host.mdevMaxAPQI)

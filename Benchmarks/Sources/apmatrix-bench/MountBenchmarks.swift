@@ -40,11 +40,15 @@ final class Floor {
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup("-f"), strdup("-o"),
                                                     strdup("fsname=floor,subtype=apmatrix-floor"), strdup(dir), nil]
         defer { argv.forEach { free($0) } }
-        guard posix_spawn(&p, binary, nil, nil, argv, environ) == 0 else { fatalError("cannot start the floor fs") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        guard posix_spawn(&p, binary, &actions, nil, argv, environ) == 0 else { fatalError("cannot start the floor fs") }
         pid = p
         for _ in 0..<500 {
             var st = stat()
-            if stat(dir + "/x/matrix", &st) == 0 { return }
+            if stat(dir + "/a/b/c/d/matrix", &st) == 0, st.st_mode & S_IFMT == S_IFREG { return }
             usleep(10_000)
         }
         fatalError("the floor fs did not answer")
