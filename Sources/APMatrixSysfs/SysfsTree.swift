@@ -117,6 +117,9 @@ public enum SysfsTree {
                 guard let n = Int(name), String(n) == name, host.isIOMMUGroupInUse(n) else { return nil }
                 return .directory
             default:
+                if c.count == 4, c[0] == "devices", c[1] == "vfio_ap", c[2] == "matrix", let m = host.mdevs[String(c[3])] {
+                    return MatrixView.mdevNode(name, m, host)
+                }
                 if c.count == 4, c[0] == "bus", c[1] == "ap", c[2] == "drivers", name != "bind", name != "unbind" {
                     return APBusView.boundDeviceLink(name, driver: String(c[3]), host)
                 }
