@@ -32,26 +32,25 @@ public struct Matrix: Hashable, Sendable, Codable {
         let apids = apm & Bitmap256.through(maxAPID)
         let apqis = aqm & Bitmap256.through(maxAPQI)
         var out: [UInt8] = []
-        func emit(_ bytes: [UInt8]) -> Bool {
-            out.append(contentsOf: bytes.prefix(limit - out.count))
-            return out.count < limit
+        out.reserveCapacity(Swift.min(limit, 9 * apids.count * Swift.max(apqis.count, 1) + 6 * apqis.count))
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        func id(_ v: Int, _ width: Int) {
+            for shift in stride(from: (width - 1) * 4, through: 0, by: -4) { out.append(digits[(v >> shift) & 15]) }
         }
+        // Lines are at most 8 bytes: render whole, then cut at the limit.
         if !apids.isEmpty && !apqis.isEmpty {
             outer: for a in apids {
-                for q in apqis where !emit(Self.hexBytes(a, 2) + [UInt8(ascii: ".")] + Self.hexBytes(q, 4) + [10]) { break outer }
+                for q in apqis {
+                    id(a, 2); out.append(UInt8(ascii: ".")); id(q, 4); out.append(10)
+                    if out.count >= limit { break outer }
+                }
             }
         } else if !apids.isEmpty {
-            for a in apids where !emit(Self.hexBytes(a, 2) + [UInt8(ascii: "."), 10]) { break }
+            for a in apids where out.count < limit { id(a, 2); out.append(UInt8(ascii: ".")); out.append(10) }
         } else {
-            for q in apqis where !emit([UInt8(ascii: ".")] + Self.hexBytes(q, 4) + [10]) { break }
+            for q in apqis where out.count < limit { out.append(UInt8(ascii: ".")); id(q, 4); out.append(10) }
         }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Lowercase hex digits of an id, zero-padded to `width`.
-    static func hexBytes(_ v: Int, _ width: Int) -> [UInt8] {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        return (0..<width).reversed().map { digits[(v >> ($0 * 4)) & 15] }
+        return String(decoding: out.prefix(limit), as: UTF8.self)
     }
 
     /// The `control_domains` text: `%04lx` per control domain.
