@@ -6,6 +6,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "apmatrix", targets: ["apmatrix"]),
+        // The layers, for the Benchmarks package.
+        .library(name: "APMatrixModel", targets: ["APMatrixModel"]),
+        .library(name: "APMatrixSysfs", targets: ["APMatrixSysfs"]),
+        .library(name: "APMatrixEmulator", targets: ["APMatrixEmulator"]),
+        .library(name: "APMatrixFUSE", targets: ["APMatrixFUSE"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -107,7 +107,9 @@ public final class Emulator: Sendable {
                 s.nextSequence += 1
             }
             s.log.append(contentsOf: entries)
-            if s.log.count > logCapacity { s.log.removeFirst(s.log.count - logCapacity) }
+            // Trim in batches: dropping from the front of a full log on every
+            // operation would move the whole log each time.
+            if s.log.count > logCapacity + logCapacity / 4 { s.log.removeFirst(s.log.count - logCapacity) }
             if let store, let before, case .success = r, s.host != before {
                 do throws(APError) { try Self.save(s, to: store) } catch {
                     s.host = before

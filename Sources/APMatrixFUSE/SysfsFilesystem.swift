@@ -119,6 +119,8 @@ func sysfsOperations() -> fuse_operations {
         let mode = fi.pointee.flags & O_ACCMODE
         if (mode == O_RDONLY || mode == O_RDWR) && !a.isReadable { return -EACCES }
         if (mode == O_WRONLY || mode == O_RDWR) && !a.isWritable { return -EACCES }
+        // sysfs attributes belong to root: only root writes them.
+        if (mode == O_WRONLY || mode == O_RDWR) && fuse_get_context()!.pointee.uid != 0 { return -EACCES }
         fi.pointee.direct_io = 1
         let content: Result<[UInt8], APError>? = a.isReadable && mode != O_WRONLY
             ? Result { () throws(APError) in try tree.read(file) } : nil

@@ -183,7 +183,7 @@ public struct APHost: Sendable, Equatable {
     public func vfioBoundDomains(of a: APID) -> Bitmap256 { vfioBound[a] }
 
     /// The usage domains adapter `a` has queue devices for, if configured.
-    func queueDomains(of a: APID) -> Bitmap256 {
+    public func queueDomains(of a: APID) -> Bitmap256 {
         guard let ad = adapters[a], ad.configured, ad.type.hasDevices else { return Bitmap256() }
         return usageDomains & (ad.domains ?? .all)
     }

@@ -26,22 +26,31 @@ public struct Matrix: Hashable, Sendable, Codable {
     /// The `matrix` / `guest_matrix` text (`vfio_ap_mdev_matrix_show`):
     /// `%02lx.%04lx` per APQN, `%02lx.` per adapter when there are no
     /// domains, `.%04lx` per domain when there are no adapters, else nothing.
-    /// Only ids up to the maxima are shown.
-    public func matrixText(maxAPID: Int = 255, maxAPQI: Int = 255) -> String {
+    /// Only ids up to the maxima are shown, and like `sysfs_emit_at` the text
+    /// stops at `limit` bytes (a full 256×256 matrix would be 512 KiB).
+    public func matrixText(maxAPID: Int = 255, maxAPQI: Int = 255, limit: Int = Int.max) -> String {
         let apids = apm & Bitmap256.through(maxAPID)
         let apqis = aqm & Bitmap256.through(maxAPQI)
-        var s = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(Swift.min(limit, 9 * apids.count * Swift.max(apqis.count, 1) + 6 * apqis.count))
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        func id(_ v: Int, _ width: Int) {
+            for shift in stride(from: (width - 1) * 4, through: 0, by: -4) { out.append(digits[(v >> shift) & 15]) }
+        }
+        // Lines are at most 8 bytes: render whole, then cut at the limit.
         if !apids.isEmpty && !apqis.isEmpty {
-            for a in apids {
-                let prefix = hex(a, width: 2) + "."
-                for q in apqis { s += prefix + hex(q, width: 4) + "\n" }
+            outer: for a in apids {
+                for q in apqis {
+                    id(a, 2); out.append(UInt8(ascii: ".")); id(q, 4); out.append(10)
+                    if out.count >= limit { break outer }
+                }
             }
         } else if !apids.isEmpty {
-            for a in apids { s += hex(a, width: 2) + ".\n" }
+            for a in apids where out.count < limit { id(a, 2); out.append(UInt8(ascii: ".")); out.append(10) }
         } else {
-            for q in apqis { s += "." + hex(q, width: 4) + "\n" }
+            for q in apqis where out.count < limit { out.append(UInt8(ascii: ".")); id(q, 4); out.append(10) }
         }
-        return s
+        return String(decoding: out.prefix(limit), as: UTF8.self)
     }
 
     /// The `control_domains` text: `%04lx` per control domain.

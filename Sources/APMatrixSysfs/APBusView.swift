@@ -28,10 +28,8 @@ enum APBusView {
         switch (c.count, c[0]) {
         case (1, "devices"):
             var d = Directory()
-            for id in host.cards.keys { d[cardName(id)] = .symlink("../../../devices/ap/\(cardName(id))") }
-            for apqn in host.queues.keys {
-                d[apqn.description] = .symlink("../../../devices/ap/\(cardName(apqn.apid))/\(apqn)")
-            }
+            for id in host.cards.keys { d[cardName(id)] = deviceLink(cardName(id), host, up: 3) }
+            for apqn in host.queues.keys { d[apqn.description] = deviceLink(apqn.description, host, up: 3) }
             return d
         case (1, "drivers"):
             return APHost.apDriverNames.reduce(into: Directory()) { $0[$1] = .directory }
@@ -42,21 +40,34 @@ enum APBusView {
                 "bind": .attribute(.wo { try $0.bind(driver: driver, $1) }),
                 "unbind": .attribute(.wo { try $0.unbind(driver: driver, $1) }),
             ]
-            if driver == "cex4card" {
-                for (id, card) in host.cards where card.bound {
-                    d[cardName(id)] = .symlink("../../../../devices/ap/\(cardName(id))")
-                }
-            } else {
-                for (apqn, q) in host.queues where q.driver?.rawValue == driver {
-                    d[apqn.description] = .symlink("../../../../devices/ap/\(cardName(apqn.apid))/\(apqn)")
-                }
-            }
+            let names = driver == "cex4card"
+                ? host.cards.filter { $0.value.bound }.keys.map(cardName)
+                : host.queues.filter { $0.value.driver?.rawValue == driver }.keys.map(\.description)
+            for name in names { d[name] = boundDeviceLink(name, driver: driver, host) }
             return d
         default: return nil
         }
     }
 
     static func cardName(_ id: APID) -> String { "card" + hex(id, width: 2) }
+
+    /// A symlink `up` levels below the root to the card or queue device `name`, if it exists.
+    static func deviceLink(_ name: String, _ host: APHost, up: Int) -> Node? {
+        let prefix = String(repeating: "../", count: up) + "devices/ap/"
+        if let id = host.cardID(name), host.cards[id] != nil { return .symlink(prefix + name) }
+        guard let apqn = APQN(sysfsName: name), host.queues[apqn] != nil else { return nil }
+        return .symlink(prefix + cardName(apqn.apid) + "/" + name)
+    }
+
+    /// The link in `bus/ap/drivers/<driver>/` to a device bound to that driver.
+    static func boundDeviceLink(_ name: String, driver: String, _ host: APHost) -> Node? {
+        if driver == "cex4card" {
+            guard let id = host.cardID(name), host.cards[id]?.bound == true else { return nil }
+        } else {
+            guard let apqn = APQN(sysfsName: name), host.queues[apqn]?.driver?.rawValue == driver else { return nil }
+        }
+        return deviceLink(name, host, up: 4)
+    }
 
     /// `devices/ap`, a card, or a queue.
     static func deviceDirectory(_ c: [Substring], _ host: APHost) -> Directory? {
@@ -115,7 +126,7 @@ enum APBusView {
                 line(host.adapters[id]?.configured == true && host.cards[id]?.online == true ? 1 : 0)
             }, { try $0.storeCardOnline(id, $1) }))
         }
-        for apqn in host.queues.keys where apqn.apid == id { d[apqn.description] = .directory }
+        for q in host.queueDomains(of: id) { d[APQN(id, q).description] = .directory }
         return d
     }
 

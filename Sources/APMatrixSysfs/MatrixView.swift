@@ -10,19 +10,28 @@ enum MatrixView {
 
     static func directory(_ c: [Substring], _ host: APHost) -> Directory? {
         guard let first = c.first else {
-            var d: Directory = [
-                "mdev_supported_types": .directory,
-                "driver": .symlink("../../../bus/matrix/drivers/vfio_ap"),
-                "subsystem": .symlink("../../../bus/matrix"),
-            ]
+            var d = fixedEntries(host)
             for uuid in host.mdevs.keys { d[uuid] = .directory }
-            if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
             return d
         }
         if first == "mdev_supported_types" { return supportedTypes(Array(c.dropFirst()), host) }
         guard c.count == 1, let m = host.mdevs[String(first)] else { return nil }
         return mdevDirectory(m, host)
     }
+
+    /// The matrix device's entries other than its mdevs.
+    static func fixedEntries(_ host: APHost) -> Directory {
+        var d: Directory = [
+            "mdev_supported_types": .directory,
+            "driver": .symlink("../../../bus/matrix/drivers/vfio_ap"),
+            "subsystem": .symlink("../../../bus/matrix"),
+        ]
+        if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
+        return d
+    }
+
+    /// `mdev_supported_types/vfio_ap-passthrough/devices/<uuid>`.
+    static func typeDeviceLink(_ uuid: String) -> Node { .symlink("../../../\(uuid)") }
 
     static func supportedTypes(_ c: [Substring], _ host: APHost) -> Directory? {
         switch c.count {
@@ -36,39 +45,53 @@ enum MatrixView {
                 "devices": .directory,
             ]
         case 2 where c[0] == typeName && c[1] == "devices":
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = .symlink("../../../\($1)") }
+            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = typeDeviceLink($1) }
         default: return nil
         }
     }
 
+    /// The names in an mdev's directory.
+    static func mdevNames(_ host: APHost) -> [String] {
+        ["matrix", "guest_matrix", "control_domains", "remove", "mdev_type", "iommu_group", "driver", "subsystem"]
+            + AssignTarget.allCases.flatMap { ["assign_" + $0.rawValue, "unassign_" + $0.rawValue] }
+            + (host.hasUpstreamAttributes ? ["ap_config"] : [])
+    }
+
     static func mdevDirectory(_ m: Mdev, _ host: APHost) -> Directory {
+        mdevNames(host).reduce(into: Directory()) { $0[$1] = mdevNode($1, m, host) }
+    }
+
+    /// One entry of an mdev's directory, built alone: writes to an mdev's
+    /// attributes are the hot path of every client.
+    static func mdevNode(_ name: String, _ m: Mdev, _ host: APHost) -> Node? {
         let uuid = m.uuid
-        var d: Directory = [
-            "matrix": .attribute(.ro { host in
-                try host.mdev(uuid).matrix.matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI)
-            }),
-            "guest_matrix": .attribute(.ro { host in
-                try host.guestMatrix(uuid).matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI)
-            }),
-            "control_domains": .attribute(.ro { host in
-                try host.mdev(uuid).matrix.controlDomainsText(maxAPQI: host.mdevMaxAPQI)
-            }),
-            "remove": .attribute(.wo { try $0.removeMdev(uuid, $1) }),
-            "mdev_type": .symlink("../mdev_supported_types/\(typeName)"),
-            "iommu_group": .symlink("../../../../kernel/iommu_groups/\(m.iommuGroup)"),
-            "driver": .symlink("../../../../bus/mdev/drivers/vfio_mdev"),
-            "subsystem": .symlink("../../../../bus/mdev"),
-        ]
-        if host.hasUpstreamAttributes {
-            d["ap_config"] = .attribute(.rw({ host in
+        switch name {
+        case "matrix":
+            return .attribute(.ro { host in
+                try host.mdev(uuid).matrix.matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI, limit: SysfsTree.readLimit)
+            })
+        case "guest_matrix":
+            return .attribute(.ro { host in
+                try host.guestMatrix(uuid).matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI, limit: SysfsTree.readLimit)
+            })
+        case "control_domains":
+            return .attribute(.ro { host in try host.mdev(uuid).matrix.controlDomainsText(maxAPQI: host.mdevMaxAPQI) })
+        case "remove": return .attribute(.wo { try $0.removeMdev(uuid, $1) })
+        case "mdev_type": return .symlink("../mdev_supported_types/\(typeName)")
+        case "iommu_group": return .symlink("../../../../kernel/iommu_groups/\(m.iommuGroup)")
+        case "driver": return .symlink("../../../../bus/mdev/drivers/vfio_mdev")
+        case "subsystem": return .symlink("../../../../bus/mdev")
+        case "ap_config" where host.hasUpstreamAttributes:
+            return .attribute(.rw({ host in
                 let a = try host.mdev(uuid).matrix
                 return [a.apm, a.aqm, a.adm].map(\.hexString).joined(separator: ",") + "\n"
             }, { try $0.storeAPConfig(mdev: uuid, $1) }))
+        default:
+            for target in AssignTarget.allCases {
+                if name == "assign_" + target.rawValue { return .attribute(.wo { try $0.assign(target, mdev: uuid, $1) }) }
+                if name == "unassign_" + target.rawValue { return .attribute(.wo { try $0.unassign(target, mdev: uuid, $1) }) }
+            }
+            return nil
         }
-        for target in AssignTarget.allCases {
-            d["assign_" + target.rawValue] = .attribute(.wo { try $0.assign(target, mdev: uuid, $1) })
-            d["unassign_" + target.rawValue] = .attribute(.wo { try $0.unassign(target, mdev: uuid, $1) })
-        }
-        return d
     }
 }

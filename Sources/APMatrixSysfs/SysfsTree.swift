@@ -38,15 +38,21 @@ public enum Node: Sendable {
 public protocol SysfsView: Sendable {
     /// The entries of the directory with these path components, or nil.
     func entries(_ c: [Substring], _ host: APHost) -> [String: Node]?
+    /// One entry of that directory; a view answers it without listing the
+    /// directory where that would cost as much as the model is large.
+    func entry(_ name: String, in c: [Substring], _ host: APHost) -> Node?
 }
 
 extension SysfsView {
+    public func entry(_ name: String, in c: [Substring], _ host: APHost) -> Node? {
+        entries(c, host)?[name]
+    }
+
     /// The node at `path`, or nil (ENOENT).
     public func node(_ path: String, in host: APHost) -> Node? {
         let c = SysfsTree.components(path)
         guard let last = c.last else { return .directory }
-        guard let dir = entries(Array(c.dropLast()), host) else { return nil }
-        return dir[String(last)]
+        return entry(String(last), in: Array(c.dropLast()), host)
     }
 
     /// The names in the directory at `path`, sorted; nil if it is not a directory.
@@ -92,6 +98,39 @@ public enum SysfsTree {
 
     struct HostView: SysfsView {
         func entries(_ c: [Substring], _ host: APHost) -> [String: Node]? { SysfsTree.entries(c, host) }
+
+        /// The directories with one entry per mdev or per queue are looked
+        /// into by name, so that an operation's cost does not grow with them.
+        func entry(_ name: String, in c: [Substring], _ host: APHost) -> Node? {
+            switch c {
+            case ["devices", "vfio_ap", "matrix"]:
+                return host.mdevs[name] != nil ? .directory : MatrixView.fixedEntries(host)[name]
+            case ["bus", "mdev", "devices"]:
+                return host.mdevs[name] != nil ? SysfsTree.mdevLink(name, up: 3) : nil
+            case ["bus", "mdev", "drivers", "vfio_mdev"]:
+                return host.mdevs[name] != nil ? SysfsTree.mdevLink(name, up: 4) : nil
+            case ["devices", "vfio_ap", "matrix", "mdev_supported_types", "vfio_ap-passthrough", "devices"]:
+                return host.mdevs[name] != nil ? MatrixView.typeDeviceLink(name) : nil
+            case ["bus", "ap", "devices"]:
+                return APBusView.deviceLink(name, host, up: 3)
+            case ["kernel", "iommu_groups"]:
+                guard let n = Int(name), String(n) == name, host.isIOMMUGroupInUse(n) else { return nil }
+                return .directory
+            default:
+                if c.count == 4, c[0] == "devices", c[1] == "vfio_ap", c[2] == "matrix", let m = host.mdevs[String(c[3])] {
+                    return MatrixView.mdevNode(name, m, host)
+                }
+                if c.count == 4, c[0] == "bus", c[1] == "ap", c[2] == "drivers", name != "bind", name != "unbind" {
+                    return APBusView.boundDeviceLink(name, driver: String(c[3]), host)
+                }
+                return entries(c, host)?[name]
+            }
+        }
+    }
+
+    /// A symlink `up` levels below the root to an mdev's directory.
+    static func mdevLink(_ uuid: String, up: Int) -> Node {
+        .symlink(String(repeating: "../", count: up) + "devices/vfio_ap/matrix/\(uuid)")
     }
 
     /// Splits `/bus/ap/apmask` into its components.
@@ -147,10 +186,10 @@ public enum SysfsTree {
         switch (c[0], c[1]) {
         case ("ap", _): return APBusView.directory(Array(c.dropFirst()), host)
         case ("mdev", "devices") where c.count == 2:
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = .symlink("../../../devices/vfio_ap/matrix/\($1)") }
+            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = mdevLink($1, up: 3) }
         case ("mdev", "drivers") where c.count == 2: return ["vfio_mdev": .directory]
         case ("mdev", "drivers") where c.count == 3 && c[2] == "vfio_mdev":
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = .symlink("../../../../devices/vfio_ap/matrix/\($1)") }
+            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = mdevLink($1, up: 4) }
         case ("matrix", "devices") where c.count == 2: return ["matrix": .symlink("../../../devices/vfio_ap/matrix")]
         case ("matrix", "drivers") where c.count == 2: return ["vfio_ap": .directory]
         case ("matrix", "drivers") where c.count == 3 && c[2] == "vfio_ap":
@@ -181,7 +220,7 @@ public enum SysfsTree {
                   let m = host.mdevs.values.first(where: { $0.iommuGroup == n }) else { return nil }
             if c.count == 2 { return ["devices": .directory] }
             guard c[2] == "devices" else { return nil }
-            return [m.uuid: .symlink("../../../../devices/vfio_ap/matrix/\(m.uuid)")]
+            return [m.uuid: mdevLink(m.uuid, up: 4)]
         default: return nil
         }
     }

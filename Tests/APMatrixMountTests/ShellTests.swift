@@ -16,6 +16,18 @@ extension MountTests {
     @Suite struct Shell {
         // MARK: permissions, sizes
 
+        /// Only root writes sysfs attributes; everyone reads the readable ones.
+        @Test func onlyRootWrites() throws {
+            try withMount { m in
+                let nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
+                let read = sh("\(nobody) cat \(q(m.path("bus/ap/ap_max_domain_id")))")
+                #expect(read.status == 0 && read.stdout == "255\n", "\(read)")
+                let write = sh("\(nobody) bash -c 'echo -5 > \(m.path("bus/ap/apmask"))'")
+                #expect(write.status != 0 && write.stderr.contains("Permission denied"), "\(write)")
+                #expect(cat(m.path("bus/ap/apmask")) == "0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n")
+            }
+        }
+
         @Test func everyAttributeReportsSize4096() throws {
             try withMount { m in
                 try createMdev(m, uuid1)

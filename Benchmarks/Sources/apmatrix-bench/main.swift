@@ -1,0 +1,25 @@
+// apmatrix-bench: the model, the mount beside a C libfuse3 floor, the
+// kernel's limits, and serve's start-up. Method: each figure is the median
+// (and range) per operation over several runs of many operations.
+// Usage: apmatrix-bench [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
+import Glibc
+
+let args = CommandLine.arguments
+let quick = args.contains("--quick")
+let root = "/" + #filePath.split(separator: "/").dropLast(4).joined(separator: "/")
+let binary = args.firstIndex(of: "--apmatrix").map { args[$0 + 1] } ?? root + "/.build/release/apmatrix"
+
+print("# apmatrix benchmarks\n")
+print("| what | median | range | runs |")
+print("|---|---|---|---|")
+for f in try ModelBenchmarks.run() { print(f.line) }
+print("\n| through the mount | apmatrix | C floor | ratio |")
+print("|---|---|---|---|")
+for (ours, floor) in try MountBenchmarks.run(floorSource: root + "/Benchmarks/floor/floorfs.c") {
+    let ratio = Double(Int(ours.median / floor.median * 100)) / 100
+    print("| \(ours.name) | \(Int(ours.median.rounded())) µs (\(Int(ours.min.rounded()))–\(Int(ours.max.rounded()))) | \(Int(floor.median.rounded())) µs (\(Int(floor.min.rounded()))–\(Int(floor.max.rounded()))) | \(ratio)× |")
+}
+print("\n| scale and start-up | median | range | runs |")
+print("|---|---|---|---|")
+for f in try ScaleBenchmarks.run(mdevs: quick ? 4096 : 65536) { print(f.line) }
+for f in StartupBenchmarks.run(binary: binary) { print(f.line) }
