@@ -170,6 +170,7 @@ public struct MatrixPicture: Sendable {
         return [
             "schema": "apmatrix.matrix/1",
             "sysfs": snapshot.root,
+            "profile": snapshot.profile.rawValue,
             "adapters": adapters,
             "domains": domains,
             "cells": domains.flatMap { q in adapters.map { a -> [String: Any] in

@@ -203,6 +203,23 @@ extension MountTests {
             #expect(coloured.contains("\u{1B}[31ma!\u{1B}[0m") && coloured.contains("\u{1B}[2mH \u{1B}[0m"))
         }
 
+        @Test func matrixJSONSchema() throws {
+            let t = try StaticSysfs()
+            defer { t.remove() }
+            let s = try Snapshot.read(SysfsDirectory(t.root))
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(MatrixPicture(s).json.utf8)) as? [String: Any])
+            #expect(Set(obj.keys) == ["schema", "sysfs", "profile", "adapters", "domains", "cells", "mdevs"])
+            #expect(obj["schema"] as? String == "apmatrix.matrix/1" && obj["profile"] as? String == "seed")
+            #expect(obj["adapters"] as? [Int] == [3, 5] && obj["domains"] as? [Int] == [6, 11])
+            let cells = try #require(obj["cells"] as? [[String: Any]])
+            #expect(cells.map { $0["apqn"] as? String } == ["03.0006", "05.0006", "03.000b", "05.000b"])
+            #expect(cells.map { $0["state"] as? String } == ["host", "in-guest", "host", "filtered"])
+            #expect(cells[1]["mdev"] as? String == staticUUID && cells[0]["mdev"] is NSNull)
+            let mdevs = try #require(obj["mdevs"] as? [[String: Any]])
+            #expect(Set(mdevs[0].keys) == ["uuid", "letter", "guest", "controlDomains"])
+            #expect(mdevs[0]["letter"] as? String == "a" && mdevs[0]["controlDomains"] as? [Int] == [11])
+        }
+
         @Test func explainGolden() throws {
             let t = try StaticSysfs()
             defer { t.remove() }
