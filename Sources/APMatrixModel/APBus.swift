@@ -212,48 +212,39 @@ extension APHost {
 
     /// Adds a usage domain to the LPAR (firmware event). EEXIST if it has it.
     public mutating func addDomain(_ id: APQI) throws(APError) {
-        guard (0...qciMaxDomain).contains(id) else {
-            throw APError(.invalidArgument, "domain \(id) is above the LPAR's maximum domain id \(qciMaxDomain)")
-        }
-        guard !usageDomains.contains(id) else { throw APError(.fileExists, "the LPAR already has usage domain \(id)") }
-        firmwareChange(cause: "usage domain \(hex(id, width: 4)) added to the LPAR") { host in
-            host.usageDomains.insert(id)
-        }
+        try addLPARDomain(id, \.usageDomains, "usage domain")
     }
 
     /// Removes a usage domain from the LPAR (firmware event). ENOENT if it
     /// lacks it. Adapter restrictions keep the domain, so adding it back
     /// brings back exactly the queues they allow.
     public mutating func removeDomain(_ id: APQI) throws(APError) {
-        guard usageDomains.contains(id) else {
-            throw APError(.noSuchFileOrDirectory, "the LPAR has no usage domain \(id)")
-        }
-        firmwareChange(cause: "usage domain \(hex(id, width: 4)) removed from the LPAR") { host in
-            host.usageDomains.remove(id)
-        }
+        try removeLPARDomain(id, \.usageDomains, "usage domain")
     }
 
     /// Adds a control domain to the LPAR (firmware event). EEXIST if it has it.
     public mutating func addControlDomain(_ id: APQI) throws(APError) {
-        guard (0...qciMaxDomain).contains(id) else {
-            throw APError(.invalidArgument, "domain \(id) is above the LPAR's maximum domain id \(qciMaxDomain)")
-        }
-        guard !controlDomains.contains(id) else {
-            throw APError(.fileExists, "the LPAR already has control domain \(id)")
-        }
-        firmwareChange(cause: "control domain \(hex(id, width: 4)) added to the LPAR") { host in
-            host.controlDomains.insert(id)
-        }
+        try addLPARDomain(id, \.controlDomains, "control domain")
     }
 
     /// Removes a control domain from the LPAR (firmware event). ENOENT if it lacks it.
     public mutating func removeControlDomain(_ id: APQI) throws(APError) {
-        guard controlDomains.contains(id) else {
-            throw APError(.noSuchFileOrDirectory, "the LPAR has no control domain \(id)")
+        try removeLPARDomain(id, \.controlDomains, "control domain")
+    }
+
+    mutating func addLPARDomain(_ id: APQI, _ set: WritableKeyPath<APHost, Bitmap256>, _ noun: String) throws(APError) {
+        guard (0...qciMaxDomain).contains(id) else {
+            throw APError(.invalidArgument, "domain \(id) is above the LPAR's maximum domain id \(qciMaxDomain)")
         }
-        firmwareChange(cause: "control domain \(hex(id, width: 4)) removed from the LPAR") { host in
-            host.controlDomains.remove(id)
+        guard !self[keyPath: set].contains(id) else { throw APError(.fileExists, "the LPAR already has \(noun) \(id)") }
+        firmwareChange(cause: "\(noun) \(hex(id, width: 4)) added to the LPAR") { host in host[keyPath: set].insert(id) }
+    }
+
+    mutating func removeLPARDomain(_ id: APQI, _ set: WritableKeyPath<APHost, Bitmap256>, _ noun: String) throws(APError) {
+        guard self[keyPath: set].contains(id) else {
+            throw APError(.noSuchFileOrDirectory, "the LPAR has no \(noun) \(id)")
         }
+        firmwareChange(cause: "\(noun) \(hex(id, width: 4)) removed from the LPAR") { host in host[keyPath: set].remove(id) }
     }
 
     /// Applies a firmware change as a whole (SPEC §3, last hot-plug rule):

@@ -24,6 +24,9 @@ public final class QMPMonitor: Sendable {
         core.attachObserver()
     }
 
+    /// The unix socket the monitor listens on.
+    public var socketPath: String { core.socketPath }
+
     /// Starts the accept loop on its own pthread; a second call does nothing.
     public func start() { core.start() }
 

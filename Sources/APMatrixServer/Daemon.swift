@@ -37,7 +37,6 @@ public final class Daemon: Sendable {
 
     public func hostDTO() -> HostDTO {
         let h = emulator.snapshot
-        let qmp = monitors.withLock { Set($0.keys) }
         return HostDTO(
             profile: h.profile.rawValue, apxa: h.apxa, maxAdapter: h.qciMaxAdapter, maxDomain: h.qciMaxDomain,
             facilities: h.facilities,
@@ -50,7 +49,7 @@ public final class Daemon: Sendable {
             apmask: h.apmask.hexString, aqmask: h.aqmask.hexString, availableInstances: h.availableInstances,
             mdevs: h.mdevsInOrder.map(Self.mdevDTO),
             guests: h.guests.keys.sorted().map {
-                Self.guestDTO(h, $0, qmp: qmp.contains($0) ? socketPath($0) : nil, sysfsMount: guestMountPoint($0))
+                Self.guestDTO(h, $0, qmp: socketPath($0), sysfsMount: guestMountPoint($0))
             })
     }
 
@@ -75,12 +74,11 @@ public final class Daemon: Sendable {
     public func guestDTO(_ name: String) throws(APError) -> GuestDTO {
         let h = emulator.snapshot
         _ = try h.guest(name)
-        let qmp = monitors.withLock { $0[name] != nil }
-        return Self.guestDTO(h, name, qmp: qmp ? socketPath(name) : nil, sysfsMount: guestMountPoint(name))
+        return Self.guestDTO(h, name, qmp: socketPath(name), sysfsMount: guestMountPoint(name))
     }
 
-    private let socketPaths = Mutex<[String: String]>([:])
-    func socketPath(_ guest: String) -> String? { socketPaths.withLock { $0[guest] } }
+    /// The QMP socket of a guest's monitor, if it has one.
+    func socketPath(_ guest: String) -> String? { monitors.withLock { $0[guest]?.socketPath } }
 
     /// Every hardware queue the host has or had: device, owner, resets.
     public func queueDTOs() -> [QueueDTO] {
@@ -188,7 +186,6 @@ public final class Daemon: Sendable {
         }
         monitor.start()
         monitors.withLock { $0[guest] = monitor }
-        socketPaths.withLock { $0[guest] = path }
         do { try emulator.setQMPSocket(guest, path) } catch {
             stopMonitor(guest)
             throw error
@@ -207,7 +204,6 @@ public final class Daemon: Sendable {
 
     func stopMonitor(_ guest: String) {
         let m = monitors.withLock { $0.removeValue(forKey: guest) }
-        socketPaths.withLock { _ = $0.removeValue(forKey: guest) }
         m?.stop()
     }
 
