@@ -9,7 +9,7 @@ let package = Package(
         // The layers, for the Benchmarks package.
         .library(name: "APMatrixModel", targets: ["APMatrixModel"]),
         .library(name: "APMatrixSysfs", targets: ["APMatrixSysfs"]),
-        .library(name: "APMatrixEmulator", targets: ["APMatrixEmulator"]),
+        .library(name: "APMatrixRuntime", targets: ["APMatrixRuntime"]),
         .library(name: "APMatrixFUSE", targets: ["APMatrixFUSE"]),
     ],
     dependencies: [
@@ -32,39 +32,41 @@ let package = Package(
         .target(name: "APMatrixSysfs", dependencies: ["APMatrixModel"]),
         // Admin tools that read (and for plan, simulate) through a sysfs directory only: ls, matrix, explain, plan, the mdevctl callout.
         .target(name: "APMatrixTools", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
-        // One host behind one lock, the event log, host files.
-        .target(name: "APMatrixEmulator", dependencies: [
+        // The one runtime: the host behind one lock, the event log and its
+        // delivery, the guests' clocks and edges, durable state, host files.
+        .target(name: "APMatrixRuntime", dependencies: [
             "APMatrixModel", "APMatrixSysfs",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The FUSE adapter: libfuse3 high-level API over the sysfs view.
-        .target(name: "APMatrixFUSE", dependencies: ["CFuse", "APMatrixEmulator", "APMatrixSysfs"]),
+        // The FUSE adapter: libfuse3 high-level API over the runtime's sysfs trees.
+        .target(name: "APMatrixFUSE", dependencies: ["CFuse", "APMatrixRuntime", "APMatrixSysfs"]),
         // The guest monitor: QMP on a unix socket per guest.
-        .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixEmulator"]),
+        .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
         // The control API (JSON over HTTP) and the web UI.
         .target(name: "APMatrixServer", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixQMP",
+            "APMatrixModel", "APMatrixRuntime",
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel"]),
-        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixEmulator"]),
+        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
+        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime"]),
         .testTarget(name: "APMatrixServerTests", dependencies: [
-            "APMatrixModel", "APMatrixEmulator", "APMatrixServer",
+            "APMatrixModel", "APMatrixRuntime", "APMatrixServer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixEmulator", "APMatrixQMP"]),
+        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixQMP"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixEmulator", "APMatrixFUSE", "APMatrixTools", "apmatrix",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "apmatrix",
         ]),
     ]
 )

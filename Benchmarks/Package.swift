@@ -11,7 +11,7 @@ let package = Package(
         .executableTarget(name: "apmatrix-bench", dependencies: [
             .product(name: "APMatrixModel", package: "apmatrix"),
             .product(name: "APMatrixSysfs", package: "apmatrix"),
-            .product(name: "APMatrixEmulator", package: "apmatrix"),
+            .product(name: "APMatrixRuntime", package: "apmatrix"),
             .product(name: "APMatrixFUSE", package: "apmatrix"),
         ]),
     ]

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 
 // Host files (SPEC §1): an accepted file boots a host that passes every invariant.

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixSysfs
 import CFuse
 import Glibc
@@ -9,23 +9,22 @@ public struct MountError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// A FUSE mount of an emulator's sysfs tree. The loop runs on the calling
-/// thread (`run`) or on a dedicated pthread (`start`), never in a Swift
-/// Task: the cooperative pool would starve (swift-fuse-notes §1).
+/// A FUSE mount of one of the runtime's sysfs trees. The loop runs on the
+/// calling thread (`run`) or on a dedicated pthread (`start`), never in a
+/// Swift Task: the cooperative pool would starve (swift-fuse-notes §1).
 public final class FuseMount: @unchecked Sendable {
     public let mountpoint: String
     private let fuse: OpaquePointer
-    private let treeRef: Unmanaged<ServedTree>
+    private let treeRef: Unmanaged<ServedEndpoint>
     private var thread: pthread_t?
     private let stopped = Atomic<Bool>(false)
 
-    /// Mounts `emulator`'s tree `view` (the host's `/sys` by default) at
-    /// `mountpoint` (which must exist). `subtype` names the mount in
-    /// /proc/mounts (`fuse.apmatrix`) so cleanups find their own.
-    public init(emulator: Emulator, mountpoint: String, subtype: String = "apmatrix",
-                view: any SysfsView = SysfsTree.hostView) throws(MountError) {
+    /// Mounts `endpoint`'s tree at `mountpoint` (which must exist).
+    /// `subtype` names the mount in /proc/mounts (`fuse.apmatrix`) so
+    /// cleanups find their own.
+    public init(_ endpoint: SysfsEndpoint, mountpoint: String, subtype: String = "apmatrix") throws(MountError) {
         self.mountpoint = mountpoint
-        let ref = Unmanaged.passRetained(ServedTree(emulator, view))
+        let ref = Unmanaged.passRetained(ServedEndpoint(endpoint))
         treeRef = ref
         var options = "fsname=apmatrix,subtype=\(subtype)"
         // As root, let every user read the tree. The mode bits are enforced in
@@ -65,17 +64,30 @@ public final class FuseMount: @unchecked Sendable {
         return fuse_loop_mt(fuse, cfg)
     }
 
-    /// Runs the loop on a dedicated pthread.
-    public func start() {
-        let ctx = Unmanaged.passRetained(self).toOpaque()
+    /// Runs the loop on a dedicated pthread. `onEnd` is called on that
+    /// thread if the session ends without `stop()`: someone unmounted the
+    /// tree from outside (`umount`, `fusermount -u`).
+    public func start(onEnd: @escaping @Sendable (_ status: Int32) -> Void = { _ in }) {
+        let ctx = Unmanaged.passRetained(Loop(mount: self, onEnd: onEnd)).toOpaque()
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { arg in
-            let me = Unmanaged<FuseMount>.fromOpaque(arg!).takeRetainedValue()
-            me.run()
+            let loop = Unmanaged<Loop>.fromOpaque(arg!).takeRetainedValue()
+            let status = loop.mount.run()
+            if !loop.mount.stopped.load(ordering: .acquiring) { loop.onEnd(status) }
             return nil
         }, ctx)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         thread = tid
+    }
+
+    /// What the loop thread needs.
+    private final class Loop {
+        let mount: FuseMount
+        let onEnd: @Sendable (Int32) -> Void
+        init(mount: FuseMount, onEnd: @escaping @Sendable (Int32) -> Void) {
+            self.mount = mount
+            self.onEnd = onEnd
+        }
     }
 
     /// Unmounts and frees. With a loop thread: detach the mount so the kernel
@@ -174,5 +186,24 @@ extension MountPoint {
             usleep(10_000)
         }
         return false
+    }
+}
+
+extension FuseMount: GuestAttachment {
+    public var location: String { mountpoint }
+    public func close() { stop() }
+
+    /// Mounts `view` of `runtime` at `directory` (created if missing) and
+    /// waits until it answers; a dead mount left there is recovered.
+    public static func serve(_ runtime: Runtime, view: any SysfsView, at directory: String,
+                             probe: String) throws(MountError) -> FuseMount {
+        let canonical = try MountPoint.prepare(directory)
+        let fuse = try FuseMount(SysfsEndpoint(runtime, view: view), mountpoint: canonical)
+        fuse.start()
+        guard MountPoint.waitUntilServed(canonical, probe: probe) else {
+            fuse.stop()
+            throw MountError(description: "the tree at \(canonical) did not answer")
+        }
+        return fuse
     }
 }

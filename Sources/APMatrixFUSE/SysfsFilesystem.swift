@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import APMatrixSysfs
 import CFuse
@@ -11,25 +11,16 @@ final class OpenFile: Sendable {
     init(_ content: Result<[UInt8], APError>?) { self.content = content }
 }
 
-/// What one mount serves: an emulator's host seen through one sysfs view.
-final class ServedTree: Sendable {
-    let emulator: Emulator
-    let view: any SysfsView
-    init(_ emulator: Emulator, _ view: any SysfsView) {
-        self.emulator = emulator
-        self.view = view
-    }
-
-    func node(_ path: String) -> Node? { emulator.node(path, in: view) }
-    func children(_ path: String) -> [String]? { emulator.children(path, in: view) }
-    func readlink(_ path: String) -> String? { emulator.readlink(path, in: view) }
-    func read(_ path: String) throws(APError) -> [UInt8] { try emulator.read(path, in: view) }
-    func write(_ path: String, _ bytes: [UInt8]) throws(APError) { try emulator.write(path, bytes, in: view) }
+/// What one mount serves, as libfuse's private data (a class, so that a
+/// pointer to it can travel through C).
+final class ServedEndpoint: Sendable {
+    let endpoint: SysfsEndpoint
+    init(_ endpoint: SysfsEndpoint) { self.endpoint = endpoint }
 }
 
 @inline(__always)
-func currentTree() -> ServedTree {
-    Unmanaged<ServedTree>.fromOpaque(fuse_get_context()!.pointee.private_data!).takeUnretainedValue()
+func currentTree() -> SysfsEndpoint {
+    Unmanaged<ServedEndpoint>.fromOpaque(fuse_get_context()!.pointee.private_data!).takeUnretainedValue().endpoint
 }
 
 func path(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "/" }
@@ -57,7 +48,7 @@ func timed(_ op: String, _ body: () -> Int32) -> Int32 {
     clock_gettime(CLOCK_MONOTONIC, &start)
     let result = body()
     clock_gettime(CLOCK_MONOTONIC, &end)
-    currentTree().emulator.instrumentation.fuseRequest(
+    currentTree().runtime.instrumentation.fuseRequest(
         op, Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec))
     return result
 }

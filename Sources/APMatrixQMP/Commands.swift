@@ -1,5 +1,5 @@
 import APMatrixModel
-import APMatrixEmulator
+import APMatrixRuntime
 import Glibc
 
 /// What one connection has negotiated.
@@ -28,11 +28,16 @@ enum QMPOutcome {
 }
 
 /// The QMP command set of one guest, as QEMU 8.2 answers it (SPEC §4,
-/// clients.md "QMP clients"). Pure apart from `Emulator.perform`, so the
+/// clients.md "QMP clients"). Pure apart from `Runtime.perform`, so the
 /// socket layer only moves bytes.
 struct QMPCommands: Sendable {
-    let emulator: Emulator
+    let runtime: Runtime
     let guest: String
+
+    /// This project's event for a CRYCB change of the guest. QEMU has no such
+    /// event, so it carries QAPI's downstream-extension prefix (`__` and a
+    /// reversed domain), which QMP clients know to be not QEMU's own.
+    static let configChangedEvent = "__io.github.apmatrix_VFIO_AP_CFG_CHANGED"
 
     static let version: QJSON = .object([
         ("qemu", .object([("micro", .int(0)), ("minor", .int(2)), ("major", .int(8))])),
@@ -182,7 +187,7 @@ struct QMPCommands: Sendable {
             return Self.version
         case "query-status":
             try args.done()
-            let running = emulator.snapshot.guests[guest] != nil
+            let running = runtime.snapshot.guests[guest] != nil
             return .object([("status", .string(running ? "running" : "shutdown")), ("singlestep", .bool(false)),
                             ("running", .bool(running))])
         case "device_add":
@@ -231,16 +236,16 @@ struct QMPCommands: Sendable {
         // QEMU allows an anonymous device; the model names every device, and
         // device_del needs the id, so it is required here.
         guard let id else { throw .generic("Parameter 'id' is missing") }
-        guard Self.wellFormedID(id) else { throw .generic("Parameter 'id' expects an identifier") }
+        guard VfioAPDevice.isWellFormedID(id) else { throw .generic("Parameter 'id' expects an identifier") }
         guard let path = sysfsdev else { throw .generic("Parameter 'sysfsdev' is missing") }
-        guard let uuid = SysfsDev.uuid(path) else {
+        guard let uuid = VfioAPDevice.mdev(sysfsdev: path) else {
             throw .generic("vfio-ap: sysfsdev '\(path)' is not a vfio_ap mediated device: "
                 + "give /sys/bus/mdev/devices/<uuid> or /sys/devices/vfio_ap/matrix/<uuid>")
         }
         let device = VfioAPDevice(id: id, mdev: uuid, sysfsdev: path)
         let guest = self.guest
         do throws(APError) {
-            try emulator.perform(kind: "qmp:device_add") { (host: inout APHost) throws(APError) in try host.plugDevice(guest, device) }
+            try runtime.perform("qmp:device_add") { (host: inout APHost) throws(APError) in try host.plugDevice(guest, device) }
         } catch {
             throw .generic(error.message)
         }
@@ -250,18 +255,11 @@ struct QMPCommands: Sendable {
     func deviceDel(_ id: String) throws(QMPFailure) {
         let guest = self.guest
         do throws(APError) {
-            _ = try emulator.perform(kind: "qmp:device_del") { (host: inout APHost) throws(APError) in try host.unplugDevice(guest, id: id) }
+            _ = try runtime.perform("qmp:device_del") { (host: inout APHost) throws(APError) in try host.unplugDevice(guest, id: id) }
         } catch {
             if error.errno.symbol == "ENOENT" { throw QMPFailure(errorClass: "DeviceNotFound", desc: "Device '\(id)' not found") }
             throw .generic(error.message)
         }
-    }
-
-    /// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.`, `_`.
-    static func wellFormedID(_ id: String) -> Bool {
-        let u = Array(id.utf8)
-        guard let f = u.first, (f | 0x20) >= 0x61, (f | 0x20) <= 0x7a else { return false }
-        return u.allSatisfy { ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x2e || $0 == 0x5f }
     }
 }
 

@@ -35,7 +35,7 @@ struct HMP {
             switch rest {
             case "": return Self.text(Self.infoLines)
             case "status":
-                let running = commands.emulator.snapshot.guests[commands.guest] != nil
+                let running = commands.runtime.snapshot.guests[commands.guest] != nil
                 return running ? "VM status: running\r\n" : "VM status: paused (shutdown)\r\n"
             case "version": return "8.2.0\r\n"
             case "qtree": return qtree()
@@ -96,7 +96,7 @@ struct HMP {
     /// A QEMU-like `info qtree` of an s390-ccw-virtio machine: the AP bridge
     /// and its bus, which holds the vfio-ap device while it is plugged.
     func qtree() -> String {
-        let device = commands.emulator.snapshot.guests[commands.guest]?.device
+        let device = commands.runtime.snapshot.guests[commands.guest]?.device
         var lines = [
             "bus: main-system-bus",
             "  type System",

@@ -1,5 +1,6 @@
 import APMatrixModel
-import APMatrixEmulator
+import APMatrixRuntime
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -8,20 +9,18 @@ import Synchronization
 ///
 /// Every connection gets its own pthread that multiplexes reading requests
 /// and writing replies/events with `poll`, so a client that stops reading
-/// never blocks the emulator or another client: events are queued per
+/// never blocks the runtime or another client: events are queued per
 /// connection, never written from the thread that caused them.
 public final class QMPMonitor: Sendable {
     let core: MonitorCore
 
-    /// Listens on a unix socket for guest `guest` of `emulator`. `onQuit` is
-    /// called (once, off the lock) after a QMP `quit` stopped the guest.
+    /// Listens on a unix socket for guest `guest` of `runtime`.
     ///
     /// Binding happens here so that a bad path or a socket in use is an error
     /// of the caller; connections are only served after `start()`.
-    public init(emulator: Emulator, guest: String, socketPath: String,
-                onQuit: @escaping @Sendable () -> Void = {}) throws(QMPError) {
-        core = try MonitorCore(emulator: emulator, guest: guest, socketPath: socketPath, onQuit: onQuit)
-        core.attachObserver()
+    public init(runtime: Runtime, guest: String, socketPath: String) throws(QMPError) {
+        core = try MonitorCore(runtime: runtime, guest: guest, socketPath: socketPath)
+        core.subscribe()
     }
 
     /// The unix socket the monitor listens on.
@@ -31,8 +30,7 @@ public final class QMPMonitor: Sendable {
     public func start() { core.start() }
 
     /// Closes the listener and every connection, joins their threads, removes
-    /// the socket file and the event observer. Idempotent; safe to call from
-    /// `onQuit`.
+    /// the socket file and the event subscription. Idempotent.
     public func stop() { core.stop() }
 
     deinit { core.stop() }
@@ -42,7 +40,7 @@ public final class QMPMonitor: Sendable {
 }
 
 /// One client connection: its socket, a wake-up pipe, and the bytes waiting
-/// to be written. Shared between its own thread and the event observer.
+/// to be written. Shared between its own thread and the event delivery.
 final class Connection: Sendable {
     struct State {
         var outbox: [UInt8] = []
@@ -141,30 +139,19 @@ final class MonitorCore: Sendable {
         var acceptThread: pthread_t?
         var connections: [Int: Entry] = [:]
         var nextID = 0
-        var observer: Int?
-        var quitReported = false
-    }
-
-    /// Puts observer batches back in sequence order: `Emulator` calls
-    /// observers outside its lock, so two batches can arrive swapped.
-    struct Tracker {
-        var ready = false
-        var next = 0
-        var pending: [Int: LogEntry] = [:]
-        /// The guest's vfio-ap device as of the last processed entry.
+        var subscription: Subscription?
+        /// The guest's vfio-ap device as of the last delivered entry.
         var device: VfioAPDevice?
     }
 
     let commands: QMPCommands
     let socketPath: String
-    let onQuit: @Sendable () -> Void
     let listenFD: Int32
     let stopPipe: (read: Int32, write: Int32)
     let socketID: (dev: UInt64, ino: UInt64)?
     let state = Mutex(State())
-    let tracker = Mutex(Tracker())
 
-    init(emulator: Emulator, guest: String, socketPath: String, onQuit: @escaping @Sendable () -> Void) throws(QMPError) {
+    init(runtime: Runtime, guest: String, socketPath: String) throws(QMPError) {
         guard let pipe = makePipe() else { throw QMPError.last("QMP socket \(socketPath): pipe") }
         let fd: Int32
         do { fd = try listenUnix(socketPath) } catch {
@@ -172,54 +159,41 @@ final class MonitorCore: Sendable {
             close(pipe.write)
             throw error
         }
-        commands = QMPCommands(emulator: emulator, guest: guest)
+        commands = QMPCommands(runtime: runtime, guest: guest)
         self.socketPath = socketPath
-        self.onQuit = onQuit
         listenFD = fd
         stopPipe = pipe
         socketID = fileIdentity(socketPath).map { ($0.dev, $0.ino) }
     }
 
-    var emulator: Emulator { commands.emulator }
+    var runtime: Runtime { commands.runtime }
 
     // MARK: events
 
-    func attachObserver() {
-        let token = emulator.addObserver { [weak self] entries in self?.observe(entries) }
-        // Entries logged up to now are history; everything after is delivered to us.
-        let last = emulator.log().last?.sequence ?? 0
-        let device = emulator.snapshot.guests[commands.guest]?.device
-        state.withLock { $0.observer = token }
-        tracker.withLock { t in
-            t.ready = true
-            t.next = last + 1
-            t.device = device
-            t.pending = t.pending.filter { $0.key > last }
-            drain(&t)
+    /// Entries logged from now on reach this monitor in sequence order
+    /// (the runtime delivers them under its lock).
+    func subscribe() {
+        let device = runtime.snapshot.guests[commands.guest]?.device
+        state.withLock { $0.device = device }
+        let subscription = runtime.subscribe(after: nil) { [weak self] entries in self?.deliver(entries) }
+        state.withLock { $0.subscription = subscription }
+    }
+
+    private func deliver(_ entries: [LogEntry]) {
+        state.withLock { s in
+            for e in entries {
+                guard let message = translate(e.event, device: &s.device) else { continue }
+                let bytes = Connection.frame(message)
+                for c in s.connections.values { c.connection.sendEvent(bytes) }
+            }
         }
     }
 
-    private func observe(_ entries: [LogEntry]) {
-        tracker.withLock { t in
-            for e in entries where !t.ready || e.sequence >= t.next { t.pending[e.sequence] = e }
-            guard t.ready else { return }
-            // A batch that never comes would stall delivery; skip the gap rather than grow.
-            if t.pending.count > 10_000, let low = t.pending.keys.min() { t.next = low }
-            drain(&t)
-        }
-    }
-
-    private func drain(_ t: inout Tracker) {
-        while let e = t.pending.removeValue(forKey: t.next) {
-            t.next += 1
-            if let message = translate(e.event, device: &t.device) { broadcast(message) }
-        }
-    }
-
-    /// The QMP event for a model event of this guest, if any: `DEVICE_DELETED`
-    /// whenever its device goes (device_del, the control API, a stop), and
-    /// `VFIO_AP_CFG_CHANGED` for every CRYCB change so a client can wait for
-    /// hot plug and hot unplug of adapters and domains.
+    /// The QMP event for a model event of this guest, if any: QEMU's
+    /// `DEVICE_DELETED` whenever its device goes (device_del, the control
+    /// API, a stop), and this project's downstream extension
+    /// `__io.github.apmatrix_VFIO_AP_CFG_CHANGED` for every CRYCB change, so
+    /// a client can wait for hot plug and unplug of adapters and domains.
     private func translate(_ event: Event, device: inout VfioAPDevice?) -> QJSON? {
         let guest = commands.guest
         switch event {
@@ -234,7 +208,7 @@ final class MonitorCore: Sendable {
                 .object([("apm", .array(m.apm.map { .int($0) })), ("aqm", .array(m.aqm.map { .int($0) })),
                          ("adm", .array(m.adm.map { .int($0) }))])
             }
-            return QMPCommands.event("VFIO_AP_CFG_CHANGED", .object([
+            return QMPCommands.event(QMPCommands.configChangedEvent, .object([
                 ("device", device.map { .string($0.id) } ?? .null), ("cause", .string(cause)),
                 ("before", masks(before)), ("after", masks(after)),
             ]))
@@ -266,14 +240,24 @@ final class MonitorCore: Sendable {
     }
 
     func stop() {
-        let first = state.withLock { s -> (pthread_t?, Int?)? in
+        // `quit` stops the guest on a connection thread, and the runtime then
+        // closes this monitor: stop from elsewhere, as the thread must live
+        // on to flush its last messages.
+        let onOwnThread = state.withLock { s in
+            s.connections.values.contains { $0.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        }
+        if onOwnThread {
+            DispatchQueue.global().async { self.stop() }
+            return
+        }
+        let first = state.withLock { s -> (pthread_t?, Subscription?)? in
             guard !s.stopping else { return nil }
             s.stopping = true
-            defer { s.acceptThread = nil; s.observer = nil }
-            return (s.acceptThread, s.observer)
+            defer { s.acceptThread = nil; s.subscription = nil }
+            return (s.acceptThread, s.subscription)
         }
-        guard let (acceptThread, observer) = first else { return }
-        if let observer { emulator.removeObserver(observer) }
+        guard let (acceptThread, subscription) = first else { return }
+        subscription?.cancel()
         // A byte left unread in the stop pipe keeps it readable: every poll wakes.
         poke(stopPipe.write)
         if let t = acceptThread { join(t) }
@@ -290,7 +274,7 @@ final class MonitorCore: Sendable {
         }
     }
 
-    /// Joins a thread, or lets it go when it is the caller (stop() from `onQuit`).
+    /// Joins a thread, or lets it go when it is the caller.
     private func join(_ t: pthread_t) {
         if pthread_equal(t, pthread_self()) != 0 { pthread_detach(t) } else { pthread_join(t, nil) }
     }
@@ -351,9 +335,11 @@ final class MonitorCore: Sendable {
             var fds = [
                 pollfd(fd: c.fd, events: Int16((wantRead ? POLLIN : 0) | (pending > 0 ? POLLOUT : 0)), revents: 0),
                 pollfd(fd: c.wakeRead, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
+                // A quitting client gets a few seconds to read its last
+                // messages, even while the monitor stops (the runtime closes
+                // it as soon as `quit` stopped the guest).
+                pollfd(fd: stopPipe.read, events: Int16(closing ? 0 : POLLIN), revents: 0),
             ]
-            // A quitting client gets a few seconds to read its last messages.
             let n = poll(&fds, 3, closing ? 5000 : -1)
             if n < 0 { if errno == EINTR { continue } else { break } }
             if n == 0 { break }
@@ -378,13 +364,6 @@ final class MonitorCore: Sendable {
             }
         }
 
-        if quitting {
-            let first = state.withLock { s -> Bool in
-                defer { s.quitReported = true }
-                return !s.quitReported
-            }
-            if first { onQuit() }
-        }
         // While stopping, stop() joins this thread; otherwise nobody will, so it lets itself go.
         let detach = state.withLock { s -> Bool in
             guard !s.stopping else { return false }
@@ -410,13 +389,12 @@ final class MonitorCore: Sendable {
     }
 
     /// QEMU's `quit`: SHUTDOWN to every client, the guest stops (its device
-    /// is released, which raises DEVICE_DELETED), every connection closes.
+    /// is released, which raises DEVICE_DELETED; the runtime then closes
+    /// this monitor), every connection closes.
     private func quit() {
-        tracker.withLock { _ in
-            broadcast(QMPCommands.event("SHUTDOWN", .object([("guest", .bool(false)), ("reason", .string("host-qmp-quit"))])))
-        }
+        broadcast(QMPCommands.event("SHUTDOWN", .object([("guest", .bool(false)), ("reason", .string("host-qmp-quit"))])))
         let guest = commands.guest
-        _ = try? emulator.perform(kind: "qmp:quit") { (host: inout APHost) throws(APError) in try host.stopGuest(guest) }
+        _ = try? runtime.perform("qmp:quit") { (host: inout APHost) throws(APError) in try host.stopGuest(guest) }
         let connections = state.withLock { $0.connections.values.map(\.connection) }
         for c in connections { c.markClosing() }
     }

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 
 // The JSON documents of the control API (openapi.yaml describes them).

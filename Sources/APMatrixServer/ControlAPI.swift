@@ -1,24 +1,25 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Hummingbird
 
 /// The control API (JSON over HTTP, described by openapi.yaml): everything
-/// that is not sysfs. Each request becomes one daemon operation; a refusal
+/// that is not sysfs. Each request becomes one runtime operation; a refusal
 /// comes back as `{"error": {"errno": "EADDRINUSE", "code": 98, "message": …}}`.
 public enum ControlAPI {
     public static let prefix = "/api/v1"
 
-    public static func router(_ daemon: Daemon) -> Router<BasicRequestContext> {
+    public static func router(_ service: APIService) -> Router<BasicRequestContext> {
         let router = Router()
         let api = router.group(RouterPath(prefix))
+        let runtime = service.runtime
 
-        api.get("host") { _, _ in json(daemon.hostDTO()) }
-        api.get("queues") { _, _ in json(daemon.queueDTOs()) }
-        api.get("mdevs") { _, _ in json(daemon.hostDTO().mdevs) }
+        api.get("host") { _, _ in json(HostViews.host(runtime.snapshot, runtime)) }
+        api.get("queues") { _, _ in json(HostViews.queues(runtime.snapshot)) }
+        api.get("mdevs") { _, _ in json(HostViews.mdevs(runtime.snapshot)) }
         api.get("events") { request, _ in
             let after = request.uri.queryParameters.get("after").flatMap { Int($0) } ?? 0
-            return json(daemon.events(after: after))
+            return json(runtime.log(after: after).map(HostViews.event))
         }
         api.get("openapi.yaml") { _, _ in
             guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources"),
@@ -30,114 +31,170 @@ public enum ControlAPI {
         }
 
         // sysfs through the API: the same model operation as a write to the mount.
+        let sysfs = SysfsEndpoint(runtime)
         api.get("sysfs") { request, _ in
             respond {
                 let path = request.uri.queryParameters.get("path") ?? ""
-                let bytes = try daemon.emulator.read("/" + path)
+                let bytes = try sysfs.read("/" + path)
                 return json(SysfsReadResponse(path: path, value: String(decoding: bytes, as: UTF8.self)))
             }
         }
         api.post("sysfs") { request, context in
             await respondAsync {
                 let r = try await decode(SysfsWriteRequest.self, request, context)
-                try daemon.emulator.write("/" + r.path, Array(r.value.utf8))
+                try sysfs.write("/" + r.path, Array(r.value.utf8))
                 return json(Empty())
             }
         }
 
-        api.get("guests") { _, _ in json(daemon.hostDTO().guests) }
+        addGuestRoutes(api, runtime)
+        addStateRoutes(api, runtime)
+        addFirmwareRoutes(api, runtime)
+        WebUI.add(to: router, service)
+        return router
+    }
+
+    static func addGuestRoutes(_ api: RouterGroup<BasicRequestContext>, _ runtime: Runtime) {
+        /// The guest as it is after the request.
+        @Sendable func guest(_ name: String) throws(APError) -> Response {
+            let h = runtime.snapshot
+            _ = try h.guest(name)
+            return json(HostViews.guest(h, name, runtime))
+        }
+        api.get("guests") { _, _ in
+            let h = runtime.snapshot
+            return json(h.guests.keys.sorted().map { HostViews.guest(h, $0, runtime) })
+        }
         api.post("guests") { request, context in
             await respondAsync {
                 let r = try await decode(StartGuestRequest.self, request, context)
-                return json(try daemon.startGuest(r), status: .created)
+                let device = try r.device.map { d throws(APError) in try VfioAPDevice(qemuDevice: d) }
+                try runtime.startGuest(GuestStart(name: r.name, cpu: r.cpu, device: device, qmp: r.qmp, sysfsMount: r.sysfsMount))
+                var response = try guest(r.name)
+                response.status = .created
+                return response
             }
         }
-        api.get("guests/:name") { _, context in
-            respond { json(try daemon.guestDTO(try parameter("name", context))) }
-        }
+        api.get("guests/:name") { _, context in respond { try guest(try parameter("name", context)) } }
         api.delete("guests/:name") { _, context in
             respond {
-                try daemon.stopGuest(try parameter("name", context))
+                try runtime.stopGuest(try parameter("name", context))
                 return json(Empty())
             }
         }
         api.post("guests/:name/mount") { request, context in
             await respondAsync {
+                let name = try parameter("name", context)
                 let r = try await decode(GuestMountRequest.self, request, context)
-                return json(try daemon.mountGuestTree(try parameter("name", context), dir: r.dir), status: .created)
+                try runtime.mountGuestTree(name, directory: r.dir)
+                var response = try guest(name)
+                response.status = .created
+                return response
             }
         }
         api.delete("guests/:name/mount") { _, context in
-            respond { json(try daemon.unmountGuestTree(try parameter("name", context))) }
+            respond {
+                let name = try parameter("name", context)
+                try runtime.unmountGuestTree(name)
+                return try guest(name)
+            }
         }
         api.post("guests/:name/devices") { request, context in
             await respondAsync {
+                let name = try parameter("name", context)
                 let r = try await decode(PlugRequest.self, request, context)
-                return json(try daemon.plug(try parameter("name", context), r))
+                try plug(runtime, name, try VfioAPDevice(sysfsdev: r.sysfsdev, id: r.id))
+                return try guest(name)
             }
         }
         api.delete("guests/:name/devices/:id") { _, context in
-            respond { json(try daemon.unplug(try parameter("name", context), id: try parameter("id", context))) }
+            respond {
+                let name = try parameter("name", context)
+                try unplug(runtime, name, id: try parameter("id", context))
+                return try guest(name)
+            }
         }
+        // `virsh attach-device NAME FILE` / `detach-device` with a vfio-ap hostdev.
         api.post("guests/:name/hostdev") { request, context in
             await respondAsync {
-                let xml = try await body(request)
-                return json(try daemon.attachHostdev(try parameter("name", context), xml: xml))
+                let name = try parameter("name", context)
+                let uuid = try HostdevXML.parse(try await body(request))
+                try plug(runtime, name, try VfioAPDevice(sysfsdev: "/sys/bus/mdev/devices/\(uuid)", id: "hostdev0"))
+                return try guest(name)
             }
         }
         api.post("guests/:name/hostdev/detach") { request, context in
             await respondAsync {
-                let xml = try await body(request)
-                return json(try daemon.detachHostdev(try parameter("name", context), xml: xml))
+                let name = try parameter("name", context)
+                let uuid = try HostdevXML.parse(try await body(request))
+                guard let d = try runtime.snapshot.guest(name).device, d.mdev == uuid else {
+                    throw APError(.noSuchFileOrDirectory, "guest \(name) has no hostdev for mdev \(uuid)")
+                }
+                try unplug(runtime, name, id: d.id)
+                return try guest(name)
             }
         }
         api.post("guests/:name/migrate") { request, context in
             await respondAsync {
                 let r = try await decode(MigrateRequest.self, request, context)
-                try await daemon.migrate(try parameter("name", context), r)
+                try await Migration.migrate(runtime, try parameter("name", context), r)
                 return json(Empty())
             }
         }
+    }
 
-        addStateRoutes(api, daemon)
+    static func plug(_ runtime: Runtime, _ name: String, _ d: VfioAPDevice) throws(APError) {
+        try runtime.perform("device_plug") { (h: inout APHost) throws(APError) in try h.plugDevice(name, d) }
+    }
+
+    static func unplug(_ runtime: Runtime, _ name: String, id: String) throws(APError) {
+        try runtime.perform("device_unplug") { (h: inout APHost) throws(APError) in _ = try h.unplugDevice(name, id: id) }
+    }
+
+    static func addFirmwareRoutes(_ api: RouterGroup<BasicRequestContext>, _ runtime: Runtime) {
         api.post("host/adapters") { request, context in
             await respondAsync {
-                try daemon.addAdapter(try await decode(AdapterRequest.self, request, context))
+                let r = try await decode(AdapterRequest.self, request, context)
+                guard let type = AdapterType(r.type) else {
+                    throw APError(.invalidArgument, "type \(r.type): one of \(AdapterType.supportedNames.joined(separator: ", "))")
+                }
+                let domains: Bitmap256?
+                do { domains = try r.domains.map { d throws(IdList.ParseError) in try IdList.parse(d) } } catch {
+                    throw APError(.invalidArgument, "domains: \(error)")
+                }
+                try runtime.perform("adapter_add") { (h: inout APHost) throws(APError) in try h.addAdapter(r.id, type: type, domains: domains) }
                 return json(Empty(), status: .created)
             }
         }
         api.delete("host/adapters/:id") { _, context in
             respond {
-                try daemon.removeAdapter(try id(parameter("id", context)))
+                let id = try id(parameter("id", context))
+                try runtime.perform("adapter_remove") { (h: inout APHost) throws(APError) in try h.removeAdapter(id) }
                 return json(Empty())
             }
         }
-        api.post("host/domains") { request, context in
-            await respondAsync {
-                try daemon.addDomain(try await decode(DomainRequest.self, request, context).id)
-                return json(Empty(), status: .created)
+        let domainKinds: [(path: String, noun: String, add: @Sendable (inout APHost, Int) throws(APError) -> Void,
+                           remove: @Sendable (inout APHost, Int) throws(APError) -> Void)] = [
+            ("host/domains", "domain", { h, id throws(APError) in try h.addDomain(id) }, { h, id throws(APError) in try h.removeDomain(id) }),
+            ("host/control-domains", "control_domain", { h, id throws(APError) in try h.addControlDomain(id) },
+             { h, id throws(APError) in try h.removeControlDomain(id) }),
+        ]
+        for kind in domainKinds {
+            api.post(RouterPath(kind.path)) { request, context in
+                await respondAsync {
+                    let id = try await decode(DomainRequest.self, request, context).id
+                    try runtime.perform(kind.noun + "_add") { (h: inout APHost) throws(APError) in try kind.add(&h, id) }
+                    return json(Empty(), status: .created)
+                }
+            }
+            api.delete(RouterPath(kind.path + "/:id")) { _, context in
+                respond {
+                    let id = try id(parameter("id", context))
+                    try runtime.perform(kind.noun + "_remove") { (h: inout APHost) throws(APError) in try kind.remove(&h, id) }
+                    return json(Empty())
+                }
             }
         }
-        api.delete("host/domains/:id") { _, context in
-            respond {
-                try daemon.removeDomain(try id(parameter("id", context)))
-                return json(Empty())
-            }
-        }
-        api.post("host/control-domains") { request, context in
-            await respondAsync {
-                try daemon.addControlDomain(try await decode(DomainRequest.self, request, context).id)
-                return json(Empty(), status: .created)
-            }
-        }
-        api.delete("host/control-domains/:id") { _, context in
-            respond {
-                try daemon.removeControlDomain(try id(parameter("id", context)))
-                return json(Empty())
-            }
-        }
-        WebUI.add(to: router, daemon)
-        return router
     }
 
     // MARK: helpers

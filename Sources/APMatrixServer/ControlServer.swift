@@ -7,13 +7,13 @@ import ServiceLifecycle
 /// The control API's HTTP server, run next to the FUSE mount by `serve`.
 public final class ControlServer: Sendable {
     let group: ServiceGroup
-    let daemon: Daemon
+    let service: APIService
     /// The listening address once bound: `http://127.0.0.1:7807` or `unix:PATH`.
     public let address: AsyncStream<String>
     let continuation: AsyncStream<String>.Continuation
 
     /// `listen`: `HOST:PORT` (port 0 picks a free one) or `unix:PATH`.
-    public init(daemon: Daemon, listen: String, logger: Logger) throws(APError) {
+    public init(service: APIService, listen: String, logger: Logger) throws(APError) {
         let bind: BindAddress
         let unixPath: String? = listen.hasPrefix("unix:") ? String(listen.dropFirst(5)) : nil
         if let unixPath {
@@ -27,12 +27,12 @@ public final class ControlServer: Sendable {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             bind = .hostname(host, port: port)
         }
-        self.daemon = daemon
+        self.service = service
         let (stream, continuation) = AsyncStream<String>.makeStream()
         address = stream
         self.continuation = continuation
         let app = Application(
-            router: ControlAPI.router(daemon),
+            router: ControlAPI.router(service),
             configuration: .init(address: bind, serverName: "apmatrix"),
             onServerRunning: { channel in
                 if let unixPath {
@@ -56,7 +56,7 @@ public final class ControlServer: Sendable {
     }
 
     public func shutdown() async {
-        daemon.eventStreams.finishAll()
+        service.eventStreams.finishAll()
         await group.triggerGracefulShutdown()
     }
 }

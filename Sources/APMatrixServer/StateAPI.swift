@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Hummingbird
 
@@ -24,35 +24,19 @@ public struct CheckDTO: Codable, Sendable, Equatable {
     public var stateFile: String?
 }
 
-extension Daemon {
-    /// The queues holding state `guest` put into them.
-    static func heldState(_ h: APHost, _ guest: String) -> [String: String]? {
-        let held = h.records.filter { $0.value.holdsStateOf == guest && $0.value.guestState != nil }
-        return held.isEmpty ? nil : Dictionary(uniqueKeysWithValues: held.map { ($0.key.description, $0.value.guestState!) })
-    }
-
-    public func putGuestState(_ name: String, _ r: GuestStateRequest) throws(APError) -> GuestDTO {
-        guard let apqn = APQN(sysfsName: r.apqn) else {
-            throw APError(.invalidArgument, "apqn '\(r.apqn)': write it as the queue device is named, such as 05.0004")
-        }
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.putGuestState(name, apqn, r.state) }
-        return try guestDTO(name)
-    }
-
-    public func check() -> CheckDTO {
-        let h = emulator.snapshot
-        return CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.mdevs.count,
-                        guests: h.guests.count, queues: h.queues.count, stateFile: emulator.store?.path)
-    }
-}
-
 extension ControlAPI {
-    static func addStateRoutes(_ api: RouterGroup<BasicRequestContext>, _ daemon: Daemon) {
-        api.get("check") { _, _ in json(daemon.check()) }
+    static func addStateRoutes(_ api: RouterGroup<BasicRequestContext>, _ runtime: Runtime) {
+        api.get("check") { _, _ in json(HostViews.check(runtime.snapshot, runtime)) }
         api.post("guests/:name/state") { request, context in
             await respondAsync {
+                let name = try parameter("name", context)
                 let r = try await decode(GuestStateRequest.self, request, context)
-                return json(try daemon.putGuestState(try parameter("name", context), r))
+                guard let apqn = APQN(sysfsName: r.apqn) else {
+                    throw APError(.invalidArgument, "apqn '\(r.apqn)': write it as the queue device is named, such as 05.0004")
+                }
+                try runtime.perform("guest_state") { (h: inout APHost) throws(APError) in try h.putGuestState(name, apqn, r.state) }
+                let h = runtime.snapshot
+                return json(HostViews.guest(h, name, runtime))
             }
         }
     }

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Hummingbird
@@ -65,23 +65,24 @@ enum WebUI {
     /// to a client that went away fails and ends the stream.
     static let keepAlive: Duration = .seconds(10)
 
-    static func add(to router: Router<BasicRequestContext>, _ daemon: Daemon) {
+    static func add(to router: Router<BasicRequestContext>, _ service: APIService) {
+        let runtime = service.runtime
         router.get("/") { _, _ in asset("index.html") }
         router.get("ui/:file") { _, context in asset(context.parameters.get("file") ?? "") }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: daemon.metrics.render(daemon.emulator.snapshot))))
+                     body: .init(byteBuffer: ByteBuffer(bytes: service.metrics.render(runtime.snapshot))))
         }
 
         let api = router.group(RouterPath(ControlAPI.prefix))
-        api.get("matrix") { _, _ in ControlAPI.json(matrix(daemon.emulator.snapshot)) }
+        api.get("matrix") { _, _ in ControlAPI.json(matrix(runtime.snapshot)) }
         api.get("cells/:apqn") { _, context in
             ControlAPI.respond {
                 let name = try ControlAPI.parameter("apqn", context)
                 guard let apqn = APQN(sysfsName: name) else {
                     throw APError(.invalidArgument, "'\(name)' is not an APQN such as 05.0004 (two and four hex digits)")
                 }
-                return ControlAPI.json(CellDTO(daemon.emulator.snapshot.cell(apqn), explained: true))
+                return ControlAPI.json(CellDTO(runtime.snapshot.cell(apqn), explained: true))
             }
         }
         api.get("events/stream") { request, _ in
@@ -90,7 +91,7 @@ enum WebUI {
             let after = max(request.uri.queryParameters.get("after").flatMap { Int($0) } ?? 0, resumed)
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
-                                try await stream(daemon.emulator, daemon.eventStreams, after: after, to: &writer)
+                                try await stream(runtime, service.eventStreams, after: after, to: &writer)
                             })
         }
     }
@@ -156,12 +157,13 @@ enum WebUI {
 
     /// Server-sent events: every log entry after `after` (the backlog first),
     /// one `event: log` per entry with its sequence as the id, then live
-    /// ones. The observer is removed when the client goes away (a write
-    /// fails, at the latest at the next keep-alive) or the server shuts down.
-    static func stream(_ emulator: Emulator, _ streams: Streams, after: Int, to writer: inout any ResponseBodyWriter) async throws {
+    /// ones, in sequence order (the runtime delivers them in order, once).
+    /// The subscription ends when the client goes away (a write fails, at
+    /// the latest at the next keep-alive) or the server shuts down.
+    static func stream(_ runtime: Runtime, _ streams: Streams, after: Int, to writer: inout any ResponseBodyWriter) async throws {
         let (items, continuation) = AsyncStream<StreamItem>.makeStream()
         guard let id = streams.add(continuation) else { return try await writer.finish(nil) }
-        let token = emulator.addObserver { continuation.yield(.entries($0)) }
+        let subscription = runtime.subscribe(after: after) { continuation.yield(.entries($0)) }
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: keepAlive)
@@ -169,32 +171,29 @@ enum WebUI {
             }
         }
         defer {
-            emulator.removeObserver(token)
+            subscription.cancel()
             streams.remove(id)
             ticker.cancel()
             continuation.finish()
         }
-        var last = after
-        // The observer is in place before the backlog is read: nothing falls between.
-        try await writer.write(ByteBuffer(string: ": apmatrix events\nretry: 1000\n\n" + sse(emulator.log(after: after), &last)))
+        try await writer.write(ByteBuffer(string: ": apmatrix events\nretry: 1000\n\n"))
         for await item in items {
             switch item {
-            case .entries(let entries): try await writer.write(ByteBuffer(string: sse(entries, &last)))
+            case .entries(let entries): try await writer.write(ByteBuffer(string: sse(entries)))
             case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
             }
         }
         try await writer.finish(nil)
     }
 
-    /// The entries after `last` as SSE messages; advances `last`.
-    static func sse(_ entries: [LogEntry], _ last: inout Int) -> String {
+    /// The entries as SSE messages.
+    static func sse(_ entries: [LogEntry]) -> String {
         var out = ""
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        for e in entries where e.sequence > last {
-            let data = (try? encoder.encode(Daemon.eventDTO(e))) ?? Data("{}".utf8)
+        for e in entries {
+            let data = (try? encoder.encode(HostViews.event(e))) ?? Data("{}".utf8)
             out += "id: \(e.sequence)\nevent: log\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
-            last = e.sequence
         }
         return out
     }

@@ -69,18 +69,30 @@ extension SysfsView {
         return Array(try typed { try show(host) }.utf8.prefix(SysfsTree.readLimit))
     }
 
-    /// Stores one `write()` into an attribute. An empty write does nothing and
-    /// more than a page is E2BIG, as in kernfs.
-    public func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
-        guard case .attribute(let a)? = node(path, in: host) else {
+    /// The attribute at `path` and its name; ENODEV when there is none
+    /// (its device was removed while the file was open).
+    public func attribute(_ path: String, in host: APHost) throws(APError) -> (name: String, attribute: Attribute) {
+        let c = SysfsTree.components(path)
+        guard let last = c.last, case .attribute(let a)? = entry(String(last), in: Array(c.dropLast()), host) else {
             throw APError(.noSuchDevice, "\(path): the attribute is gone (its device was removed)")
         }
+        return (String(last), a)
+    }
+
+    /// Stores one `write()` into attribute `a` at `path`. An empty write does
+    /// nothing and more than a page is E2BIG, as in kernfs.
+    public func store(_ a: Attribute, _ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
         guard let store = a.store else { throw APError(.permissionDenied, "\(path) is read-only") }
         guard bytes.count <= SysfsTree.attributeSize else {
             throw APError(.argListTooLong, "\(path): a sysfs write takes at most \(SysfsTree.attributeSize) bytes")
         }
         guard !bytes.isEmpty else { return }
         try typed { try store(&host, bytes) }
+    }
+
+    /// Stores one `write()` into the attribute at `path`.
+    public func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
+        try store(try attribute(path, in: host).attribute, path, bytes, in: &host)
     }
 }
 

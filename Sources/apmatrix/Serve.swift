@@ -1,6 +1,7 @@
-import APMatrixEmulator
 import APMatrixFUSE
 import APMatrixModel
+import APMatrixQMP
+import APMatrixRuntime
 import APMatrixServer
 import APMatrixSysfs
 import ArgumentParser
@@ -82,30 +83,36 @@ struct Serve: ParsableCommand {
         let store = state.map { StateStore(path: $0) }
         let saved: StateDocument?
         do { saved = reset ? nil : try store?.load(profile: model.profile) } catch { throw Failure(error.description) }
-        let emulator = Emulator(host: model, logger: logger, store: store, resuming: saved)
-        do { try emulator.save() } catch { throw Failure(error.description) }
+        let metrics = ServerMetrics()
+        let runtime = Runtime(host: model, logger: logger, store: store, resuming: saved,
+                              instrumentation: metrics.instrumentation, edges: ServeEdges())
+        do { try runtime.save() } catch { throw Failure(error.description) }
         if let store {
             logger.info("state file \(store.path): \(saved == nil ? "new host" : "host resumed")")
         }
 
+        // The end of the FUSE session without a stop request means someone
+        // unmounted the tree: a daemon without its tree is only half alive.
+        let sessionEnded = Mutex<Int32?>(nil)
         let dir: String
         let fuse: FuseMount
         do {
             dir = try MountPoint.prepare(mount)
-            fuse = try FuseMount(emulator: emulator, mountpoint: dir)
+            fuse = try FuseMount(SysfsEndpoint(runtime), mountpoint: dir)
         } catch {
             throw Failure("\(error)")
         }
-        fuse.start()
-        let daemon = Daemon(emulator: emulator, mountPoint: dir) { guest, guestDir throws(APError) in
-            try mountGuestTree(emulator, guest: guest, dir: guestDir)
+        fuse.start { status in
+            sessionEnded.withLock { $0 = status }
+            stopRequested.signal()
         }
-        daemon.startGuestClock()
-        for failure in daemon.reopenMonitors() { logger.warning("QMP monitor not reopened: \(failure)") }
+        runtime.start()
+        for failure in runtime.reopenMonitors() { logger.warning("QMP monitor not reopened: \(failure)") }
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer
-        do { server = try ControlServer(daemon: daemon, listen: listen, logger: apiLogger) } catch {
+        do { server = try ControlServer(service: APIService(runtime: runtime, metrics: metrics), listen: listen, logger: apiLogger) } catch {
+            runtime.shutdown()
             fuse.stop()
             throw Failure(error.description)
         }
@@ -121,6 +128,7 @@ struct Serve: ParsableCommand {
         }
         guard let address, MountPoint.waitUntilServed(dir) else {
             blockingAwait { await server.shutdown() }
+            runtime.shutdown()
             fuse.stop()
             throw Failure("cannot serve: \(failure.withLock { $0 } ?? "the mount at \(dir) did not answer") (--listen \(listen))")
         }
@@ -134,30 +142,33 @@ struct Serve: ParsableCommand {
             """)
 
         stopRequested.wait()
-        logger.info("signal \(received.withLock { $0 }): shutting down, unmounting \(dir)")
+        let ended = sessionEnded.withLock { $0 }
+        if let ended {
+            logger.error("the tree at \(dir) was unmounted from outside (FUSE session ended, status \(ended)); shutting down")
+        } else {
+            logger.info("signal \(received.withLock { $0 }): shutting down, unmounting \(dir)")
+        }
         blockingAwait { await server.shutdown() }
         serverDone.wait()
-        daemon.shutdown()
+        runtime.shutdown()
         fuse.stop()
+        if ended != nil { throw Failure("the tree at \(dir) was unmounted from outside; exiting") }
     }
 }
 
-/// Mounts a guest's own `/sys` (`GuestSysfsTree`) at `dir`, created if missing.
-func mountGuestTree(_ emulator: Emulator, guest: String, dir: String) throws(APError)
-    -> (mountpoint: String, stop: @Sendable () -> Void) {
-    let fuse: FuseMount
-    do {
-        let canonical = try MountPoint.prepare(dir)
-        fuse = try FuseMount(emulator: emulator, mountpoint: canonical, view: GuestSysfsTree(guest: guest))
-    } catch {
-        throw APError(.invalidArgument, "sysfs mount \(dir): \(error)")
+/// What a guest of `serve` can own: a QMP monitor and a mounted tree of its own `/sys`.
+struct ServeEdges: GuestEdges {
+    func openMonitor(_ runtime: Runtime, guest: String, path: String) throws(APError) -> any GuestAttachment {
+        try QMPMonitor.open(runtime, guest: guest, path: path)
     }
-    fuse.start()
-    guard MountPoint.waitUntilServed(fuse.mountpoint, probe: "bus") else {
-        fuse.stop()
-        throw APError(.ioError, "sysfs mount \(dir): the guest tree did not answer")
+
+    func mountTree(_ runtime: Runtime, guest: String, directory: String) throws(APError) -> any GuestAttachment {
+        do {
+            return try FuseMount.serve(runtime, view: GuestSysfsTree(guest: guest), at: directory, probe: "bus")
+        } catch {
+            throw APError(.invalidArgument, "sysfs mount \(directory): \(error)")
+        }
     }
-    return (fuse.mountpoint, { fuse.stop() })
 }
 
 /// Runs async work to completion from synchronous code (serve's main thread

@@ -2,7 +2,7 @@
 // hang, only errnos SPEC §3 allows, and afterwards the security invariants
 // (SPEC §5) hold when read back through the mount.
 
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Glibc
@@ -125,7 +125,7 @@ extension MountTests {
                     }
                 }
                 // and the model's own checker agrees
-                #expect(m.emulator.snapshot.checkInvariants().isEmpty, "\(m.emulator.snapshot.checkInvariants())")
+                #expect(m.runtime.snapshot.checkInvariants().isEmpty, "\(m.runtime.snapshot.checkInvariants())")
                 // the mount still answers normally
                 #expect(cat(m.typeDir + "/available_instances") == "\(65536 - uuids.count)\n")
             }

@@ -127,6 +127,8 @@ extension MountTests {
                         "\(mdevs)")
             }
             print("crash test: \(Self.kills) SIGKILLs survived, \(acked) acknowledged writes all present")
+            // A run that acknowledged nothing would have checked nothing.
+            #expect(acked >= Self.kills, "only \(acked) writes were acknowledged over \(Self.kills) kills")
             p.signal(SIGTERM)
             #expect(p.reap(timeout: 15) == 0, "stderr: \(p.stderrText)")
         }
@@ -175,6 +177,34 @@ extension MountTests {
             #expect(q54?["holdsStateOf"] == nil && q54?["owner"] as? String == "none", "\(queues)")
             let gone = sh("\(q(cli)) guest show g1 --server \(q(address!))")
             #expect(gone.status == 1 && gone.stderr.contains("ENOENT"), "\(gone)")
+        }
+
+        /// Time is not a change of the host: with a guest running (its AP bus
+        /// scanning every config_time) and nothing happening, nothing is written.
+        @Test func anIdleHostWritesNothing() throws {
+            let base = try makeTempDir()
+            let dir = base + "/mnt", state = base + "/host.state"
+            var serve: Spawned?
+            defer { cleanupServe(serve, dir); _ = sh("rm -rf \(q(base))") }
+            let (p, address) = try startStateServe(dir, state: state)
+            serve = p
+            let start = sh("\(q(try apmatrixExecutable())) guest start g1 --server \(q(try #require(address)))")
+            #expect(start.status == 0, "\(start)")
+            // config_time 5 s: a periodic scan falls into the idle window.
+            let mount = sh("\(q(try apmatrixExecutable())) guest mount g1 \(q(base + "/g1")) --server \(q(address!))")
+            #expect(mount.status == 0, "\(mount)")
+            #expect(writeAttr(base + "/g1/bus/ap/config_time", "5") == .ok)
+            func stamp() -> String {
+                var st = stat()
+                guard stat(state, &st) == 0 else { return "missing" }
+                return "\(st.st_ino) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_size)"
+            }
+            let before = stamp()
+            usleep(6_500_000)
+            #expect(stamp() == before, "the state file changed while the host was idle")
+            #expect(cat(base + "/g1/bus/ap/scans") != "1\n", "the guest's bus scanned in the meantime")
+            p.signal(SIGTERM)
+            #expect(p.reap(timeout: 15) == 0, "stderr: \(p.stderrText)")
         }
 
         @Test(arguments: [

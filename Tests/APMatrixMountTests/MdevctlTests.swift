@@ -2,7 +2,7 @@
 // shows: a private mount namespace with the mount bound over /sys and a temp
 // dir over /etc/mdevctl.d. The real /sys and /etc/mdevctl.d are never touched.
 
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Glibc

@@ -1,6 +1,6 @@
 // Shared helpers for the tests that go through a real FUSE mount.
 //
-// - `withMount` makes a fresh mkdtemp directory per mount, mounts an emulator
+// - `withMount` makes a fresh mkdtemp directory per mount, mounts a runtime
 //   in-process with subtype "apmatrix" (so a leftover shows as fuse.apmatrix
 //   in /proc/mounts), runs the FUSE loop on its own pthread (FuseMount.start,
 //   never a Swift Task), and always unmounts and removes the directory.
@@ -9,7 +9,7 @@
 // - `sh` runs `/bin/bash -c` under `timeout` and returns status, stdout, stderr.
 // - `Spawned` runs a long-lived subprocess (`apmatrix serve`) with pipes.
 
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixFUSE
 import APMatrixModel
 import Foundation
@@ -36,10 +36,10 @@ func makeTempDir(_ prefix: String = "apmatrix-mt") throws -> String {
     return String(cString: p)
 }
 
-/// The mount point and the emulator behind it.
+/// The mount point and the runtime behind it.
 struct Mounted {
     let root: String
-    let emulator: Emulator
+    let runtime: Runtime
     /// `root` + "/" + relative path.
     func path(_ rel: String) -> String { root + "/" + rel }
     var matrixDir: String { root + "/devices/vfio_ap/matrix" }
@@ -96,7 +96,7 @@ final class Watchdog: Sendable {
     func cancel() { flag.value.store(true, ordering: .releasing) }
 }
 
-/// Mounts a fresh emulator of `host` at a fresh temp dir, runs `body`, and
+/// Mounts a fresh runtime of `host` at a fresh temp dir, runs `body`, and
 /// always unmounts (stop) and removes the directory, even when `body` throws.
 /// `body` must close every fd it opens on the mount before returning.
 @discardableResult
@@ -107,8 +107,8 @@ func withMount<T>(_ host: HostDescription = .seedExample, profile: Profile = .se
     defer { watchdog.cancel() }
     let dir = try makeTempDir()
     defer { rmdir(dir) }
-    let emulator = Emulator(host: try APHost(host, profile: profile))
-    let fuse = try FuseMount(emulator: emulator, mountpoint: dir, subtype: "apmatrix")
+    let runtime = Runtime(host: try APHost(host, profile: profile))
+    let fuse = try FuseMount(SysfsEndpoint(runtime), mountpoint: dir, subtype: "apmatrix")
     fuse.start()
     defer {
         fuse.stop()
@@ -116,7 +116,7 @@ func withMount<T>(_ host: HostDescription = .seedExample, profile: Profile = .se
     }
     guard MountPoint.waitUntilServed(dir, seconds: 10) else { throw TestFailure("the mount at \(dir) did not answer") }
     #expect(isApmatrixMount(dir), "\(dir) is not listed as fuse.apmatrix in /proc/mounts")
-    return try body(Mounted(root: dir, emulator: emulator))
+    return try body(Mounted(root: dir, runtime: runtime))
 }
 
 // MARK: - POSIX helpers (errno, fds always closed)
@@ -425,7 +425,7 @@ func createMdev(_ m: Mounted, _ uuid: String) throws {
 
 /// Lines the model logged after `sequence` (dmesg text without the time stamp).
 func logLines(_ m: Mounted, after sequence: Int = 0) -> [String] {
-    m.emulator.log(after: sequence).map(\.event.line)
+    m.runtime.log(after: sequence).map(\.event.line)
 }
 
-func lastSequence(_ m: Mounted) -> Int { m.emulator.log().last?.sequence ?? 0 }
+func lastSequence(_ m: Mounted) -> Int { m.runtime.log().last?.sequence ?? 0 }

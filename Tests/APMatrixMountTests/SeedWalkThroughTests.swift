@@ -2,7 +2,7 @@
 // client: masks (kernel-reference V4), queue binding, three mdevs, the
 // sharing and reservation checks (SPEC §3), the mask-change refusal.
 
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Glibc

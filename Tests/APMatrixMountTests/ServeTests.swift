@@ -132,5 +132,41 @@ extension MountTests {
             #expect(!isApmatrixMount(dir))
             #expect(statErrno(dir) == 0)
         }
+    
+        /// A daemon whose tree was unmounted from outside is only half alive:
+        /// it notices the end of its FUSE session, says why, and exits non-zero.
+        @Test func externalUnmountEndsServe() throws {
+            let dir = try makeTempDir()
+            var p: Spawned?
+            defer { cleanupServe(p, dir) }
+            p = try startServe(dir)
+            #expect(isApmatrixMount(dir))
+            #expect(sh("umount \(q(dir))").status == 0)
+            let status = p!.reap(timeout: 15)
+            #expect(status == 1, "exit \(String(describing: status)); stderr: \(p!.stderrText)")
+            #expect(p!.stderrText.contains("the tree at \(dir) was unmounted from outside"), "stderr: \(p!.stderrText)")
+            #expect(!isApmatrixMount(dir))
+        }
+
+        /// scripts/sweep-mounts (what scripts/test runs first and last) removes
+        /// the mount of a dead daemon and leaves a live one, such as a user's
+        /// scripts/run in another terminal, alone.
+        @Test func sweepRemovesDeadMountsOnly() throws {
+            let live = try makeTempDir(), dead = try makeTempDir()
+            var a: Spawned?, b: Spawned?
+            defer { cleanupServe(a, live); cleanupServe(b, dead) }
+            a = try startServe(live)
+            b = try startServe(dead)
+            b!.signal(SIGKILL)
+            #expect(b!.reap(timeout: 10) == 128 + SIGKILL)
+            #expect(statErrno(dead) == ENOTCONN)
+            let sweep = sh(q(packageRoot() + "/scripts/sweep-mounts"))
+            #expect(sweep.status == 0, "\(sweep)")
+            #expect(sweep.stderr.contains("removed the dead mount \(dead)"), "\(sweep)")
+            #expect(!sweep.stderr.contains(live), "\(sweep)")
+            #expect(!isApmatrixMount(dead))
+            #expect(isApmatrixMount(live))
+            #expect(cat(live + "/bus/ap/apmask") == allOnesMask, "the live mount still answers")
+        }
     }
 }

@@ -2,7 +2,7 @@
 // text (bash builtin echo and coreutils /bin/echo print strerror; dash's echo
 // would hide it), sysfs habits (SPEC §2, clients.md "Habits of sysfs").
 
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Glibc
@@ -144,7 +144,7 @@ extension MountTests {
                 #expect(cat(d2 + "/matrix") == "04.0004\n")
 
                 // EBUSY: remove while a guest uses the mdev (SPEC §3 "remove")
-                try m.emulator.perform { (h: inout APHost) throws(APError) in
+                try m.runtime.perform("test") { (h: inout APHost) throws(APError) in
                     try h.startGuest("guest1", cpu: try CPUModel(parsing: "host", facilities: h.facilities),
                                      device: VfioAPDevice(id: "hostdev0", mdev: uuid1,
                                                           sysfsdev: "/sys/bus/mdev/devices/\(uuid1)"))
@@ -153,7 +153,7 @@ extension MountTests {
                 expectSuccess("0", d1 + "/remove")          // 0 does nothing, even in use
                 #expect(cat(d1 + "/guest_matrix") == "05.0004\n")
                 #expect(sh("test -d \(q(d1))").status == 0)
-                try m.emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest("guest1") }
+                try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("guest1") }
                 // seed era: guest_matrix without a guest is ENODEV
                 let gm = sh("cat \(q(d1 + "/guest_matrix"))")
                 #expect(gm.status != 0 && gm.stderr.contains("No such device"), "\(gm)")

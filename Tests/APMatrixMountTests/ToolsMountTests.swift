@@ -2,7 +2,7 @@
 // reaches, plan's predictions against what the mount returns for the same
 // writes over seeded random sequences, and the commands end to end.
 
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import APMatrixTools
 import Foundation
@@ -23,7 +23,7 @@ struct SeededGenerator: RandomNumberGenerator {
 
 /// Starts a guest on `uuid` through the model (no QMP needed for sysfs tests).
 func startGuest(_ m: Mounted, _ name: String, _ uuid: String) throws {
-    try m.emulator.perform { (h: inout APHost) throws(APError) in
+    try m.runtime.perform("test") { (h: inout APHost) throws(APError) in
         try h.startGuest(name, cpu: try CPUModel(parsing: "host", facilities: h.facilities),
                          device: VfioAPDevice(id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"))
     }
@@ -80,7 +80,7 @@ extension MountTests {
                 let r = ExplainReport(s, mdev: try #require(s.mdev(uuid1)), apqn: APQN(5, 4))
                 #expect(r.missing.map(\.explanation.reason) == ["adapter-deconfigured"])
                 #expect(r.missing.first?.explanation.action == "echo 1 > devices/ap/card05/config; vfio_ap hot plugs the adapter into the running guest")
-                try m.emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
+                try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
             }
         }
 
@@ -171,8 +171,8 @@ extension MountTests {
                                 "seed \(seed) \(uuid)")
                     }
                     #expect(plan.before.mdevs[uuid1]?.guest != nil, "seed \(seed): the rebuild has no guest on \(uuid1)")
-                    if try m.emulator.perform({ (h: inout APHost) throws(APError) in h.guests["g1"] != nil }) {
-                        try m.emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
+                    if try m.runtime.perform("test", { (h: inout APHost) throws(APError) in h.guests["g1"] != nil }) {
+                        try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
                     }
                 }
             }

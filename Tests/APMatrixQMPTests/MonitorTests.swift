@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 @testable import APMatrixQMP
 import Foundation
@@ -128,7 +128,7 @@ struct MonitorTests {
         #expect(bad["id"] == nil)
         #expect(try c.execute("query-status")["return"] != nil)
         // Nothing changed in the model.
-        #expect(f.emulator.snapshot.guests["g1"]?.device?.id == "hostdev0")
+        #expect(f.runtime.snapshot.guests["g1"]?.device?.id == "hostdev0")
     }
 
     @Test("device_del: return, then DEVICE_DELETED; the model released the mdev")
@@ -144,7 +144,7 @@ struct MonitorTests {
         #expect(ev["data"] == .object(["device": .string("hostdev0"), "path": .string("/machine/peripheral/hostdev0")]))
         #expect(ev["timestamp"]?["seconds"]?.intValue ?? 0 > 1_600_000_000)
         #expect(ev["timestamp"]?["microseconds"]?.intValue != nil)
-        let host = f.emulator.snapshot
+        let host = f.runtime.snapshot
         #expect(host.guests["g1"]?.device == nil)
         #expect(host.mdevs[mdevA]?.guest == nil)
         let again = try c.execute("device_del", #"{"id": "hostdev0"}"#)
@@ -170,18 +170,18 @@ struct MonitorTests {
         #expect(notMdev.errorDesc?.contains("/sys/devices/css0/0.0.0001") == true)
         let unknown = try add(#"{"driver": "vfio-ap", "id": "hostdev0", "sysfsdev": "/sys/bus/mdev/devices/4ab2c9b1-0c35-4f6a-9d0e-6e8a1f2b3c4d"}"#)
         #expect(unknown.errorDesc?.contains("no such mdev") == true)
-        #expect(f.emulator.snapshot.guests["g1"]?.device == nil, "refusals change nothing")
+        #expect(f.runtime.snapshot.guests["g1"]?.device == nil, "refusals change nothing")
 
         // libvirt's form.
         let ok = try add(#"{"driver": "vfio-ap", "id": "hostdev0", "sysfsdev": "\#(sysfsdev(mdevA))"}"#)
         #expect(ok.isEmptyReturn)
-        let cfg = try c.event("VFIO_AP_CFG_CHANGED")
+        let cfg = try c.event("__io.github.apmatrix_VFIO_AP_CFG_CHANGED")
         #expect(cfg["data"]?["device"] == .string("hostdev0"))
         #expect(cfg["data"]?["before"]?["apm"]?.ints == [])
         #expect(cfg["data"]?["after"]?["apm"]?.ints == [5])
         #expect(cfg["data"]?["after"]?["aqm"]?.ints == [4])
         #expect(cfg["data"]?["after"]?["adm"]?.ints == [4])
-        #expect(f.emulator.snapshot.guests["g1"]?.device == VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)))
+        #expect(f.runtime.snapshot.guests["g1"]?.device == VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)))
 
         // A second vfio-ap device: the model's message.
         let second = try add(#"{"driver": "vfio-ap", "id": "hostdev1", "sysfsdev": "/sys/devices/vfio_ap/matrix/\#(mdevB)"}"#)
@@ -193,7 +193,7 @@ struct MonitorTests {
     func deviceAddRefusedByModel() throws {
         let f = try Fixture(plugged: false)
         defer { f.close() }
-        try f.emulator.perform { (h: inout APHost) throws(APError) in
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in
             try h.startGuest("g2", cpu: CPUModel(parsing: "host", facilities: h.facilities),
                              device: VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)))
         }
@@ -210,13 +210,31 @@ struct MonitorTests {
         #expect(off.errorDesc?.contains("ap=on") == true)
     }
 
+    @Test("a QMP client sees only QEMU's own events, or ones with QAPI's downstream-extension prefix")
+    func onlyQEMUEventNames() throws {
+        let f = try Fixture()
+        defer { f.close() }
+        let c = try f.negotiated()
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.assign(.domain, mdev: mdevA, Array("5".utf8)) }
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.unassign(.domain, mdev: mdevA, Array("5".utf8)) }
+        #expect(try c.execute("device_del", #"{"id": "hostdev0"}"#).isEmptyReturn)
+        #expect(try c.execute("quit").isEmptyReturn)
+        var names = c.events.compactMap { $0["event"]?.stringValue }
+        while let line = try c.readLine() {
+            if let name = (try? JSONValue.parse(Array(line.utf8)))?["event"]?.stringValue { names.append(name) }
+        }
+        #expect(names.count == 5, "\(names)")
+        let qemu: Set = ["DEVICE_DELETED", "SHUTDOWN"]
+        #expect(names.allSatisfy { qemu.contains($0) || $0.hasPrefix("__") }, "\(names)")
+    }
+
     @Test("VFIO_AP_CFG_CHANGED after an assign while plugged; DEVICE_DELETED on unplug by the API and on stop")
     func eventsFromOtherPaths() throws {
         let f = try Fixture()
         defer { f.close() }
         let c = try f.negotiated()
-        try f.emulator.perform { (h: inout APHost) throws(APError) in try h.assign(.domain, mdev: mdevA, Array("5".utf8)) }
-        let ev = try c.event("VFIO_AP_CFG_CHANGED")
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.assign(.domain, mdev: mdevA, Array("5".utf8)) }
+        let ev = try c.event("__io.github.apmatrix_VFIO_AP_CFG_CHANGED")
         #expect(ev["data"]?["device"] == .string("hostdev0"))
         #expect(ev["data"]?["before"]?["aqm"]?.ints == [4])
         #expect(ev["data"]?["after"]?["aqm"]?.ints == [4, 5])
@@ -224,17 +242,19 @@ struct MonitorTests {
         #expect(ev["data"]?["cause"]?.stringValue?.isEmpty == false)
 
         // The control API's unplug.
-        _ = try f.emulator.perform { (h: inout APHost) throws(APError) in try h.unplugDevice("g1", id: "hostdev0") }
-        let cleared = try c.event("VFIO_AP_CFG_CHANGED")
+        _ = try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.unplugDevice("g1", id: "hostdev0") }
+        let cleared = try c.event("__io.github.apmatrix_VFIO_AP_CFG_CHANGED")
         #expect(cleared["data"]?["after"]?["apm"]?.ints == [])
         #expect(try c.event("DEVICE_DELETED")["data"]?["device"] == .string("hostdev0"))
 
         // Plug again through QMP, then stop the guest from outside.
         #expect(try c.execute("device_add", #"{"driver": "vfio-ap", "id": "hd1", "sysfsdev": "\#(sysfsdev(mdevA))"}"#).isEmptyReturn)
-        _ = try c.event("VFIO_AP_CFG_CHANGED")
-        try f.emulator.perform { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
+        _ = try c.event("__io.github.apmatrix_VFIO_AP_CFG_CHANGED")
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
         #expect(try c.event("DEVICE_DELETED")["data"]?["device"] == .string("hd1"))
-        #expect(try c.execute("query-status")["return"]?["running"] == .bool(false))
+        // The guest is gone, and with it its monitor (QEMU exits).
+        while let m = try c.readLine() { _ = m }
+        #expect(f.eventually { access(f.socket, F_OK) != 0 })
     }
 
     @Test("events from concurrent operations arrive in model order: each CRYCB change starts where the last ended")
@@ -242,11 +262,11 @@ struct MonitorTests {
         let f = try Fixture()
         defer { f.close() }
         let c = try f.negotiated()
-        let emulator = f.emulator
+        let runtime = f.runtime
         let threads = [("domain", AssignTarget.domain, "5"), ("control", AssignTarget.controlDomain, "6")].map { _, target, id in
             Job {
                 for i in 0..<200 {
-                    try? emulator.perform { (h: inout APHost) throws(APError) in
+                    try? runtime.perform("test") { (h: inout APHost) throws(APError) in
                         if i % 2 == 0 { try h.assign(target, mdev: mdevA, Array(id.utf8)) } else { try h.unassign(target, mdev: mdevA, Array(id.utf8)) }
                     }
                 }
@@ -260,7 +280,7 @@ struct MonitorTests {
         #expect(f.eventually(30) { done.value == 2 })
         try c.send(#"{"execute": "query-status", "id": "end"}"#)
         #expect(try c.reply()["id"] == .string("end"))
-        let changes = c.events.filter { $0["event"] == .string("VFIO_AP_CFG_CHANGED") }
+        let changes = c.events.filter { $0["event"] == .string("__io.github.apmatrix_VFIO_AP_CFG_CHANGED") }
         #expect(changes.count == 400, "\(Dictionary(grouping: changes, by: { $0["data"]?["cause"]?.stringValue ?? "" }).mapValues(\.count))")
         for (a, b) in zip(changes, changes.dropFirst()) where a["data"]?["after"] != b["data"]?["before"] {
             Issue.record("out of order: \(a.serialized) then \(b.serialized)")
@@ -306,14 +326,14 @@ struct MonitorTests {
         #expect(try hmp("device_add vfio-ap,sysfsdev=/nowhere,id=hostdev0")?.hasPrefix("Error: vfio-ap: sysfsdev '/nowhere'") == true)
         #expect(try hmp("device_add e1000,id=n0") == "Error: 'e1000' is not a valid device model name\r\n")
         #expect(try hmp("device_add vfio-ap,sysfsdev=\(sysfsdev(mdevA)),id=hostdev0") == "")
-        _ = try c.event("VFIO_AP_CFG_CHANGED")
-        #expect(f.emulator.snapshot.guests["g1"]?.device?.id == "hostdev0")
+        _ = try c.event("__io.github.apmatrix_VFIO_AP_CFG_CHANGED")
+        #expect(f.runtime.snapshot.guests["g1"]?.device?.id == "hostdev0")
         #expect(try hmp("info version") == "8.2.0\r\n")
         #expect(try hmp("help")?.contains("device_del device -- remove device\r\n") == true)
         #expect(try hmp("info")?.contains("info qtree") == true)
     }
 
-    @Test("quit: return, SHUTDOWN, the guest stops, onQuit once, the connection closes")
+    @Test("quit: return, SHUTDOWN, the guest stops, the runtime closes the monitor and its socket")
     func quit() throws {
         let f = try Fixture()
         defer { f.close() }
@@ -326,41 +346,14 @@ struct MonitorTests {
         let shutdown = try c.readMessage()
         #expect(shutdown["event"] == .string("SHUTDOWN"))
         #expect(shutdown["data"] == .object(["guest": .bool(false), "reason": .string("host-qmp-quit")]))
-        #expect(try c.event("DEVICE_DELETED")["data"]?["device"] == .string("hostdev0"))
         // Drain to EOF.
         while let m = try c.readLine() { _ = m }
-        #expect(f.emulator.snapshot.guests["g1"] == nil)
-        #expect(f.eventually { f.quits.value == 1 })
+        #expect(f.runtime.snapshot.guests["g1"] == nil)
         // The other client hears SHUTDOWN and is closed too.
         #expect(try other.event("SHUTDOWN")["data"]?["reason"] == .string("host-qmp-quit"))
         while let m = try other.readLine() { _ = m }
-        #expect(f.quits.value == 1)
-    }
-
-    @Test("onQuit may stop the monitor from the connection thread")
-    func stopFromOnQuit() throws {
-        let dir = try makeTempDir()
-        defer { removeTree(dir) }
-        let emulator = Emulator(host: try preparedHost())
-        try emulator.perform { (h: inout APHost) throws(APError) in
-            try h.startGuest("g1", cpu: CPUModel(parsing: "host", facilities: h.facilities), device: nil)
-        }
-        let box = MonitorBox()
-        let m = try QMPMonitor(emulator: emulator, guest: "g1", socketPath: dir + "/s", onQuit: { box.monitor?.stop() })
-        box.monitor = m
-        m.start()
-        let c = try RawClient(dir + "/s")
-        _ = try c.readMessage()
-        #expect(try c.execute("qmp_capabilities").isEmptyReturn)
-        #expect(try c.execute("quit").isEmptyReturn)
-        while let l = try c.readLine() { _ = l }
-        let gone = (0..<500).contains { _ in
-            usleep(10_000)
-            return access(dir + "/s", F_OK) != 0
-        }
-        #expect(gone, "the socket is removed by stop()")
-        m.stop()
-        box.monitor = nil
+        #expect(f.eventually { access(f.socket, F_OK) != 0 }, "the socket is removed when the runtime closes the monitor")
+        #expect(f.runtime.monitorSocket("g1") == nil)
     }
 
     @Test("abrupt disconnects leak no connection")
@@ -408,7 +401,7 @@ struct MonitorTests {
         #expect(r.errorClass == "GenericError")
         #expect(r.errorDesc == "JSON parse error, message exceeds 1048576 bytes")
         #expect(try c.execute("query-status", id: "9")["id"] == .number(9))
-        #expect(f.emulator.snapshot.guests["g1"]?.device?.id == "hostdev0")
+        #expect(f.runtime.snapshot.guests["g1"]?.device?.id == "hostdev0")
     }
 
     @Test("garbage bytes get errors, never kill the monitor")
@@ -434,7 +427,7 @@ struct MonitorTests {
         while try c.reply()["id"] != .string("end") {}
     }
 
-    @Test("a client that never reads blocks neither the emulator nor other clients")
+    @Test("a client that never reads blocks neither the runtime nor other clients")
     func stuckClient() throws {
         let f = try Fixture()
         defer { f.close() }
@@ -442,7 +435,7 @@ struct MonitorTests {
         _ = stuck
         let start = Date()
         for i in 0..<4000 {
-            try f.emulator.perform { (h: inout APHost) throws(APError) in
+            try f.runtime.perform("test") { (h: inout APHost) throws(APError) in
                 if i % 2 == 0 { try h.assign(.domain, mdev: mdevA, Array("5".utf8)) } else { try h.unassign(.domain, mdev: mdevA, Array("5".utf8)) }
             }
         }
@@ -455,12 +448,12 @@ struct MonitorTests {
     func lifecycle() throws {
         let f = try Fixture()
         defer { f.close() }
-        let emulator = f.emulator
+        let runtime = f.runtime
         #expect(throws: QMPError.self) {
-            _ = try QMPMonitor(emulator: emulator, guest: "g1", socketPath: f.socket)
+            _ = try QMPMonitor(runtime: runtime, guest: "g1", socketPath: f.socket)
         }
         do {
-            _ = try QMPMonitor(emulator: emulator, guest: "g1", socketPath: f.socket)
+            _ = try QMPMonitor(runtime: runtime, guest: "g1", socketPath: f.socket)
         } catch {
             #expect(error.errno == EADDRINUSE)
             #expect(error.description.hasPrefix("EADDRINUSE: "))
@@ -478,7 +471,7 @@ struct MonitorTests {
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         Glibc.close(fd)
         #expect(access(f.socket, F_OK) == 0)
-        let m = try QMPMonitor(emulator: emulator, guest: "g1", socketPath: f.socket)
+        let m = try QMPMonitor(runtime: runtime, guest: "g1", socketPath: f.socket)
         defer { m.stop() }
         m.start()
         let d = try RawClient(f.socket)
@@ -486,7 +479,7 @@ struct MonitorTests {
 
         // A path that does not fit sun_path.
         do {
-            _ = try QMPMonitor(emulator: emulator, guest: "g1", socketPath: "/tmp/" + String(repeating: "p", count: 200))
+            _ = try QMPMonitor(runtime: runtime, guest: "g1", socketPath: "/tmp/" + String(repeating: "p", count: 200))
             Issue.record("a 205-byte path was accepted")
         } catch {
             #expect(error.errno == ENAMETOOLONG)
@@ -500,6 +493,3 @@ struct Job: Sendable {
     init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
-final class MonitorBox: @unchecked Sendable {
-    var monitor: QMPMonitor?
-}

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 @testable import APMatrixQMP
 import Foundation
@@ -46,35 +46,43 @@ func removeTree(_ path: String) {
     try? FileManager.default.removeItem(atPath: path)
 }
 
-/// One emulator, guest `g1` running (with `hostdev0` = mdev A unless
-/// `plugged` is false), and its monitor listening. Call `close()` (in a defer).
+/// The edges of a runtime with QMP monitors only; it keeps the monitors it opened.
+final class QMPEdges: GuestEdges {
+    let opened = Mutex<[QMPMonitor]>([])
+
+    func openMonitor(_ runtime: Runtime, guest: String, path: String) throws(APError) -> any GuestAttachment {
+        let m = try QMPMonitor.open(runtime, guest: guest, path: path)
+        opened.withLock { $0.append(m) }
+        return m
+    }
+
+    func mountTree(_ runtime: Runtime, guest: String, directory: String) throws(APError) -> any GuestAttachment {
+        throw APError(.notSupported, "no guest trees in the QMP tests")
+    }
+}
+
+/// One runtime, guest `g1` running (with `hostdev0` = mdev A unless
+/// `plugged` is false) and its monitor listening, opened by the runtime as
+/// `serve` opens it. Call `close()` (in a defer).
 final class Fixture: @unchecked Sendable {
     let dir: String
     let socket: String
-    let emulator: Emulator
+    let runtime: Runtime
     let monitor: QMPMonitor
-    /// How often onQuit ran.
-    let quits = Counter()
 
     init(plugged: Bool = true, cpu: String = "host", guest: String = "g1") throws {
         dir = try makeTempDir()
         socket = dir + "/qmp.sock"
-        let host = try preparedHost()
-        emulator = Emulator(host: host)
+        let edges = QMPEdges()
+        runtime = Runtime(host: try preparedHost(), edges: edges)
         let device = plugged ? VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)) : nil
-        try emulator.perform { (h: inout APHost) throws(APError) in
-            try h.startGuest(guest, cpu: CPUModel(parsing: cpu, facilities: h.facilities), device: device)
-        }
-        let counter = quits
         do {
-            monitor = try QMPMonitor(emulator: emulator, guest: guest, socketPath: socket, onQuit: {
-                counter.increment()
-            })
+            try runtime.startGuest(GuestStart(name: guest, cpu: cpu, device: device, qmp: socket))
         } catch {
             removeTree(dir)
             throw error
         }
-        monitor.start()
+        monitor = edges.opened.withLock { $0[0] }
     }
 
     func client() throws -> RawClient { try RawClient(socket) }
@@ -89,7 +97,7 @@ final class Fixture: @unchecked Sendable {
     }
 
     func close() {
-        monitor.stop()
+        runtime.shutdown()
         removeTree(dir)
     }
 

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
 import Foundation
@@ -11,17 +11,18 @@ let uuid2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
 
 /// A daemon on the seed example's host with the queues of adapters 5 and 6
 /// and domains 4, 0x47, 0xab, 0xff released to vfio_ap (kernel-reference V4).
-func seedDaemon(facilities: Facilities = Facilities()) throws -> Daemon {
+func seedService(facilities: Facilities = Facilities(), profile: Profile = .seed) throws -> APIService {
     var d = HostDescription.seedExample
     d.facilities = facilities
-    let emulator = Emulator(host: try APHost(d))
-    try emulator.write("/bus/ap/apmask", Array("-5,-6".utf8))
-    try emulator.write("/bus/ap/aqmask", Array("-4,-0x47,-0xab,-0xff".utf8))
-    return Daemon(emulator: emulator, mountPoint: "/sys")
+    let metrics = ServerMetrics()
+    let runtime = Runtime(host: try APHost(d, profile: profile), instrumentation: metrics.instrumentation)
+    try SysfsEndpoint(runtime).write("/bus/ap/apmask", Array("-5,-6".utf8))
+    try SysfsEndpoint(runtime).write("/bus/ap/aqmask", Array("-4,-0x47,-0xab,-0xff".utf8))
+    return APIService(runtime: runtime, metrics: metrics)
 }
 
-func app(_ daemon: Daemon) -> some ApplicationProtocol {
-    Application(router: ControlAPI.router(daemon))
+func app(_ service: APIService) -> some ApplicationProtocol {
+    Application(router: ControlAPI.router(service))
 }
 
 func body<T: Encodable>(_ value: T) -> ByteBuffer {
@@ -66,8 +67,27 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
 }
 
 @Suite struct ControlAPITests {
+    /// The API shows `guest_matrix` as sysfs does, by the profile's rule:
+    /// the seed has none without a guest, upstream shows the shadow.
+    @Test(arguments: [(Profile.seed, nil as String?), (.upstream, "05.0004\n")])
+    func mdevsAgreeWithSysfs(_ profile: Profile, _ sysfsText: String?) async throws {
+        try await app(try seedService(profile: profile)).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            let mdevs = try await client.execute(uri: "/api/v1/mdevs", method: .get) { try decode([MdevDTO].self, $0) }
+            #expect(mdevs.count == 1)
+            let guestMatrix = try await client.execute(uri: "/api/v1/sysfs?path=devices/vfio_ap/matrix/\(uuid1)/guest_matrix", method: .get)
+            if let sysfsText {
+                #expect(try decode(SysfsReadResponse.self, guestMatrix).value == sysfsText)
+                #expect(mdevs.first?.guestMatrix == MatrixDTO(Matrix(apm: Bitmap256([5]), aqm: Bitmap256([4]))))
+            } else {
+                try expectError(guestMatrix, .notFound, "ENODEV")
+                #expect(mdevs.first?.guestMatrix == nil)
+            }
+        }
+    }
+
     @Test func hostSnapshot() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             let host = try await client.execute(uri: "/api/v1/host", method: .get) { try decode(HostDTO.self, $0) }
             #expect(host.profile == "seed")
             #expect(host.adapters.map(\.id) == [4, 5, 6, 7])
@@ -80,7 +100,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func sysfsReadWriteAndErrors() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             #expect(try await client.read("bus/ap/ap_max_domain_id") == "255\n")
             try expectError(try await client.write("bus/ap/apmask", "0X41"), .badRequest, "EINVAL")
             try expectError(try await client.write("bus/ap/ap_max_domain_id", "1"), .forbidden, "EACCES")
@@ -93,7 +113,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func guestLifecycleAndHotPlug() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4", "0x47"], control: ["4"])
             let started = try await client.startGuest("guest1", uuid: uuid1)
             #expect(started.status == .created)
@@ -138,7 +158,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func cpuModelErrors() async throws {
-        try await app(try seedDaemon(facilities: Facilities(apqi: false))).test(.router) { client in
+        try await app(try seedService(facilities: Facilities(apqi: false))).test(.router) { client in
             try expectError(try await client.startGuest("g", cpu: "host,foo=on", uuid: nil), .badRequest, "EINVAL",
                             containing: "unknown feature 'foo'")
             try expectError(try await client.startGuest("g", cpu: "host,apqi=on", uuid: nil), .badRequest, "EINVAL",
@@ -153,7 +173,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func hostdevXML() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             #expect(try await client.startGuest("my-guest", uuid: nil).status == .created)
             let xml = """
@@ -183,7 +203,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func firmwareEventsAndOverProvisioning() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             // Adapter 8 is not in the LPAR yet: assigning it is over-provisioning.
             #expect(try await client.write("bus/ap/apmask", "-8").status == .ok)
             try await client.mdev(uuid1, adapters: ["8"], domains: ["4"])
@@ -213,7 +233,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func migrationRefusedWhileAttached() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
             try expectError(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post,
@@ -229,7 +249,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 
     @Test func badRequests() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try expectError(try await client.execute(uri: "/api/v1/guests", method: .post, body: ByteBuffer(string: "{")),
                             .badRequest, "EINVAL", containing: "not a valid StartGuestRequest")
             try expectError(try await client.execute(uri: "/api/v1/guests", method: .post,
@@ -250,10 +270,10 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
 /// Two daemons, each with a live API, for the migration procedure.
 @Suite struct MigrationTests {
     @Test func migrateAfterUnplugThenPlugOnTarget() async throws {
-        let source = try seedDaemon()
-        let target = try seedDaemon(facilities: Facilities())
-        let noAPQI = try seedDaemon(facilities: Facilities(apqi: false))
-        let servers = try [target, noAPQI].map { try ControlServer(daemon: $0, listen: "127.0.0.1:0", logger: .init(label: "test")) }
+        let source = try seedService()
+        let target = try seedService(facilities: Facilities())
+        let noAPQI = try seedService(facilities: Facilities(apqi: false))
+        let servers = try [target, noAPQI].map { try ControlServer(service: $0, listen: "127.0.0.1:0", logger: .init(label: "test")) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for s in servers { group.addTask { try await s.run() } }
             var found: [String] = []
@@ -272,13 +292,18 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
                 try expectError(try await client.execute(uri: "/api/v1/guests/guest1", method: .get), .notFound, "ENOENT")
             }
             // On the target: the same CPU model, and an mdev of the target host plugs.
-            try target.emulator.write("/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", Array(uuid2.utf8))
-            try target.emulator.write("/devices/vfio_ap/matrix/\(uuid2)/assign_adapter", Array("6".utf8))
-            try target.emulator.write("/devices/vfio_ap/matrix/\(uuid2)/assign_domain", Array("0xab".utf8))
-            let moved = try target.guestDTO("guest1")
-            #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
-            let plugged = try target.plug("guest1", PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid2)", id: "hostdev0"))
-            #expect(plugged.view.queues == ["06.00ab"])
+            try await app(target).test(.router) { client in
+                #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuid2).status == .ok)
+                #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_adapter", "6").status == .ok)
+                #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_domain", "0xab").status == .ok)
+                let moved = try await client.execute(uri: "/api/v1/guests/guest1", method: .get) { try decode(GuestDTO.self, $0) }
+                #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+                let plugged = try await client.execute(uri: "/api/v1/guests/guest1/devices", method: .post,
+                                                       body: body(PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid2)", id: "hostdev0"))) {
+                    try decode(GuestDTO.self, $0)
+                }
+                #expect(plugged.view.queues == ["06.00ab"])
+            }
             for s in servers { await s.shutdown() }
             try await group.waitForAll()
         }

@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
 import Hummingbird
@@ -9,19 +9,29 @@ import Testing
 /// The guest-tree endpoints with a recording mounter (no FUSE): who mounts,
 /// what is refused, and that stop and shutdown unmount.
 @Suite struct GuestMountAPITests {
-    final class Recorder: Sendable {
+    /// Edges that only record what they mount and unmount.
+    final class Recorder: GuestEdges {
         let log = Mutex<[String]>([])
-        func mounter() -> Daemon.GuestTreeMounter {
-            { [self] guest, dir throws(APError) in
-                log.withLock { $0.append("mount \(guest) \(dir)") }
-                return (dir, { self.log.withLock { $0.append("unmount \(guest) \(dir)") } })
-            }
+
+        struct Tree: GuestAttachment {
+            let location: String
+            let guest: String
+            let recorder: Recorder
+            func close() { recorder.log.withLock { $0.append("unmount \(guest) \(location)") } }
+        }
+
+        func openMonitor(_ runtime: Runtime, guest: String, path: String) throws(APError) -> any GuestAttachment {
+            throw APError(.notSupported, "no monitors here")
+        }
+
+        func mountTree(_ runtime: Runtime, guest: String, directory: String) throws(APError) -> any GuestAttachment {
+            log.withLock { $0.append("mount \(guest) \(directory)") }
+            return Tree(location: directory, guest: guest, recorder: self)
         }
     }
 
-    func daemon(_ r: Recorder?) throws -> Daemon {
-        let emulator = Emulator(host: try APHost(.seedExample))
-        return Daemon(emulator: emulator, mountPoint: "/sys", guestTreeMounter: r?.mounter())
+    func service(_ r: Recorder?) throws -> APIService {
+        APIService(runtime: Runtime(host: try APHost(.seedExample), edges: r), metrics: ServerMetrics())
     }
 
     func mount(_ client: some TestClientProtocol, _ name: String, _ dir: String) async throws -> TestResponse {
@@ -30,7 +40,7 @@ import Testing
 
     @Test func mountUnmountAndRefusals() async throws {
         let r = Recorder()
-        let d = try daemon(r)
+        let d = try service(r)
         try await app(d).test(.router) { client in
             #expect(try await client.startGuest("g1", uuid: nil).status == .created)
             try expectError(try await mount(client, "nobody", "/tmp/x"), .notFound, "ENOENT")
@@ -50,13 +60,13 @@ import Testing
             #expect(started.status == .created)
             #expect(try decode(GuestDTO.self, started).sysfsMount == "/tmp/g2")
         }
-        d.shutdown()
+        d.runtime.shutdown()
         #expect(r.log.withLock { $0 } == ["mount g1 /tmp/g1", "unmount g1 /tmp/g1", "mount g1 /tmp/g1c", "unmount g1 /tmp/g1c",
                                           "mount g2 /tmp/g2", "unmount g2 /tmp/g2"])
     }
 
     @Test func withoutFUSEGuestTreesAreNotSupportedAndStartChangesNothing() async throws {
-        try await app(try daemon(nil)).test(.router) { client in
+        try await app(try service(nil)).test(.router) { client in
             #expect(try await client.startGuest("g1", uuid: nil).status == .created)
             try expectError(try await mount(client, "g1", "/tmp/g1"), .notImplemented, "ENOTSUP")
             let start = try await client.execute(uri: "/api/v1/guests", method: .post,
@@ -67,7 +77,7 @@ import Testing
     }
 
     @Test func aScanThatChangesDevicesIsABusEvent() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
             let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }

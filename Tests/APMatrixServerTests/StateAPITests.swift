@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
 import Foundation
@@ -6,10 +6,10 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-/// `GET /check`, `POST /guests/{name}/state`, and the state file behind an emulator.
+/// `GET /check`, `POST /guests/{name}/state`, and the state file behind a runtime.
 @Suite struct StateAPITests {
     @Test func checkReportsASoundHost() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             let c = try await client.execute(uri: "/api/v1/check", method: .get) { try decode(CheckDTO.self, $0) }
             #expect(c.violations == [] && c.mdevs == 1 && c.guests == 0 && c.queues == 76 && c.stateFile == nil)
@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func aGuestPutsStateIntoItsQueuesOnly() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
             let put = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
@@ -44,22 +44,23 @@ import Testing
         #expect(mkdir(dir, 0o700) == 0)
         defer { _ = system("rm -rf '\(dir)'") }
         let store = StateStore(path: dir + "/host.state")
-        let emulator = Emulator(host: try APHost(.seedExample), store: store)
-        try emulator.save()
-        try emulator.write("/bus/ap/apmask", Array("-5".utf8))
+        let runtime = Runtime(host: try APHost(.seedExample), store: store)
+        let sysfs = SysfsEndpoint(runtime)
+        try runtime.save()
+        try sysfs.write("/bus/ap/apmask", Array("-5".utf8))
         chmod(dir, 0o500)
         defer { chmod(dir, 0o700) }
         // root ignores directory permissions: make the temporary file's name a directory instead
         #expect(mkdir(dir + "/.host.state.tmp", 0o700) == 0)
         var failure: APError?
-        do { try emulator.write("/bus/ap/apmask", Array("-6".utf8)) } catch { failure = error }
+        do { try sysfs.write("/bus/ap/apmask", Array("-6".utf8)) } catch { failure = error }
         #expect(failure?.errno == .ioError)
         #expect(failure?.message.hasPrefix("state file \(dir)/host.state: create \(dir)/.host.state.tmp: Is a directory") == true,
                 "\(String(describing: failure))")
-        #expect(try emulator.read("/bus/ap/apmask") == Array((mask("fb") + "\n").utf8))
+        #expect(try sysfs.read("/bus/ap/apmask") == Array((mask("fb") + "\n").utf8))
         // what is on disk is the last acknowledged state
         let saved = try #require(try store.load(profile: .seed))
-        #expect(saved.host == emulator.snapshot)
+        #expect(saved.host == runtime.snapshot)
     }
 }
 

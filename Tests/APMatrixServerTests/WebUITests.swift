@@ -1,4 +1,4 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
 import Foundation
@@ -55,7 +55,7 @@ final class StreamReader {
 
 @Suite struct WebUITests {
     @Test func pageAndAssets() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             let page = try await client.execute(uri: "/", method: .get)
             #expect(page.status == .ok)
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")
@@ -71,7 +71,7 @@ final class StreamReader {
     }
 
     @Test func matrixView() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5", "6", "8"], domains: ["4"])
             let m = try await client.execute(uri: "/api/v1/matrix", method: .get) { try decode(MatrixViewDTO.self, $0) }
             #expect(m.maxAdapter == 255 && m.maxDomain == 255)
@@ -93,7 +93,7 @@ final class StreamReader {
     }
 
     @Test func cellExplanationAndErrors() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4", "0x47"])
             #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
             #expect(try await client.write("bus/ap/drivers/vfio_ap/unbind", "06.0047").status == .ok)
@@ -115,7 +115,7 @@ final class StreamReader {
 
     /// The page's actions are these requests; each refusal carries the kernel's errno and message.
     @Test func pageActionsAndTheirErrors() async throws {
-        try await app(try seedDaemon()).test(.router) { client in
+        try await app(try seedService()).test(.router) { client in
             let create = "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create"
             #expect(try await client.write(create, uuid1).status == .ok)
             try expectError(try await client.write(create, uuid1), .conflict, "EEXIST")
@@ -136,10 +136,10 @@ final class StreamReader {
     }
 
     @Test func eventStreamIsLiveAndLetsGoOfClosedClients() async throws {
-        let daemon = try seedDaemon()
-        let baseline = daemon.emulator.observerCount
-        let last = daemon.emulator.log().last!.sequence
-        try await app(daemon).test(.live) { client in
+        let service = try seedService()
+        let baseline = service.runtime.subscriberCount
+        let last = service.runtime.log().last!.sequence
+        try await app(service).test(.live) { client in
             let port = try #require(client.port)
             let stream = try StreamReader(port: port, path: "/api/v1/events/stream?after=\(last - 1)")
             // the backlog after `after`, then the live entries
@@ -147,25 +147,57 @@ final class StreamReader {
             #expect(stream.text.contains("HTTP/1.1 200 OK"))
             #expect(stream.text.lowercased().contains("content-type: text/event-stream"))
             #expect(await stream.read(until: "id: \(last)\nevent: log\ndata: {"), "\(stream.text)")
-            #expect(daemon.emulator.observerCount == baseline + 1)
+            #expect(service.runtime.subscriberCount == baseline + 1)
             #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuid1).status == .ok)
             #expect(await stream.read(until: "vfio_ap: mdev \(uuid1) created (iommu group 0)"), "\(stream.text)")
             #expect(!stream.text.contains("id: \(last - 1)\n"))
             stream.close()
-            // the next write to the closed connection fails and removes the observer
+            // the next write to the closed connection fails and ends the subscription
             var removed = false
             for i in 0..<100 where !removed {
                 _ = try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_control_domain", "\(i)")
                 try await Task.sleep(for: .milliseconds(50))
-                removed = daemon.emulator.observerCount == baseline
+                removed = service.runtime.subscriberCount == baseline
             }
-            #expect(removed, "the closed client's observer is still registered")
+            #expect(removed, "the closed client's subscription is still registered")
+        }
+    }
+
+    /// Events reach the page in sequence order, each exactly once, while
+    /// several writers change the host at the same time.
+    @Test func eventStreamIsInOrderAndCompleteUnderConcurrentWriters() async throws {
+        let service = try seedService()
+        let first = service.runtime.log().last!.sequence + 1
+        try await app(service).test(.live) { client in
+            let port = try #require(client.port)
+            let stream = try StreamReader(port: port, path: "/api/v1/events/stream?after=\(first - 1)")
+            #expect(await stream.read(until: "retry: 1000"))
+            let sysfs = SysfsEndpoint(service.runtime)
+            let writers = (0..<4).map { w in
+                Thread {
+                    for i in 0..<300 { try? sysfs.write("/bus/ap/apmask", Array((i % 2 == 0 ? "-\(w + 8)" : "+\(w + 8)").utf8)) }
+                }
+            }
+            writers.forEach { $0.start() }
+            // Adapters 8-11 are not in the LPAR: each write changes the mask and logs one line, no rebinding.
+            let last = first + 4 * 300 - 1
+            #expect(await stream.read(until: "id: \(last)\n", timeout: 60), "the stream stopped before \(last)")
+            stream.close()
+            // The server notices the closed client at its next write.
+            let baseline = service.runtime.subscriberCount - 1
+            for i in 0..<100 where service.runtime.subscriberCount > baseline {
+                _ = try await client.write("bus/ap/apmask", i % 2 == 0 ? "-12" : "+12")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let ids = stream.text.split(whereSeparator: \.isNewline).compactMap { $0.hasPrefix("id: ") ? Int($0.dropFirst(4)) : nil }
+            #expect(ids.count == last - first + 1)
+            #expect(ids == Array(first...last), "out of order, missing or repeated entries")
         }
     }
 
     @Test func metricsText() async throws {
-        let daemon = try seedDaemon()
-        try await app(daemon).test(.router) { client in
+        let service = try seedService()
+        try await app(service).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "256"), .notFound, "ENODEV")
             #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)

@@ -1,21 +1,21 @@
-import APMatrixEmulator
+import APMatrixRuntime
 import APMatrixFUSE
 import APMatrixModel
 import Glibc
 import Logging
 
-/// An in-process mount of an emulator (loop on its own pthread).
+/// An in-process mount of a runtime (loop on its own pthread).
 final class Mounted {
     let dir: String
-    let emulator: Emulator
+    let runtime: Runtime
     let fuse: FuseMount
 
     init(_ host: APHost) throws {
         dir = tempDir("apmatrix-bench")
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
-        emulator = Emulator(host: host, logger: logger)
-        fuse = try FuseMount(emulator: emulator, mountpoint: dir, subtype: "apmatrix")
+        runtime = Runtime(host: host, logger: logger)
+        fuse = try FuseMount(SysfsEndpoint(runtime), mountpoint: dir, subtype: "apmatrix")
         fuse.start()
         guard MountPoint.waitUntilServed(dir) else { fatalError("the mount did not answer") }
     }

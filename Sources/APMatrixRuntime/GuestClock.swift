@@ -1,0 +1,39 @@
+import APMatrixModel
+import Dispatch
+import Synchronization
+
+/// Lets time pass for the guests' AP buses: their periodic scans
+/// (`config_time`) happen on the host's clock.
+final class GuestClock: Sendable {
+    private let timer = Mutex<TimerBox?>(nil)
+
+    /// A dispatch source may be cancelled from any thread.
+    private final class TimerBox: @unchecked Sendable {
+        let source: DispatchSourceTimer
+        init(_ source: DispatchSourceTimer) { self.source = source }
+    }
+
+    /// Checks the guests' timers every `interval` seconds.
+    func start(_ runtime: Runtime, interval: Double = 1) {
+        let t = DispatchSource.makeTimerSource(queue: .global())
+        let last = Mutex(runtime.clock.now())
+        t.setEventHandler { [weak runtime] in
+            guard let runtime else { return }
+            let now = runtime.clock.now()
+            let elapsed = last.withLock { l in defer { l = now }; return now - l }
+            try? runtime.perform("clock") { (h: inout APHost) in h.advanceGuestClocks(by: elapsed) }
+        }
+        t.schedule(deadline: .now() + interval, repeating: interval)
+        t.resume()
+        let box = TimerBox(t)
+        timer.withLock { $0 = box }
+    }
+
+    func stop() {
+        let box = timer.withLock { t in
+            defer { t = nil }
+            return t
+        }
+        box?.source.cancel()
+    }
+}

@@ -1,0 +1,218 @@
+import APMatrixModel
+import Dispatch
+import Logging
+import Synchronization
+
+/// The one runtime of an emulated host. It owns the model behind one lock,
+/// the event log and its delivery, the guests' clocks, the durable state and
+/// the edges a guest owns (its QMP monitor, its sysfs tree). FUSE worker
+/// threads, the control API and QMP monitors call only this.
+///
+/// Every change is one model operation (`perform`) under the lock: the
+/// operation runs, its events are numbered, stamped with the host's clock,
+/// appended to the log and handed to every subscriber in sequence order,
+/// and, with a state store, the change is saved before anyone hears of it.
+public final class Runtime: Sendable {
+    struct State {
+        var host: APHost
+        var log: EventLog
+        var subscribers: [Int: Subscriber] = [:]
+        var nextSubscriber = 0
+        /// Guest name → QMP socket path, kept in the state file.
+        var qmpSockets: [String: String] = [:]
+        var shuttingDown = false
+    }
+
+    let state: Mutex<State>
+    let logger: Logger
+    /// Seconds since the emulated host booted.
+    public let clock: HostClock
+    /// Where every change is saved before it is acknowledged (`serve --state`).
+    public let store: StateStore?
+    /// Where operations and FUSE requests are counted (`/metrics`).
+    public let instrumentation: Instrumentation
+    let edges: (any GuestEdges)?
+    let attachments = Mutex<[String: GuestAttachments]>([:])
+    let guestClock = GuestClock()
+
+    /// With `resuming`, the host, log and QMP sockets of a state file, the
+    /// clock continuing where the log stopped. `edges` opens QMP monitors and
+    /// mounts guest trees (nil: a runtime without them, as in tests).
+    public init(host: APHost, logger: Logger = Logger(label: "apmatrix"), logCapacity: Int = 10_000,
+                store: StateStore? = nil, resuming saved: StateDocument? = nil,
+                instrumentation: Instrumentation = .none, edges: (any GuestEdges)? = nil) {
+        var s = State(host: saved?.host ?? host, log: EventLog(capacity: logCapacity))
+        if let saved {
+            s.log.restore(saved.log, nextSequence: saved.nextSequence)
+            s.qmpSockets = saved.qmpSockets
+        }
+        state = Mutex(s)
+        self.logger = logger
+        self.store = store
+        self.instrumentation = instrumentation
+        self.edges = edges
+        clock = HostClock(resumingAt: saved?.log.last?.seconds ?? 0)
+    }
+
+    // MARK: operations
+
+    /// Runs one model operation under the lock and publishes its events,
+    /// whether it succeeded or not (a refused mask change still logs). With a
+    /// state store a change is saved before it is acknowledged; a change that
+    /// cannot be saved is undone and fails with EIO. `kind` names the
+    /// operation in the metrics; it is read after `body` ran.
+    public func perform<T>(_ kind: () -> String, _ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
+        let (result, guestStopped) = state.withLock { s -> (Result<T, APError>, Bool) in
+            // Only a runtime with a state store needs the host as it was (to compare, and to undo).
+            let before = store == nil ? nil : s.host
+            let guests = s.host.guests.count
+            var r: Result<T, APError>
+            do throws(APError) { r = .success(try body(&s.host)) } catch { r = .failure(error) }
+            assert(s.host.checkInvariants().isEmpty, "invariants broken: \(s.host.checkInvariants())")
+            let entries = s.log.append(s.host.takeEvents(), at: clock.now())
+            if let store, let before, case .success = r, s.host != before {
+                do throws(APError) { try Self.save(s, to: store) } catch {
+                    s.host = before
+                    s.log.removeLast(entries.count)
+                    return (.failure(APError(.ioError, "\(error.message); the change was undone")), false)
+                }
+            }
+            if !entries.isEmpty {
+                let batch = Array(entries)
+                for sub in s.subscribers.values { sub.deliver(batch) }
+            }
+            return (r, s.host.guests.count < guests)
+        }
+        switch result {
+        case .success: instrumentation.operation(kind(), nil)
+        case .failure(let e): instrumentation.operation(kind(), e)
+        }
+        if guestStopped { closeOrphanedAttachments() }
+        return try result.get()
+    }
+
+    /// `perform` with a fixed metrics label.
+    public func perform<T>(_ kind: String, _ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
+        try perform({ kind }, body)
+    }
+
+    /// Reads the host under the lock, without copying it.
+    public func read<T>(_ body: (borrowing APHost) throws(APError) -> T) throws(APError) -> T {
+        try state.withLock { s throws(APError) in try body(s.host) }
+    }
+
+    /// A consistent copy of the host, to read from without holding the lock.
+    public var snapshot: APHost { state.withLock { $0.host } }
+
+    /// Saves the current state (at start, so that the file exists and is valid).
+    public func save() throws(APError) {
+        guard let store else { return }
+        try state.withLock { s throws(APError) in try Self.save(s, to: store) }
+    }
+
+    static func save(_ s: State, to store: StateStore) throws(APError) {
+        do throws(Files.Failure) {
+            try store.save(StateDocument(profile: s.host.profile, host: s.host, log: s.log.tail(StateStore.logTail),
+                                         nextSequence: s.log.nextSequence,
+                                         qmpSockets: s.qmpSockets.filter { s.host.guests[$0.key] != nil }))
+        } catch {
+            throw APError(.ioError, "state file \(store.path): \(error)")
+        }
+    }
+
+    // MARK: the event log
+
+    /// The event log, oldest first; only entries after `sequence` when given.
+    public func log(after sequence: Int = 0) -> [LogEntry] {
+        state.withLock { $0.log.entries(after: sequence) }
+    }
+
+    /// Delivers every log entry after `sequence` (nil: from now on) to
+    /// `deliver`, exactly once and in sequence order: the backlog at once,
+    /// then each new batch as it is logged. `deliver` runs under the
+    /// runtime's lock: it must only hand the entries on (queue, yield) and
+    /// must never call the runtime.
+    public func subscribe(after sequence: Int?, _ deliver: @escaping @Sendable ([LogEntry]) -> Void) -> Subscription {
+        state.withLock { s in
+            if let sequence {
+                let backlog = s.log.entries(after: sequence)
+                if !backlog.isEmpty { deliver(backlog) }
+            }
+            s.nextSubscriber += 1
+            s.subscribers[s.nextSubscriber] = Subscriber(deliver: deliver)
+            return Subscription(id: s.nextSubscriber, runtime: self)
+        }
+    }
+
+    func unsubscribe(_ id: Int) {
+        _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+    }
+
+    /// How many subscribers are registered (a disconnected client's must not stay).
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    // MARK: lifetime
+
+    /// Starts what runs by itself: the log writer on stderr and the guests' clocks.
+    public func start() {
+        let writer = LogWriter(logger: logger)
+        _ = subscribe(after: nil) { writer.write($0) }
+        guestClock.start(self)
+    }
+
+    /// Stops the guests' clocks, every QMP monitor and guest tree (the daemon is exiting).
+    public func shutdown() {
+        guestClock.stop()
+        state.withLock { $0.shuttingDown = true }
+        let all = attachments.withLock { a in
+            defer { a.removeAll() }
+            return Array(a.values)
+        }
+        for a in all { a.close() }
+    }
+}
+
+/// One registered consumer of the event log.
+struct Subscriber: Sendable {
+    let deliver: @Sendable ([LogEntry]) -> Void
+}
+
+/// A registration with `Runtime.subscribe`; `cancel` ends it.
+public struct Subscription: Sendable {
+    let id: Int
+    let runtime: Runtime
+
+    public func cancel() { runtime.unsubscribe(id) }
+}
+
+/// Seconds since the emulated host booted, from the monotonic clock.
+public struct HostClock: Sendable {
+    let boot: ContinuousClock.Instant
+
+    /// A clock that reads `seconds` now (a resumed host continues its log's time).
+    public init(resumingAt seconds: Double = 0) {
+        boot = ContinuousClock.now - .nanoseconds(Int64((seconds * 1e9).rounded()))
+    }
+
+    public func now() -> Double {
+        let d = ContinuousClock.now - boot
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// Writes log entries to the logger (stderr) on its own queue, in order,
+/// so that no request waits for a terminal or a pipe.
+final class LogWriter: Sendable {
+    let logger: Logger
+    let queue = DispatchQueue(label: "apmatrix.log")
+
+    init(logger: Logger) { self.logger = logger }
+
+    func write(_ entries: [LogEntry]) {
+        queue.async { [logger] in
+            for e in entries {
+                if e.event.isKernelText { logger.warning("\(e.event.line)") } else { logger.info("\(e.event.line)") }
+            }
+        }
+    }
+}
