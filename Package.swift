@@ -56,7 +56,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel"]),
+        // The model's rules, driven by typed operations and by the sysfs store functions (text, as a client writes it).
+        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
         .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixEmulator"]),
         .testTarget(name: "APMatrixServerTests", dependencies: [
             "APMatrixModel", "APMatrixEmulator", "APMatrixServer",

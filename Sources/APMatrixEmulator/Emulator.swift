@@ -86,6 +86,9 @@ public final class Emulator: Sendable {
         return Double(now.tv_sec - boot.tv_sec) + Double(now.tv_nsec - boot.tv_nsec) / 1e9
     }
 
+    /// The host's time now, the same clock as the log's.
+    public var now: Uptime { Uptime(seconds: secondsSinceBoot()) }
+
     /// Runs one model operation under the lock and publishes its events,
     /// whether it succeeded or not (a refused mask change still logs).
     /// With a state store, a change is saved before it is acknowledged; a
@@ -182,14 +185,14 @@ public final class Emulator: Sendable {
     /// Renders an attribute (one open of a sysfs file).
     public func read(_ path: String, in view: any SysfsView = SysfsTree.hostView) throws(APError) -> [UInt8] {
         let host = snapshot
-        return try view.read(path, in: host)
+        return try view.read(path, in: host, at: now)
     }
 
     /// One `write()` to an attribute: one store.
     public func write(_ path: String, _ bytes: [UInt8], in view: any SysfsView = SysfsTree.hostView) throws(APError) {
         let attribute: String? = if case .attribute? = node(path, in: view) { path.split(separator: "/").last.map(String.init) } else { nil }
         try perform(kind: "sysfs:" + (attribute ?? "(no attribute)")) { (host: inout APHost) throws(APError) in
-            try view.write(path, bytes, in: &host)
+            try view.write(path, bytes, in: &host, at: now)
         }
     }
 }

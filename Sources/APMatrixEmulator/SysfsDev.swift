@@ -8,9 +8,9 @@ public enum SysfsDev {
     /// The UUID of the mdev a `sysfsdev` path names, or nil when the path is
     /// not one of the mdev forms (the last component must be a UUID, below
     /// `devices/vfio_ap/matrix`, `bus/mdev/devices` or the type's `devices`).
-    public static func uuid(_ sysfsdev: String) -> String? {
+    public static func uuid(_ sysfsdev: String) -> MdevUUID? {
         let parts = sysfsdev.split(separator: "/").map(String.init)
-        guard let last = parts.last, let uuid = KernelParse.canonicalUUID(Array(last.utf8)) else { return nil }
+        guard let last = parts.last, let uuid = MdevUUID(parsing: last) else { return nil }
         let parent = parts.dropLast().suffix(3)
         let forms: [[String]] = [["devices", "vfio_ap", "matrix"], ["bus", "mdev", "devices"],
                                  ["mdev_supported_types", "vfio_ap-passthrough", "devices"]]

@@ -183,10 +183,10 @@ public enum ControlAPI {
     }
 
     /// An id in a URL: decimal or 0x hex.
-    static func id(_ text: String) throws(APError) -> Int {
-        let v = text.hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text)
-        guard let v, (0...255).contains(v) else { throw APError(.invalidArgument, "'\(text)' is not an id 0-255") }
-        return v
+    static func id<ID: APIdentifier>(_ text: String) throws(APError) -> ID {
+        do throws(IdList.ParseError) { return try ID(parsing: text) } catch {
+            throw APError(.invalidArgument, "\(error)")
+        }
     }
 
     static func body(_ request: Request) async throws(APError) -> [UInt8] {

@@ -37,19 +37,20 @@ public final class Daemon: Sendable {
 
     public func hostDTO() -> HostDTO {
         let h = emulator.snapshot
+        let fw = h.firmware, now = emulator.now
         return HostDTO(
-            profile: h.profile.rawValue, apxa: h.apxa, maxAdapter: h.qciMaxAdapter, maxDomain: h.qciMaxDomain,
-            facilities: h.facilities,
-            adapters: h.adapters.keys.sorted().map { id in
-                let a = h.adapters[id]!
+            profile: h.profile.rawValue, apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
+            facilities: fw.facilities,
+            adapters: fw.adapters.keys.sorted().map { id in
+                let a = fw.adapters[id]!
                 return AdapterDTO(id: id, type: a.type.description, hwtype: a.type.hwtype, configured: a.configured,
                                   domains: a.domains.map { Array($0) })
             },
-            usageDomains: Array(h.usageDomains), controlDomains: Array(h.controlDomains),
-            apmask: h.apmask.hexString, aqmask: h.aqmask.hexString, availableInstances: h.availableInstances,
-            mdevs: h.mdevsInOrder.map(Self.mdevDTO),
+            usageDomains: Array(fw.usageDomains), controlDomains: Array(fw.controlDomains),
+            apmask: h.bus.apmask.hexString, aqmask: h.bus.aqmask.hexString, availableInstances: h.vfio.availableInstances,
+            mdevs: h.vfio.mdevsInOrder.map(Self.mdevDTO),
             guests: h.guests.keys.sorted().map {
-                Self.guestDTO(h, $0, qmp: socketPath($0), sysfsMount: guestMountPoint($0))
+                Self.guestDTO(h, $0, qmp: socketPath($0), sysfsMount: guestMountPoint($0), at: now)
             })
     }
 
@@ -58,7 +59,7 @@ public final class Daemon: Sendable {
                 guest: m.guest, iommuGroup: m.iommuGroup)
     }
 
-    static func guestDTO(_ h: APHost, _ name: String, qmp: String?, sysfsMount: String?) -> GuestDTO {
+    static func guestDTO(_ h: APHost, _ name: String, qmp: String?, sysfsMount: String?, at now: Uptime) -> GuestDTO {
         let g = h.guests[name]!
         let v = (try? h.guestView(name)) ?? GuestView()
         return GuestDTO(
@@ -67,14 +68,14 @@ public final class Daemon: Sendable {
             crycb: MatrixDTO(h.crycb(of: name)),
             view: GuestViewDTO(cards: v.cards.map { CardDTO(id: $0.id, type: $0.type.description, hwtype: $0.type.hwtype) },
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
-                               queues: v.queues.map(\.description)),
-            qmp: qmp, sysfsMount: sysfsMount, bus: g.cpu.ap ? GuestBusDTO(g.bus) : nil, heldState: heldState(h, name))
+                               queues: v.queues),
+            qmp: qmp, sysfsMount: sysfsMount, bus: g.cpu.ap ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name))
     }
 
     public func guestDTO(_ name: String) throws(APError) -> GuestDTO {
         let h = emulator.snapshot
         _ = try h.guest(name)
-        return Self.guestDTO(h, name, qmp: socketPath(name), sysfsMount: guestMountPoint(name))
+        return Self.guestDTO(h, name, qmp: socketPath(name), sysfsMount: guestMountPoint(name), at: emulator.now)
     }
 
     /// The QMP socket of a guest's monitor, if it has one.
@@ -83,14 +84,14 @@ public final class Daemon: Sendable {
     /// Every hardware queue the host has or had: device, owner, resets.
     public func queueDTOs() -> [QueueDTO] {
         let h = emulator.snapshot
-        let apqns = Set(h.queues.keys).union(h.records.keys).sorted()
+        let apqns = Set(h.bus.queues.keys).union(h.firmware.records.keys).sorted()
         return apqns.map { apqn in
-            let device = h.queues[apqn]
-            return QueueDTO(apqn: apqn.description,
+            let device = h.bus.queues[apqn]
+            return QueueDTO(apqn: apqn,
                             driver: device.map { $0.driver?.rawValue ?? "none" },
-                            reserved: h.isReserved(apqn), owner: h.currentOwner(of: apqn).description,
-                            assignedTo: h.owner(of: apqn)?.uuid, resets: h.records[apqn]?.resets ?? 0,
-                            holdsStateOf: h.records[apqn]?.holdsStateOf)
+                            reserved: h.bus.isReserved(apqn), owner: h.currentOwner(of: apqn).description,
+                            assignedTo: h.vfio.owner(of: apqn)?.uuid, resets: h.firmware.records[apqn]?.resets ?? 0,
+                            holdsStateOf: h.firmware.records[apqn]?.holdsStateOf)
         }
     }
 
@@ -157,9 +158,10 @@ public final class Daemon: Sendable {
 
     public func startGuest(_ r: StartGuestRequest) throws(APError) -> GuestDTO {
         let device = try r.device.map { d throws(APError) in try Self.parseDevice(d) }
+        let now = emulator.now
         try emulator.perform(kind: "guest_start") { (h: inout APHost) throws(APError) in
-            let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.facilities)
-            try h.startGuest(r.name, cpu: cpu, device: device)
+            let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.firmware.facilities)
+            try h.startGuest(r.name, cpu: cpu, device: device, at: now)
         }
         do {
             if let path = r.qmp { try startMonitor(r.name, path) }
@@ -266,11 +268,11 @@ public final class Daemon: Sendable {
     /// checked every `interval` seconds.
     public func startGuestClock(interval: Double = 1) {
         let timer = DispatchSource.makeTimerSource(queue: .global())
-        let last = Mutex(DispatchTime.now().uptimeNanoseconds)
+        let last = Mutex(emulator.now)
         timer.setEventHandler { [emulator] in
-            let now = DispatchTime.now().uptimeNanoseconds
-            let elapsed = last.withLock { l in defer { l = now }; return Double(now - l) / 1e9 }
-            try? emulator.perform { (h: inout APHost) in h.advanceGuestClocks(by: elapsed) }
+            let now = emulator.now
+            let start = last.withLock { l in defer { l = now }; return l }
+            try? emulator.perform { (h: inout APHost) in h.advanceGuestClocks(from: start, to: now) }
         }
         timer.schedule(deadline: .now() + interval, repeating: interval)
         timer.resume()
@@ -326,30 +328,30 @@ public final class Daemon: Sendable {
         guard let type = AdapterType(r.type) else {
             throw APError(.invalidArgument, "type \(r.type): one of \(AdapterType.supportedNames.joined(separator: ", "))")
         }
-        let domains: Bitmap256?
+        let domains: Bitmap256<APQI>?
         do { domains = try r.domains.map { d throws(IdList.ParseError) in try IdList.parse(d) } } catch {
             throw APError(.invalidArgument, "domains: \(error)")
         }
         try emulator.perform(kind: "adapter_add") { (h: inout APHost) throws(APError) in try h.addAdapter(r.id, type: type, domains: domains) }
     }
 
-    public func removeAdapter(_ id: Int) throws(APError) {
+    public func removeAdapter(_ id: APID) throws(APError) {
         try emulator.perform(kind: "adapter_remove") { (h: inout APHost) throws(APError) in try h.removeAdapter(id) }
     }
 
-    public func addDomain(_ id: Int) throws(APError) {
+    public func addDomain(_ id: APQI) throws(APError) {
         try emulator.perform(kind: "domain_add") { (h: inout APHost) throws(APError) in try h.addDomain(id) }
     }
 
-    public func removeDomain(_ id: Int) throws(APError) {
+    public func removeDomain(_ id: APQI) throws(APError) {
         try emulator.perform(kind: "domain_remove") { (h: inout APHost) throws(APError) in try h.removeDomain(id) }
     }
 
-    public func addControlDomain(_ id: Int) throws(APError) {
+    public func addControlDomain(_ id: APQI) throws(APError) {
         try emulator.perform(kind: "control_domain_add") { (h: inout APHost) throws(APError) in try h.addControlDomain(id) }
     }
 
-    public func removeControlDomain(_ id: Int) throws(APError) {
+    public func removeControlDomain(_ id: APQI) throws(APError) {
         try emulator.perform(kind: "control_domain_remove") { (h: inout APHost) throws(APError) in try h.removeControlDomain(id) }
     }
 

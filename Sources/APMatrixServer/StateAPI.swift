@@ -2,8 +2,8 @@ import APMatrixEmulator
 import APMatrixModel
 import Hummingbird
 
-/// `POST /guests/{name}/state`: the guest puts state into one of its queues.
-public struct GuestStateRequest: Codable, Sendable {
+/// `POST /guests/{name}/state`: the guest puts state into one of its queues (held state).
+public struct HeldStateRequest: Codable, Sendable {
     /// `05.0004`
     public var apqn: String
     public var state: String
@@ -27,22 +27,22 @@ public struct CheckDTO: Codable, Sendable, Equatable {
 extension Daemon {
     /// The queues holding state `guest` put into them.
     static func heldState(_ h: APHost, _ guest: String) -> [String: String]? {
-        let held = h.records.filter { $0.value.holdsStateOf == guest && $0.value.guestState != nil }
-        return held.isEmpty ? nil : Dictionary(uniqueKeysWithValues: held.map { ($0.key.description, $0.value.guestState!) })
+        let held = h.firmware.records.filter { $0.value.holdsStateOf == guest && $0.value.heldState != nil }
+        return held.isEmpty ? nil : Dictionary(uniqueKeysWithValues: held.map { ($0.key.description, $0.value.heldState!) })
     }
 
-    public func putGuestState(_ name: String, _ r: GuestStateRequest) throws(APError) -> GuestDTO {
+    public func putHeldState(_ name: String, _ r: HeldStateRequest) throws(APError) -> GuestDTO {
         guard let apqn = APQN(sysfsName: r.apqn) else {
             throw APError(.invalidArgument, "apqn '\(r.apqn)': write it as the queue device is named, such as 05.0004")
         }
-        try emulator.perform { (h: inout APHost) throws(APError) in try h.putGuestState(name, apqn, r.state) }
+        try emulator.perform { (h: inout APHost) throws(APError) in try h.putHeldState(name, apqn, r.state) }
         return try guestDTO(name)
     }
 
     public func check() -> CheckDTO {
         let h = emulator.snapshot
-        return CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.mdevs.count,
-                        guests: h.guests.count, queues: h.queues.count, stateFile: emulator.store?.path)
+        return CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.vfio.mdevs.count,
+                        guests: h.guests.count, queues: h.bus.queues.count, stateFile: emulator.store?.path)
     }
 }
 
@@ -51,8 +51,8 @@ extension ControlAPI {
         api.get("check") { _, _ in json(daemon.check()) }
         api.post("guests/:name/state") { request, context in
             await respondAsync {
-                let r = try await decode(GuestStateRequest.self, request, context)
-                return json(try daemon.putGuestState(try parameter("name", context), r))
+                let r = try await decode(HeldStateRequest.self, request, context)
+                return json(try daemon.putHeldState(try parameter("name", context), r))
             }
         }
     }
