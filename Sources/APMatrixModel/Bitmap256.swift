@@ -119,10 +119,8 @@ extension Bitmap256: CustomStringConvertible {
 /// An id set as an id list (`0-15,71`): readable in the state file.
 extension Bitmap256: Codable {
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let text = try c.decode(String.self)
-        do { self = try IdList.parse(text) } catch {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "\(error)")
+        self = try decoder.decodeSingle { (text: String) throws(Refused) in
+            do throws(IdList.ParseError) { return try IdList.parse(text) } catch { throw Refused(error.description) }
         }
     }
 

@@ -128,19 +128,7 @@ public struct AdapterType: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// `CEX8C` in JSON.
-extension AdapterType: Codable {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let text = try c.decode(String.self)
-        guard let t = AdapterType(text) else {
-            throw DecodingError.dataCorruptedError(
-                in: c, debugDescription: "'\(text)' is not an adapter type (\(AdapterType.supportedNames.joined(separator: ", ")))")
-        }
-        self = t
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
+extension AdapterType: TextCodable {
+    public init?(text: String) { self.init(text) }
+    public static var textForm: String { "an adapter type (\(supportedNames.joined(separator: ", ")))" }
 }

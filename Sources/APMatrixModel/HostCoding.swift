@@ -40,42 +40,25 @@ extension Event: Codable {
         }
     }
 
+    /// An event's fields, those of its kind set (the others are left out of the JSON).
+    private struct Fields: Encodable {
+        var kind: String
+        var text: String?, guest: String?, before: Matrix?, after: Matrix?, cause: String?, apqn: APQN?
+        var device: VfioAPDevice?, plugged: Bool?, running: Bool?, scan: Int?, added: [String]?, removed: [String]?
+    }
+
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
+        var f = Fields(kind: kind)
         switch self {
-        case .kernel(let text):
-            try c.encode("kernel", forKey: .kind)
-            try c.encode(text, forKey: .text)
-        case .note(let text):
-            try c.encode("note", forKey: .kind)
-            try c.encode(text, forKey: .text)
-        case let .crycbChanged(guest, before, after, cause):
-            try c.encode("crycb", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(before, forKey: .before)
-            try c.encode(after, forKey: .after)
-            try c.encode(cause, forKey: .cause)
-        case let .queueReset(apqn, cause):
-            try c.encode("reset", forKey: .kind)
-            try c.encode(apqn, forKey: .apqn)
-            try c.encode(cause, forKey: .cause)
-        case let .deviceChanged(guest, device, plugged):
-            try c.encode("device", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(device, forKey: .device)
-            try c.encode(plugged, forKey: .plugged)
-        case let .guestChanged(guest, running):
-            try c.encode("guest", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(running, forKey: .running)
+        case .kernel(let text), .note(let text): f.text = text
+        case let .crycbChanged(guest, before, after, cause): (f.guest, f.before, f.after, f.cause) = (guest, before, after, cause)
+        case let .queueReset(apqn, cause): (f.apqn, f.cause) = (apqn, cause)
+        case let .deviceChanged(guest, device, plugged): (f.guest, f.device, f.plugged) = (guest, device, plugged)
+        case let .guestChanged(guest, running): (f.guest, f.running) = (guest, running)
         case let .guestBusChanged(guest, scan, added, removed, cause):
-            try c.encode("bus", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(scan, forKey: .scan)
-            try c.encode(added, forKey: .added)
-            try c.encode(removed, forKey: .removed)
-            try c.encode(cause, forKey: .cause)
+            (f.guest, f.scan, f.added, f.removed, f.cause) = (guest, scan, added, removed, cause)
         }
+        try f.encode(to: encoder)
     }
 }
 

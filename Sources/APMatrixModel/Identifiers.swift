@@ -43,12 +43,10 @@ extension APIdentifier {
     }
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let n = try c.decode(Int.self)
-        guard let id = Self(exactly: n) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "\(Self.kind) \(n) is outside 0-255")
+        self = try decoder.decodeSingle { (n: Int) throws(Refused) in
+            guard let id = Self(exactly: n) else { throw Refused("\(Self.kind) \(n) is outside 0-255") }
+            return id
         }
-        self = id
     }
 
     /// One id as people write it in host files, the API and the command line:
@@ -112,19 +110,47 @@ public struct APQN: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 /// `05.0004` in JSON.
-extension APQN: Codable {
+extension APQN: TextCodable {
+    public init?(text: String) { self.init(sysfsName: text) }
+    public static let textForm = "an APQN such as 05.0004"
+}
+
+/// A value that is a JSON string: its description, parsed back by `init?(text:)`.
+public protocol TextCodable: Codable, CustomStringConvertible {
+    init?(text: String)
+    /// What the text must be, for the error that refuses it: `an APQN such as 05.0004`.
+    static var textForm: String { get }
+}
+
+extension TextCodable {
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let text = try c.decode(String.self)
-        guard let apqn = APQN(sysfsName: text) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not an APQN such as 05.0004")
+        self = try decoder.decodeSingle { (text: String) throws(Refused) in
+            guard let value = Self(text: text) else { throw Refused("'\(text)' is not \(Self.textForm)") }
+            return value
         }
-        self = apqn
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(description)
+    }
+}
+
+/// Why a decoded value is refused, in words for the state file's reader.
+struct Refused: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+extension Decoder {
+    /// One value decoded as `Raw` and made into the result by `make`, whose
+    /// refusal becomes the decoding error.
+    func decodeSingle<Raw: Decodable, Value>(_ make: (Raw) throws(Refused) -> Value) throws -> Value {
+        let c = try singleValueContainer()
+        let raw = try c.decode(Raw.self)
+        do throws(Refused) { return try make(raw) } catch {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.reason)
+        }
     }
 }
 

@@ -40,18 +40,7 @@
 }
 
 /// The canonical text in JSON; decoding takes the canonical form only.
-extension MdevUUID: Codable {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let text = try c.decode(String.self)
-        guard let uuid = MdevUUID(sysfsName: text) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(text)' is not a canonical lowercase mdev UUID")
-        }
-        self = uuid
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
+extension MdevUUID: TextCodable {
+    public init?(text: String) { self.init(sysfsName: text) }
+    public static let textForm = "a canonical lowercase mdev UUID"
 }

@@ -63,7 +63,7 @@ extension APHost {
     // MARK: assign / unassign
 
     /// vfio_ap's maximum for the kind of id an attribute takes.
-    public func maximum(_ target: AssignTarget) -> Int {
+    func maximum(_ target: AssignTarget) -> Int {
         target == .adapter ? firmware.mdevMaxAPID.value : firmware.mdevMaxAPQI.value
     }
 

@@ -101,7 +101,7 @@ public struct PlanHost: Sendable {
                 notes.append("adapter \(id) is in the LPAR without a card device: taken as a CEX3C (no devices)")
                 continue
             }
-            var type = card.type.flatMap(AdapterType.init)
+            var type = card.type.flatMap { AdapterType($0) }
             if type == nil, let hw = card.hwtype, (10...14).contains(hw) { type = AdapterType("CEX\(hw - 6)C") }
             if type == nil { notes.append("\(id.cardName): type unknown, taken as CEX8C") }
             let configured = card.config ?? h.apm.contains(id)

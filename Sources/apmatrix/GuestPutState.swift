@@ -12,10 +12,7 @@ struct GuestPutState: AsyncParsableCommand {
             the queue and drops it. `guest show` lists what each of its queues holds.
             """)
 
-    @OptionGroup var server: ServerOptions
-
-    @Argument(help: "The guest's name.")
-    var name: String
+    @OptionGroup var guest: GuestTarget
 
     @Argument(help: ArgumentHelp("A queue in the guest's view, such as 05.0004.", valueName: "APQN"), transform: APQN.argument)
     var apqn: APQN
@@ -25,8 +22,7 @@ struct GuestPutState: AsyncParsableCommand {
 
     func run() async throws {
         let _: GuestDTO = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/state",
-                                         HeldStateRequest(apqn: apqn.description, state: state))
+            try await guest.server.client.post(guest.path + "/state", HeldStateRequest(apqn: apqn.description, state: state))
         }
     }
 }
