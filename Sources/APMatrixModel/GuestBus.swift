@@ -171,6 +171,9 @@ extension APHost {
 
     /// Sets the guest's zcrypt `online` of a card (queue nil) or a queue;
     /// ENODEV once a scan removed the device.
+    ///
+    /// The corresponding kernel functions are `online_store` (zcrypt_card.c
+    /// and zcrypt_queue.c, in the guest).
     public mutating func setGuestOnline(_ name: String, card: APID, queue: APQN?, _ on: Bool) throws(APError) {
         let bus = try guestWithBus(name).bus
         guard bus.cards[card] != nil, queue.map({ bus.queues.contains($0) }) ?? true else {
