@@ -134,4 +134,21 @@ import Testing
             #expect(r?.contains(expected) == true, "expected …\(expected), got \(r ?? "accepted")")
         }
     }
+
+    /// A guest bus saved before time was derived (`scans`, `sinceTimerArmed`,
+    /// no `timerArmed`) loads with its count and its timer armed at boot.
+    @Test func aGuestBusOfTheEarlierFormatLoads() throws {
+        var doc = try json(try host())
+        var guests = doc["guests"] as! [[String: Any]]
+        var bus = guests[0]["bus"] as! [String: Any]
+        #expect(bus["scans"] as? Int == 1 && bus["timerArmed"] as? Double == 0)
+        bus["timerArmed"] = nil
+        bus["sinceTimerArmed"] = 12.5
+        bus["scans"] = 3
+        guests[0]["bus"] = bus
+        doc["guests"] = guests
+        let back = try JSONDecoder().decode(APHost.self, from: JSONSerialization.data(withJSONObject: doc))
+        #expect(back.guests["g1"]?.bus.timerArmed == .boot)
+        #expect(back.guests["g1"]?.busScans(at: 61) == 5)
+    }
 }
