@@ -172,13 +172,6 @@ public struct Snapshot: Hashable, Sendable {
     public func owner(of apqn: APQN) -> MdevInfo? { mdevs.first { $0.matrix.contains(apqn) } }
 
     public func mdev(_ uuid: MdevUUID) -> MdevInfo? { mdevs.first { $0.uuid == uuid } }
-
-    /// The filtering rule of the tree's profile applied to what sysfs shows now.
-    public func filterTrace(_ m: Matrix) -> FilterTrace {
-        let bound = Dictionary(grouping: queues.values.filter { $0.driver == QueueDriver.vfioAP.rawValue }, by: \.apqn.apid)
-            .mapValues { Bitmap256($0.map(\.apqn.apqi)) }
-        return profile.filter(m, host: hostConfiguration, boundDomains: { bound[$0] ?? Bitmap256() })
-    }
 }
 
 /// Parses the `matrix` / `guest_matrix` format (`aa.qqqq`, `aa.`, `.qqqq`
