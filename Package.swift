@@ -57,7 +57,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel"]),
+        // The model's rules, driven by typed operations and by the sysfs store functions (text, as a client writes it).
+        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
         .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
         .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime"]),
         .testTarget(name: "APMatrixServerTests", dependencies: [

@@ -1,11 +1,12 @@
-/// A 256-bit set of AP ids (APIDs or APQIs), stored inline in four words.
+/// A 256-bit set of AP ids of one kind (`Bitmap256<APID>` is an APM,
+/// `Bitmap256<APQI>` an AQM or ADM), stored inline in four words.
 ///
 /// Bits are numbered the way the kernel's `set_bit_inv` numbers them: id 0 is
 /// the most significant bit of the first word. So the words, printed in order
 /// as `%016lx`, are exactly the sysfs text of an apmask or a QCI mask, and the
 /// storage needs no conversion on the way out.
 @frozen
-public struct Bitmap256: Hashable, Sendable {
+public struct Bitmap256<ID: APIdentifier>: Hashable, Sendable {
     public var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
 
     @inlinable public init() { w0 = 0; w1 = 0; w2 = 0; w3 = 0 }
@@ -14,17 +15,22 @@ public struct Bitmap256: Hashable, Sendable {
     }
 
     /// All 256 ids.
-    public static let all = Bitmap256(words: .max, .max, .max, .max)
+    @inlinable public static var all: Self { Self(words: .max, .max, .max, .max) }
 
-    public init<S: Sequence>(_ ids: S) where S.Element == Int {
+    @inlinable public init<S: Sequence>(_ ids: S) where S.Element == ID {
         self.init()
         for id in ids { insert(id) }
     }
 
-    /// Ids `0...last` (empty when `last` < 0).
-    public static func through(_ last: Int) -> Bitmap256 {
-        guard last >= 0 else { return Bitmap256() }
-        return Bitmap256(0...Swift.min(last, 255))
+    /// Ids `0...last`.
+    @inlinable public static func through(_ last: ID) -> Self {
+        var m = Self()
+        let n = last.value + 1
+        for i in 0..<4 {
+            let bits = Swift.min(Swift.max(n - i * 64, 0), 64)
+            m[word: i] = bits == 0 ? 0 : ~(UInt64.max >> UInt64(bits))
+        }
+        return m
     }
 
     @inlinable subscript(word i: Int) -> UInt64 {
@@ -36,22 +42,13 @@ public struct Bitmap256: Hashable, Sendable {
         }
     }
 
-    @inlinable static func bit(_ id: Int) -> UInt64 { (1 as UInt64) &<< UInt64(63 - (id & 63)) }
+    @inlinable static func bit(_ id: ID) -> UInt64 { (1 as UInt64) &<< UInt64(63 - (id.rawValue & 63)) }
 
-    @inlinable public mutating func insert(_ id: Int) {
-        precondition(id >= 0 && id < 256, "AP id \(id) out of range")
-        self[word: id &>> 6] |= Self.bit(id)
-    }
+    @inlinable public mutating func insert(_ id: ID) { self[word: Int(id.rawValue &>> 6)] |= Self.bit(id) }
 
-    @inlinable public mutating func remove(_ id: Int) {
-        precondition(id >= 0 && id < 256, "AP id \(id) out of range")
-        self[word: id &>> 6] &= ~Self.bit(id)
-    }
+    @inlinable public mutating func remove(_ id: ID) { self[word: Int(id.rawValue &>> 6)] &= ~Self.bit(id) }
 
-    @inlinable public func contains(_ id: Int) -> Bool {
-        guard id >= 0 && id < 256 else { return false }
-        return self[word: id &>> 6] & Self.bit(id) != 0
-    }
+    @inlinable public func contains(_ id: ID) -> Bool { self[word: Int(id.rawValue &>> 6)] & Self.bit(id) != 0 }
 
     @inlinable public static func & (a: Self, b: Self) -> Self {
         Self(words: a.w0 & b.w0, a.w1 & b.w1, a.w2 & b.w2, a.w3 & b.w3)
@@ -73,8 +70,10 @@ public struct Bitmap256: Hashable, Sendable {
     }
 
     /// The lowest id in the set.
-    public var first: Int? {
-        for i in 0..<4 where self[word: i] != 0 { return i << 6 | self[word: i].leadingZeroBitCount }
+    @inlinable public var first: ID? {
+        for i in 0..<4 where self[word: i] != 0 {
+            return ID(rawValue: UInt8(truncatingIfNeeded: i << 6 | self[word: i].leadingZeroBitCount))
+        }
         return nil
     }
 
@@ -97,7 +96,7 @@ extension Bitmap256: Sequence {
         @usableFromInline var word = 0
         @usableFromInline var current: UInt64
         @inlinable init(_ b: Bitmap256) { bits = b; current = b.w0 }
-        @inlinable public mutating func next() -> Int? {
+        @inlinable public mutating func next() -> ID? {
             while current == 0 {
                 word += 1
                 if word == 4 { return nil }
@@ -105,7 +104,7 @@ extension Bitmap256: Sequence {
             }
             let lz = current.leadingZeroBitCount
             current &= ~((1 as UInt64) &<< UInt64(63 - lz))
-            return word &<< 6 | lz
+            return ID(rawValue: UInt8(truncatingIfNeeded: word &<< 6 | lz))
         }
     }
     @inlinable public func makeIterator() -> Iterator { Iterator(self) }
@@ -113,6 +112,20 @@ extension Bitmap256: Sequence {
 }
 
 extension Bitmap256: CustomStringConvertible {
-    /// Compact id list with ranges, for messages: `0-15,71,171`.
+    /// Compact decimal id list with ranges, for messages: `0-15,71,171`.
     public var description: String { IdList.format(self) }
+}
+
+/// An id set as an id list (`0-15,71`): readable in the state file.
+extension Bitmap256: Codable {
+    public init(from decoder: any Decoder) throws {
+        self = try decoder.decodeSingle { (text: String) throws(Refused) in
+            do throws(IdList.ParseError) { return try IdList.parse(text) } catch { throw Refused(error.description) }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
 }

@@ -35,6 +35,19 @@ public enum Event: Hashable, Sendable {
         }
     }
 
+    /// The kind of event, as the state file and the API name it.
+    public var kind: String {
+        switch self {
+        case .kernel: return "kernel"
+        case .note: return "note"
+        case .crycbChanged: return "crycb"
+        case .queueReset: return "reset"
+        case .deviceChanged: return "device"
+        case .guestChanged: return "guest"
+        case .guestBusChanged: return "bus"
+        }
+    }
+
     /// true for the lines the real kernel prints, word for word.
     public var isKernelText: Bool {
         if case .kernel = self { return true }

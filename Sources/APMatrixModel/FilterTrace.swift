@@ -24,7 +24,14 @@ extension Profile {
     /// model (a real host's sysfs): the assigned matrix `m`, the host AP
     /// configuration `host` (QCI APM/AQM/ADM), and per APID the APQIs whose
     /// queues are bound to vfio_ap. The same rule a guest's open applies.
-    public func filter(_ m: Matrix, host: Matrix, boundDomains: (APID) -> Bitmap256) -> FilterTrace {
+    public func filter(_ m: Matrix, host: Matrix, boundDomains: (APID) -> Bitmap256<APQI>) -> FilterTrace {
         ProfileRules(profile: self).filterTrace(m, host: host, bound: boundDomains)
+    }
+}
+
+extension APHost {
+    /// How filtering `m` against this host's configuration and bindings goes now.
+    public func filterTrace(_ m: Matrix) -> FilterTrace {
+        profile.filter(m, host: firmware.hostConfiguration, boundDomains: bus.vfioBoundDomains(of:))
     }
 }

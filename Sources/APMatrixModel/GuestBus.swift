@@ -4,6 +4,11 @@
 /// scans again (a write to `/sys/bus/ap/scans`, or the periodic
 /// `config_time` timer when the CPU model has `apqci=on`). Until then the
 /// guest's `/sys` keeps showing what the last scan found.
+///
+/// Time is not stored: the bus keeps when its config timer was armed and the
+/// scan count then; the periodic scans since are derived from the time of a
+/// read (`Guest.busScans(at:)`). Only a scan that finds something new is
+/// recorded.
 public struct GuestBus: Hashable, Sendable {
     /// `ap_qci_info` as of the last scan: the CRYCB masks; nil without `apqci`
     /// (the guest cannot read its configuration).
@@ -12,60 +17,86 @@ public struct GuestBus: Hashable, Sendable {
     public internal(set) var cards: [APID: AdapterType] = [:]
     /// The queue devices, ascending.
     public internal(set) var queues: [APQN] = []
-    /// `ap_scan_bus_count`.
-    public internal(set) var scans = 0
     /// `ap_config_time`, seconds between periodic scans (5–120).
     public internal(set) var configTime = 30
-    /// `ap_domain_index`: the default domain of the guest's zcrypt, -1 when none.
-    public internal(set) var domain = -1
+    /// `ap_domain_index`: the default domain of the guest's zcrypt, nil when none (sysfs shows -1).
+    public internal(set) var domain: APQI?
     /// zcrypt `online` flags the guest turned off; a device a scan creates again is online.
-    public internal(set) var offlineCards = Bitmap256()
+    public internal(set) var offlineCards = Bitmap256<APID>()
     public internal(set) var offlineQueues: Set<APQN> = []
-    /// Seconds since the config timer was last armed (by a scan or a `config_time` write).
-    var sinceTimerArmed = 0.0
+    /// When the config timer was last armed: by the last recorded scan, a
+    /// write to `config_time`, or the guest's start.
+    public internal(set) var timerArmed = Uptime.boot
+    /// `ap_scan_bus_count` when the timer was armed.
+    public internal(set) var scansWhenArmed = 0
 
     public static let configTimeRange = 5...120
 
-    /// `bindings`: queue devices bound to a driver / all queue devices; every
-    /// queue in a guest is bound to cex4queue, so after the first scan it is complete.
-    public var bindingsText: String {
-        let n = queues.count
-        return scans >= 1 ? "\(n)/\(n) (complete)\n" : "\(n)/\(n)\n"
+    /// How many times the config timer expired from its arming until `now`.
+    func periodicScans(until now: Uptime) -> Int {
+        max(0, Int(((now - timerArmed) / Double(configTime)).rounded(.down)))
+    }
+
+    /// The device names (`card05`, `05.0004`), for the scan events.
+    var deviceNames: Set<String> { Set(cards.keys.map(\.cardName) + queues.map(\.description)) }
+
+    /// Equal in what the guest sees, whatever the timer.
+    func sameDevices(as other: GuestBus) -> Bool {
+        var a = self
+        a.timerArmed = other.timerArmed
+        a.scansWhenArmed = other.scansWhenArmed
+        return a == other
     }
 }
 
 extension APHost {
     /// The guest bus's `ap_max_adapter_id` and `ap_max_domain_id`: the host's
-    /// QCI maxima with `apqci`, else the legacy 63/15.
-    public func guestBusMaxima(_ cpu: CPUModel) -> (adapter: Int, domain: Int) {
-        cpu.apqci ? (busMaxAdapter, busMaxDomain) : (63, 15)
+    /// QCI maxima with `apqci`, else the legacy maxima.
+    public func guestBusMaxima(_ cpu: CPUModel) -> (adapter: APID, domain: APQI) {
+        cpu.apqci ? (firmware.busMaxAdapter, firmware.busMaxDomain) : (.legacyMax, .legacyMax)
     }
 
-    func guestBus(_ name: String) throws(APError) -> GuestBus {
+    /// The guest, if it has an AP bus (ENOENT without the guest, ENODEV with `ap=off`).
+    func guestWithBus(_ name: String) throws(APError) -> Guest {
         let g = try guest(name)
         guard g.cpu.ap else {
             throw APError(.noSuchDevice, "guest \(name) has no AP bus: its CPU model has ap=off")
         }
-        return g.bus
+        return g
     }
 
-    /// The guest's AP bus scans (SPEC §4 "The guest's view"): with `apqci` it
-    /// reads its configuration (the CRYCB) with QCI, without it it probes
-    /// adapters 0–63 and domains 0–15 with TAPQ; without `apft` it creates
-    /// no device; an adapter without any queue it can reach gets no card. Devices no longer found are removed, new ones created and
-    /// bound to cex4card/cex4queue. A scan that changes the devices is an event.
+    /// The guest's AP bus scans at `now` (SPEC §4 "The guest's view"): with
+    /// `apqci` it reads its configuration (the CRYCB) with QCI, without it it
+    /// probes the ids up to the legacy maxima with TAPQ; without `apft` it
+    /// creates no device; an adapter without any queue it can reach gets no
+    /// card. Devices no longer found are removed, new ones created and bound
+    /// to cex4card/cex4queue. A scan that changes the devices is an event.
+    /// The scan re-arms the config timer.
     ///
     /// The corresponding kernel function is `ap_scan_bus` (in the guest).
-    public mutating func scanGuestBus(_ name: String, cause: String) throws(APError) {
-        _ = try guestBus(name)
-        rescan(name, cause: cause)
+    public mutating func scanGuestBus(_ name: String, cause: String, at now: Uptime) throws(APError) {
+        let g = try guestWithBus(name)
+        rescan(g, cause: cause, at: now, number: g.busScans(at: now) + 1)
     }
 
-    mutating func rescan(_ name: String, cause: String) {
-        guard let g = guests[name], let view = try? guestView(name) else { return }
+    /// Records scan `number` of the guest's bus, made at `time`.
+    mutating func rescan(_ g: Guest, cause: String, at time: Uptime, number: Int) {
+        var bus = scanned(g)
+        bus.timerArmed = time
+        bus.scansWhenArmed = number
+        guests[g.name]?.bus = bus
+        let before = g.bus.deviceNames, after = bus.deviceNames
+        if before != after {
+            events.append(.guestBusChanged(guest: g.name, scan: number, added: after.subtracting(before).sorted(),
+                                           removed: before.subtracting(after).sorted(), cause: cause))
+        }
+    }
+
+    /// What a scan of the guest's bus finds in its CRYCB now; the timer as it was.
+    func scanned(_ g: Guest) -> GuestBus {
         var bus = g.bus
-        let before = Set(bus.cards.keys.map(Self.cardName) + bus.queues.map(\.description))
-        bus.qci = g.cpu.apqci ? crycb(of: name) : nil
+        let view = (try? guestView(g.name)) ?? GuestView()
+        bus.qci = g.cpu.apqci ? crycb(of: g.name) : nil
         // A card device needs a type with devices and at least one queue that answers TAPQ (`ap_scan_adapter`).
         let types = Dictionary(uniqueKeysWithValues: view.cards.filter { $0.type.hasDevices }.map { ($0.id, $0.type) })
         bus.queues = view.queues.filter { types[$0.apid] != nil }
@@ -73,82 +104,89 @@ extension APHost {
         bus.cards = types.filter { withQueues.contains($0.key) }
         bus.offlineCards = bus.offlineCards & Bitmap256(bus.cards.keys)
         bus.offlineQueues.formIntersection(bus.queues)
-        bus.scans += 1
-        bus.sinceTimerArmed = 0
         bus.domain = Self.selectDomain(bus)
-        guests[name]!.bus = bus
-        let after = Set(bus.cards.keys.map(Self.cardName) + bus.queues.map(\.description))
-        if before != after {
-            events.append(.guestBusChanged(guest: name, scan: bus.scans, added: after.subtracting(before).sorted(),
-                                           removed: before.subtracting(after).sorted(), cause: cause))
-        }
+        return bus
     }
-
-    static func cardName(_ id: APID) -> String { "card" + hex(id, width: 2) }
 
     /// Keeps a chosen default domain while it still has a queue, else picks
     /// the domain with the most queues (the lowest on a tie), or none.
     ///
     /// The corresponding kernel function is `ap_select_domain`.
-    static func selectDomain(_ bus: GuestBus) -> Int {
+    static func selectDomain(_ bus: GuestBus) -> APQI? {
         var count = [Int](repeating: 0, count: 256)
-        for apqn in bus.queues { count[apqn.apqi] += 1 }
-        if bus.domain >= 0 && count[bus.domain] > 0 { return bus.domain }
-        guard let best = count.max(), best > 0 else { return -1 }
-        return count.firstIndex(of: best)!
+        for apqn in bus.queues { count[apqn.apqi.value] += 1 }
+        if let d = bus.domain, count[d.value] > 0 { return d }
+        guard let best = count.max(), best > 0 else { return nil }
+        return APQI(exactly: count.firstIndex(of: best)!)
     }
 
-    /// Time passes for every guest's config timer. When it expires, a guest
-    /// with `apqci` scans (and so notices CRYCB changes); without `apqci` the
-    /// guest cannot tell that its configuration changed (kernel-reference §6),
-    /// so the timer is re-armed and nothing else happens.
+    /// The guests' config timers run from `start` to `end`. A guest with
+    /// `apqci` scans at each expiry (and so notices CRYCB changes); without
+    /// `apqci` it cannot tell that its configuration changed
+    /// (kernel-reference §6), so its timer scans nothing. The first expiry in
+    /// (`start`, `end`] whose scan finds something new is recorded; an expiry
+    /// that finds nothing changes nothing (its scan is still counted, from
+    /// the time). Call it with consecutive intervals.
     ///
     /// The corresponding kernel function is `ap_config_timeout` (in the guest).
-    public mutating func advanceGuestClocks(by seconds: Double) {
-        for name in guests.keys.sorted() where guests[name]!.cpu.ap {
-            guests[name]!.bus.sinceTimerArmed += seconds
-            guard guests[name]!.bus.sinceTimerArmed >= Double(guests[name]!.bus.configTime) else { continue }
-            if guests[name]!.cpu.apqci {
-                rescan(name, cause: "config_time")
-            } else {
-                guests[name]!.bus.sinceTimerArmed = 0
-            }
+    public mutating func advanceGuestClocks(from start: Uptime, to end: Uptime) {
+        for due in dueGuestScans(from: start, to: end) {
+            rescan(due.guest, cause: "config_time", at: due.expiry, number: due.number)
         }
     }
 
-    /// A write to the guest's `config_time` (`sscanf("%d")`, 5–120 s); the timer is re-armed.
+    /// The periodic scans due in (`start`, `end`] that would find something
+    /// new, one per guest at most: what `advanceGuestClocks` records. Empty
+    /// on an idle host, so a clock can ask first and change nothing.
+    public func dueGuestScans(from start: Uptime, to end: Uptime) -> [(guest: Guest, expiry: Uptime, number: Int)] {
+        guests.keys.sorted().compactMap { name in
+            let g = guests[name]!
+            guard g.scansPeriodically else { return nil }
+            let done = g.bus.periodicScans(until: start)
+            guard g.bus.periodicScans(until: end) > done, !scanned(g).sameDevices(as: g.bus) else { return nil }
+            return (g, g.bus.timerArmed + Double((done + 1) * g.bus.configTime), g.bus.scansWhenArmed + done + 1)
+        }
+    }
+
+    /// Sets the guest's `config_time` (5–120 s, else EINVAL) at `now`; the timer is re-armed.
     ///
     /// The corresponding kernel function is `config_time_store`.
-    public mutating func storeGuestConfigTime(_ name: String, _ input: [UInt8]) throws(APError) {
-        _ = try guestBus(name)
-        guard let v = KernelParse.scanInt(input, autoBase: false), GuestBus.configTimeRange.contains(Int(v)) else {
-            throw APError(.invalidArgument, "config_time: write a number of seconds from 5 to 120")
-        }
-        guests[name]!.bus.configTime = Int(v)
-        guests[name]!.bus.sinceTimerArmed = 0
+    public mutating func setGuestConfigTime(_ name: String, seconds: Int, at now: Uptime) throws(APError) {
+        let g = try guestWithBus(name)
+        guard GuestBus.configTimeRange.contains(seconds) else { throw Self.configTimeRefused }
+        guests[name]?.bus.scansWhenArmed = g.busScans(at: now)
+        guests[name]?.bus.timerArmed = now
+        guests[name]?.bus.configTime = seconds
     }
 
-    /// A write to the guest's `ap_domain` (`%i`, at most `ap_max_domain_id`;
-    /// the guest's aqmask has every bit set).
+    /// The refusal of a `config_time` write, whatever was wrong with it.
+    public static let configTimeRefused = APError(.invalidArgument, "config_time: write a number of seconds from 5 to 120")
+
+    /// Sets the guest's `ap_domain`: at most its `ap_max_domain_id` (the
+    /// guest's aqmask has every bit set), else EINVAL.
     ///
     /// The corresponding kernel function is `ap_domain_store`.
-    public mutating func storeGuestAPDomain(_ name: String, _ input: [UInt8]) throws(APError) {
-        _ = try guestBus(name)
-        let max = guestBusMaxima(guests[name]!.cpu).domain
-        guard let d = KernelParse.scanInt(input, autoBase: true), d >= 0, d <= max else {
-            throw APError(.invalidArgument, "ap_domain: write a domain number 0-\(max)")
-        }
-        guests[name]!.bus.domain = Int(d)
+    public mutating func setGuestAPDomain(_ name: String, _ d: APQI) throws(APError) {
+        let g = try guestWithBus(name)
+        guard d <= guestBusMaxima(g.cpu).domain else { throw guestAPDomainRefused(g.cpu) }
+        guests[name]?.bus.domain = d
     }
 
-    /// The guest's zcrypt `online` of a card (nil) or a queue.
-    public mutating func storeGuestOnline(_ name: String, card: APID, queue: APQN?, _ input: [UInt8]) throws(APError) {
-        let bus = try guestBus(name)
-        let device = queue?.description ?? Self.cardName(card)
+    /// The refusal of an `ap_domain` write in the guest, whatever was wrong with it.
+    public func guestAPDomainRefused(_ cpu: CPUModel) -> APError {
+        APError(.invalidArgument, "ap_domain: write a domain number 0-\(guestBusMaxima(cpu).domain.value)")
+    }
+
+    /// Sets the guest's zcrypt `online` of a card (queue nil) or a queue;
+    /// ENODEV once a scan removed the device.
+    ///
+    /// The corresponding kernel functions are `online_store` (zcrypt_card.c
+    /// and zcrypt_queue.c, in the guest).
+    public mutating func setGuestOnline(_ name: String, card: APID, queue: APQN?, _ on: Bool) throws(APError) {
+        let bus = try guestWithBus(name).bus
         guard bus.cards[card] != nil, queue.map({ bus.queues.contains($0) }) ?? true else {
-            throw APError(.noSuchDevice, "\(device): the device is gone (a scan removed it)")
+            throw APError(.noSuchDevice, "\(queue?.description ?? card.cardName): the device is gone (a scan removed it)")
         }
-        let on = try Self.parseBoolean(input, "\(device)/online")
         if let queue {
             if on { guests[name]!.bus.offlineQueues.remove(queue) } else { guests[name]!.bus.offlineQueues.insert(queue) }
         } else {
@@ -156,6 +194,3 @@ extension APHost {
         }
     }
 }
-
-// The guest bus is part of the state file (HostCoding.swift).
-extension GuestBus: Codable {}

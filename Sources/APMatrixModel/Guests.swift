@@ -1,91 +1,15 @@
 import SystemPackage
 
-/// A QEMU CPU model string reduced to what AP pass-through depends on:
-/// `host,ap=on,apqci=on,apft=on,apqi=on` (any feature may be `=off`).
-public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
-    public var name: String
-    /// AP instructions interpreted for the guest; needed for a vfio-ap device.
-    public var ap: Bool
-    /// PQAP(QCI): the guest can read its AP configuration (ids above 63/15, change notifications).
-    public var apqci: Bool
-    /// AP facilities test: without it the guest sees no AP device.
-    public var apft: Bool
-    /// AP queue interruption control.
-    public var apqi: Bool
-
-    public static let featureNames = ["ap", "apqci", "apft", "apqi"]
-
-    /// Parses a `-cpu` value against the host's facilities (SPEC §4): the
-    /// `host` model starts with every AP feature the host allows, any other
-    /// model with none; `feature=on|off` overrides; a feature turned on that
-    /// the host lacks is an error naming it.
-    public init(parsing text: String, facilities: Facilities) throws(APError) {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard let model = parts.first, !model.isEmpty, !model.contains("="),
-              model.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 46 || $0 == 45 || $0 == 95 })
-        else {
-            throw APError(.invalidArgument, "CPU model '\(text)': start with a model name such as host, then feature=on|off")
-        }
-        let host = model == "host"
-        name = model
-        let apqiAvailable = facilities.apqi && facilities.aiv
-        ap = host
-        apqci = host && facilities.qci
-        apft = host && facilities.apft
-        apqi = host && apqiAvailable
-        for item in parts.dropFirst() {
-            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard kv.count == 2, let on = Self.boolean(kv[1]) else {
-                throw APError(.invalidArgument, "CPU model '\(text)': '\(item)' is not feature=on or feature=off")
-            }
-            switch kv[0] {
-            case "ap": ap = on
-            case "apqci":
-                if on && !facilities.qci { throw Self.missing("apqci", "qci (STFLE bit 12)") }
-                apqci = on
-            case "apft":
-                if on && !facilities.apft { throw Self.missing("apft", "apft (STFLE bit 15)") }
-                apft = on
-            case "apqi":
-                if on && !facilities.apqi { throw Self.missing("apqi", "apqi (STFLE bit 65)") }
-                if on && !facilities.aiv { throw Self.missing("apqi", "aiv (adapter-interruption virtualization)") }
-                apqi = on
-            default:
-                throw APError(.invalidArgument,
-                              "CPU model '\(text)': unknown feature '\(kv[0])' (the AP features are ap, apqci, apft, apqi)")
-            }
-        }
-    }
-
-    static func missing(_ feature: String, _ facility: String) -> APError {
-        APError(.invalidArgument, "CPU feature \(feature) is not available: the host lacks facility \(facility)")
-    }
-
-    static func boolean(_ s: String) -> Bool? {
-        switch s {
-        case "on", "yes", "true": return true
-        case "off", "no", "false": return false
-        default: return nil
-        }
-    }
-
-    /// `host,ap=on,apqci=on,apft=on,apqi=off`
-    public var description: String {
-        func f(_ n: String, _ v: Bool) -> String { "\(n)=\(v ? "on" : "off")" }
-        return [name, f("ap", ap), f("apqci", apqci), f("apft", apft), f("apqi", apqi)].joined(separator: ",")
-    }
-}
-
 /// A `-device vfio-ap,sysfsdev=…,id=…` of a guest.
 public struct VfioAPDevice: Hashable, Sendable, Codable {
     /// The QEMU device id (`hostdev0`).
     public var id: String
-    /// The mdev's UUID.
-    public var mdev: String
+    /// The mdev.
+    public var mdev: MdevUUID
     /// The `sysfsdev` path as given.
     public var sysfsdev: String
 
-    public init(id: String, mdev: String, sysfsdev: String) {
+    public init(id: String, mdev: MdevUUID, sysfsdev: String) {
         self.id = id
         self.mdev = mdev
         self.sysfsdev = sysfsdev
@@ -95,24 +19,41 @@ public struct VfioAPDevice: Hashable, Sendable, Codable {
 /// A KVM guest (a QEMU process) on the host.
 public struct Guest: Hashable, Sendable {
     public let name: String
-    public var cpu: CPUModel
+    public internal(set) var cpu: CPUModel
     /// At most one vfio-ap device per guest.
-    public var device: VfioAPDevice?
+    public internal(set) var device: VfioAPDevice?
     /// The guest kernel's AP bus (what it has scanned).
     public internal(set) var bus = GuestBus()
+
+    /// Whether the guest's bus scans on its own every `config_time`: with
+    /// `apqci` it can tell that its configuration changed (kernel-reference §6).
+    var scansPeriodically: Bool { cpu.ap && cpu.apqci }
+
+    /// `ap_scan_bus_count` at `now`: the scans recorded, plus the periodic
+    /// scans since, which count whether or not they found anything new.
+    public func busScans(at now: Uptime) -> Int {
+        bus.scansWhenArmed + (scansPeriodically ? bus.periodicScans(until: now) : 0)
+    }
+
+    /// `bindings`: queue devices bound to a driver / all queue devices; every
+    /// queue in a guest is bound to cex4queue, so after the first scan it is complete.
+    public func bindingsText(at now: Uptime) -> String {
+        let n = bus.queues.count
+        return busScans(at: now) >= 1 ? "\(n)/\(n) (complete)\n" : "\(n)/\(n)\n"
+    }
 }
 
 /// What a guest sees of the AP bus (SPEC §4).
 public struct GuestView: Hashable, Sendable {
     public var cards: [(id: APID, type: AdapterType)]
-    public var usageDomains: Bitmap256
-    public var controlDomains: Bitmap256
+    public var usageDomains: Bitmap256<APQI>
+    public var controlDomains: Bitmap256<APQI>
     public var queues: [APQN]
     /// The CRYCB masks as KVM holds them.
     public var crycb: Matrix
 
-    public init(cards: [(id: APID, type: AdapterType)] = [], usageDomains: Bitmap256 = Bitmap256(),
-                controlDomains: Bitmap256 = Bitmap256(), queues: [APQN] = [], crycb: Matrix = Matrix()) {
+    public init(cards: [(id: APID, type: AdapterType)] = [], usageDomains: Bitmap256<APQI> = Bitmap256(),
+                controlDomains: Bitmap256<APQI> = Bitmap256(), queues: [APQN] = [], crycb: Matrix = Matrix()) {
         self.cards = cards
         self.usageDomains = usageDomains
         self.controlDomains = controlDomains
@@ -130,10 +71,11 @@ public struct GuestView: Hashable, Sendable {
 }
 
 extension APHost {
-    /// Starts a guest (SPEC §4): a unique name, a CPU model the host's
-    /// facilities allow, and optionally a vfio-ap device, which needs `ap=on`
-    /// and an mdev no other guest uses (EBUSY).
-    public mutating func startGuest(_ name: String, cpu: CPUModel, device: VfioAPDevice?) throws(APError) {
+    /// Starts a guest at `now` (SPEC §4): a unique name, a CPU model the
+    /// host's facilities allow, and optionally a vfio-ap device, which needs
+    /// `ap=on` and an mdev no other guest uses (EBUSY). With `ap=on` its bus
+    /// scans at boot, which arms its config timer.
+    public mutating func startGuest(_ name: String, cpu: CPUModel, device: VfioAPDevice?, at now: Uptime) throws(APError) {
         guard !name.isEmpty, name.utf8.count <= 64,
               name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != 47 }) else {
             throw APError(.invalidArgument, "guest name '\(name)': use 1-64 printable characters without spaces or '/'")
@@ -144,7 +86,7 @@ extension APHost {
         events.append(.guestChanged(guest: name, running: true))
         events.append(.note("guest \(name): -cpu \(cpu)"))
         if let d = device { attach(name, d) }
-        if cpu.ap { rescan(name, cause: "boot") }
+        if cpu.ap { rescan(guests[name]!, cause: "boot", at: now, number: 1) }
     }
 
     /// Stops a guest: its vfio-ap device is released first.
@@ -158,8 +100,8 @@ extension APHost {
     /// Hot plugs a vfio-ap device into a running guest (QMP `device_add`).
     public mutating func plugDevice(_ name: String, _ d: VfioAPDevice) throws(APError) {
         let g = try guest(name)
-        guard g.device == nil else {
-            throw APError(.resourceBusy, "guest \(name) already has vfio-ap device '\(g.device!.id)': only one vfio-ap device is allowed")
+        if let present = g.device {
+            throw APError(.resourceBusy, "guest \(name) already has vfio-ap device '\(present.id)': only one vfio-ap device is allowed")
         }
         try checkPlug(d, cpu: g.cpu)
         attach(name, d)
@@ -186,7 +128,7 @@ extension APHost {
         guard cpu.ap else {
             throw APError(.invalidArgument, "a vfio-ap device needs the CPU feature ap=on (the CPU model has ap=off)")
         }
-        guard let m = mdevs[d.mdev] else {
+        guard let m = vfio.mdevs[d.mdev] else {
             throw APError(.noSuchFileOrDirectory, "vfio-ap sysfsdev \(d.sysfsdev): no such mdev \(d.mdev)")
         }
         if let other = m.guest {
@@ -201,10 +143,10 @@ extension APHost {
     /// The corresponding kernel functions are `vfio_ap_mdev_set_kvm` (seed)
     /// and `vfio_ap_mdev_open_device` (upstream).
     mutating func attach(_ name: String, _ d: VfioAPDevice) {
-        let m = mdevs[d.mdev]!
+        let m = vfio.mdevs[d.mdev]!
         let s = rules.atOpen(m.matrix, shadow: m.shadow, host: self)
-        mdevs[d.mdev]?.shadow = s
-        mdevs[d.mdev]?.guest = name
+        vfio.mdevs[d.mdev]?.shadow = s
+        vfio.mdevs[d.mdev]?.guest = name
         guests[name]?.device = d
         events.append(.deviceChanged(guest: name, device: d, plugged: true))
         pushCRYCB(name, from: Matrix(), to: s, cause: "device \(d.id) attached")
@@ -217,9 +159,9 @@ extension APHost {
     /// The corresponding kernel functions are `vfio_ap_mdev_release` (seed)
     /// and `vfio_ap_mdev_close_device` (upstream).
     mutating func release(_ name: String, _ d: VfioAPDevice, cause: String) {
-        let m = mdevs[d.mdev]!
+        let m = vfio.mdevs[d.mdev]!
         pushCRYCB(name, from: m.shadow, to: Matrix(), cause: cause)
-        mdevs[d.mdev]?.guest = nil
+        vfio.mdevs[d.mdev]?.guest = nil
         guests[name]?.device = nil
         if rules.shadowWithoutGuest {
             for apqn in linkedQueues(m) { reset(apqn, cause: "released: \(cause)") }
@@ -231,25 +173,45 @@ extension APHost {
 
     /// The guest's CRYCB: its mdev's shadow, or empty.
     public func crycb(of name: String) -> Matrix {
-        guard let d = guests[name]?.device, let m = mdevs[d.mdev] else { return Matrix() }
+        guard let d = guests[name]?.device, let m = vfio.mdevs[d.mdev] else { return Matrix() }
         return m.shadow
     }
 
     /// What the guest sees (SPEC §4): cards S.apm, usage domains S.aqm,
     /// control domains S.adm, queues S.apm × S.aqm with the host's card
-    /// types; nothing with `ap=off` or `apft=off`; only ids up to 63/15
-    /// with `apqci=off`.
+    /// types; nothing with `ap=off` or `apft=off`; only ids up to the legacy
+    /// maxima with `apqci=off`.
     public func guestView(_ name: String) throws(APError) -> GuestView {
         let g = try guest(name)
         let c = crycb(of: name)
         var view = GuestView(crycb: c)
         guard g.cpu.ap, g.cpu.apft else { return view }
-        let apids = g.cpu.apqci ? c.apm : c.apm & .through(63)
-        let limit: Bitmap256 = g.cpu.apqci ? .all : .through(15)
+        let apids = g.cpu.apqci ? c.apm : c.apm & .through(.legacyMax)
+        let limit: Bitmap256<APQI> = g.cpu.apqci ? .all : .through(.legacyMax)
         view.usageDomains = c.aqm & limit
         view.controlDomains = c.adm & limit
-        view.cards = apids.compactMap { a in adapters[a].map { (a, $0.type) } }
+        view.cards = apids.compactMap { a in firmware.adapters[a].map { (a, $0.type) } }
         view.queues = Matrix(apm: apids, aqm: view.usageDomains).apqns
         return view
+    }
+
+    /// The guest puts state into one of its queues (an enqueued request, a
+    /// key): the held state, a token that must never be seen by anyone but
+    /// this guest. Only a queue the guest sees (its view, SPEC §4) can take
+    /// it (ENODEV, as the guest's NQAP to an APQN outside its CRYCB fails);
+    /// the text is 1-256 printable ASCII characters (EINVAL). Every path
+    /// that takes the queue away resets it, which drops the state (`reset`).
+    public mutating func putHeldState(_ name: String, _ apqn: APQN, _ state: String) throws(APError) {
+        guard (1...256).contains(state.utf8.count), state.utf8.allSatisfy({ $0 >= 32 && $0 < 127 }) else {
+            throw APError(.invalidArgument, "guest state: write 1-256 printable ASCII characters")
+        }
+        let view = try guestView(name)
+        guard view.queues.contains(apqn) else {
+            throw APError(.noSuchDevice,
+                          "guest \(name) cannot reach queue \(apqn): it sees \(view.queues.isEmpty ? "no queues" : "queues \(view.queues.map(\.description).joined(separator: " "))") (CRYCB \(view.crycb.summary))")
+        }
+        firmware.records[apqn, default: QueueRecord()].holdsStateOf = name
+        firmware.records[apqn]?.heldState = state
+        events.append(.note("guest \(name): state put into queue \(apqn)"))
     }
 }

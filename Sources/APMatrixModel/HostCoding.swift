@@ -1,57 +1,8 @@
 // The host as a Codable document, for the state file of `serve --state`.
-// Stdlib Codable only: the model stays Foundation-free; the emulator picks
+// Stdlib Codable only: the model stays Foundation-free; the runtime picks
 // the encoder. Decoding refuses anything the kernel could never reach: ids
 // out of range, devices the firmware does not have, and every state that
 // breaks an invariant (`checkInvariants`).
-
-/// An id set as an id list (`0-15,71`): readable in the state file.
-extension Bitmap256: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { self = try IdList.parse(text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
-}
-
-/// `05.0004`.
-extension APQN: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let apqn = APQN(sysfsName: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "'\(text)' is not an APQN such as 05.0004"))
-        }
-        self = apqn
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
-}
-
-/// `CEX8C`.
-extension AdapterType: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let t = AdapterType(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "'\(text)' is not an adapter type (\(AdapterType.supportedNames.joined(separator: ", ")))"))
-        }
-        self = t
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
-}
 
 /// Events keep their kind, so a resumed log shows and publishes them as before.
 extension Event: Codable {
@@ -89,69 +40,57 @@ extension Event: Codable {
         }
     }
 
+    /// An event's fields, those of its kind set (the others are left out of the JSON).
+    private struct Fields: Encodable {
+        var kind: String
+        var text: String?, guest: String?, before: Matrix?, after: Matrix?, cause: String?, apqn: APQN?
+        var device: VfioAPDevice?, plugged: Bool?, running: Bool?, scan: Int?, added: [String]?, removed: [String]?
+    }
+
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
+        var f = Fields(kind: kind)
         switch self {
-        case .kernel(let text):
-            try c.encode("kernel", forKey: .kind)
-            try c.encode(text, forKey: .text)
-        case .note(let text):
-            try c.encode("note", forKey: .kind)
-            try c.encode(text, forKey: .text)
-        case let .crycbChanged(guest, before, after, cause):
-            try c.encode("crycb", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(before, forKey: .before)
-            try c.encode(after, forKey: .after)
-            try c.encode(cause, forKey: .cause)
-        case let .queueReset(apqn, cause):
-            try c.encode("reset", forKey: .kind)
-            try c.encode(apqn, forKey: .apqn)
-            try c.encode(cause, forKey: .cause)
-        case let .deviceChanged(guest, device, plugged):
-            try c.encode("device", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(device, forKey: .device)
-            try c.encode(plugged, forKey: .plugged)
-        case let .guestChanged(guest, running):
-            try c.encode("guest", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(running, forKey: .running)
+        case .kernel(let text), .note(let text): f.text = text
+        case let .crycbChanged(guest, before, after, cause): (f.guest, f.before, f.after, f.cause) = (guest, before, after, cause)
+        case let .queueReset(apqn, cause): (f.apqn, f.cause) = (apqn, cause)
+        case let .deviceChanged(guest, device, plugged): (f.guest, f.device, f.plugged) = (guest, device, plugged)
+        case let .guestChanged(guest, running): (f.guest, f.running) = (guest, running)
         case let .guestBusChanged(guest, scan, added, removed, cause):
-            try c.encode("bus", forKey: .kind)
-            try c.encode(guest, forKey: .guest)
-            try c.encode(scan, forKey: .scan)
-            try c.encode(added, forKey: .added)
-            try c.encode(removed, forKey: .removed)
-            try c.encode(cause, forKey: .cause)
+            (f.guest, f.scan, f.added, f.removed, f.cause) = (guest, scan, added, removed, cause)
         }
+        try f.encode(to: encoder)
     }
 }
 
 extension APHost: Codable {
-    private struct AdapterState: Codable {
-        var id: APID, type: AdapterType, configured: Bool, domains: Bitmap256?
+    private struct AdapterRecord: Codable {
+        var id: APID, type: AdapterType, configured: Bool, domains: Bitmap256<APQI>?
     }
-    private struct Firmware: Codable {
+    private struct FirmwareRecord: Codable {
         var apxa: Bool, maxAdapter: Int, maxDomain: Int, facilities: Facilities
-        var usageDomains: Bitmap256, controlDomains: Bitmap256, maxMdevs: Int, adapters: [AdapterState]
+        var usageDomains: Bitmap256<APQI>, controlDomains: Bitmap256<APQI>, maxMdevs: Int, adapters: [AdapterRecord]
     }
-    private struct CardState: Codable {
+    private struct CardRecord: Codable {
         var id: APID, bound: Bool, online: Bool
     }
-    private struct QueueState: Codable {
+    private struct QueueDeviceRecord: Codable {
         var apqn: APQN, driver: QueueDriver?, online: Bool
     }
-    private struct Bus: Codable {
-        var apmask: Bitmap256, aqmask: Bitmap256, apDomain: Int, cards: [CardState], queues: [QueueState]
+    private struct BusRecord: Codable {
+        /// `ap_domain`, -1 for none.
+        var apmask: Bitmap256<APID>, aqmask: Bitmap256<APQI>, apDomain: Int, cards: [CardRecord], queues: [QueueDeviceRecord]
     }
-    private struct RecordState: Codable {
-        var apqn: APQN, resets: Int, holdsStateOf: String?, guestState: String?
+    private struct HardwareQueueRecord: Codable {
+        var apqn: APQN, resets: Int, holdsStateOf: String?, heldState: String?
+        enum CodingKeys: String, CodingKey {
+            case apqn, resets, holdsStateOf
+            case heldState = "guestState"
+        }
     }
-    private struct MdevState: Codable {
-        var uuid: String, matrix: Matrix, shadow: Matrix, guest: String?, iommuGroup: Int, serial: Int
+    private struct MdevRecord: Codable {
+        var uuid: MdevUUID, matrix: Matrix, shadow: Matrix, guest: String?, iommuGroup: Int, serial: Int
     }
-    private struct GuestState: Codable {
+    private struct GuestRecord: Codable {
         /// The CPU model as `-cpu` takes it; parsed again against the facilities.
         var name: String, cpu: String, device: VfioAPDevice?
         /// The guest kernel's AP bus; absent in files written before guest trees existed.
@@ -164,29 +103,31 @@ extension APHost: Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(profile, forKey: .profile)
-        try c.encode(Firmware(apxa: apxa, maxAdapter: qciMaxAdapter, maxDomain: qciMaxDomain, facilities: facilities,
-                              usageDomains: usageDomains, controlDomains: controlDomains, maxMdevs: maxMdevs,
-                              adapters: adapters.keys.sorted().map { id in
-                                  let a = adapters[id]!
-                                  return AdapterState(id: id, type: a.type, configured: a.configured, domains: a.domains)
-                              }), forKey: .firmware)
-        try c.encode(Bus(apmask: apmask, aqmask: aqmask, apDomain: apDomain,
-                         cards: cards.keys.sorted().map { CardState(id: $0, bound: cards[$0]!.bound, online: cards[$0]!.online) },
-                         queues: queues.keys.sorted().map {
-                             QueueState(apqn: $0, driver: queues[$0]!.driver, online: queues[$0]!.online)
-                         }), forKey: .bus)
-        try c.encode(mdevsInOrder.map {
-            MdevState(uuid: $0.uuid, matrix: $0.matrix, shadow: $0.shadow, guest: $0.guest,
-                      iommuGroup: $0.iommuGroup, serial: $0.serial)
+        let fw = firmware
+        try c.encode(FirmwareRecord(apxa: fw.apxa, maxAdapter: fw.maxAdapter.value, maxDomain: fw.maxDomain.value,
+                                    facilities: fw.facilities, usageDomains: fw.usageDomains,
+                                    controlDomains: fw.controlDomains, maxMdevs: vfio.maxMdevs,
+                                    adapters: fw.adapters.keys.sorted().map { id in
+                                        let a = fw.adapters[id]!
+                                        return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains)
+                                    }), forKey: .firmware)
+        try c.encode(BusRecord(apmask: bus.apmask, aqmask: bus.aqmask, apDomain: bus.apDomain?.value ?? -1,
+                               cards: bus.cards.keys.sorted().map { CardRecord(id: $0, bound: bus.cards[$0]!.bound, online: bus.cards[$0]!.online) },
+                               queues: bus.queues.keys.sorted().map {
+                                   QueueDeviceRecord(apqn: $0, driver: bus.queues[$0]!.driver, online: bus.queues[$0]!.online)
+                               }), forKey: .bus)
+        try c.encode(vfio.mdevsInOrder.map {
+            MdevRecord(uuid: $0.uuid, matrix: $0.matrix, shadow: $0.shadow, guest: $0.guest,
+                       iommuGroup: $0.iommuGroup, serial: $0.serial)
         }, forKey: .mdevs)
-        try c.encode(nextSerial, forKey: .nextSerial)
+        try c.encode(vfio.nextSerial, forKey: .nextSerial)
         try c.encode(guests.keys.sorted().map { name in
             let g = guests[name]!
-            return GuestState(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus)
+            return GuestRecord(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus)
         }, forKey: .guests)
-        try c.encode(records.keys.sorted().map { apqn in
-            let r = records[apqn]!
-            return RecordState(apqn: apqn, resets: r.resets, holdsStateOf: r.holdsStateOf, guestState: r.guestState)
+        try c.encode(fw.records.keys.sorted().map { apqn in
+            let r = fw.records[apqn]!
+            return HardwareQueueRecord(apqn: apqn, resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState)
         }, forKey: .queueRecords)
     }
 
@@ -200,62 +141,63 @@ extension APHost: Codable {
         }
         // A restriction keeps domains the LPAR lost since boot (`removeDomain`):
         // the host file rules apply to the part within the LPAR.
-        let fw = try c.decode(Firmware.self, forKey: .firmware)
-        let d = HostDescription(apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
-                                facilities: fw.facilities, usageDomains: fw.usageDomains,
-                                controlDomains: fw.controlDomains, maxMdevs: fw.maxMdevs,
-                                adapters: fw.adapters.map {
-                                    AdapterDescription(id: $0.id, type: $0.type, configured: $0.configured,
-                                                       domains: $0.domains.map { $0 & fw.usageDomains })
-                                })
+        let fw = try c.decode(FirmwareRecord.self, forKey: .firmware)
         let profile = try c.decode(Profile.self, forKey: .profile)
-        do throws(HostDescription.Invalid) { try self.init(d, profile: profile) } catch {
+        do throws(HostDescription.Invalid) {
+            try HostDescription.checkMaximum(fw.maxAdapter, APID.self, "maxAdapter", apxa: fw.apxa)
+            try HostDescription.checkMaximum(fw.maxDomain, APQI.self, "maxDomain", apxa: fw.apxa)
+            let d = HostDescription(apxa: fw.apxa, maxAdapter: APID(exactly: fw.maxAdapter), maxDomain: APQI(exactly: fw.maxDomain),
+                                    facilities: fw.facilities, usageDomains: fw.usageDomains,
+                                    controlDomains: fw.controlDomains, maxMdevs: fw.maxMdevs,
+                                    adapters: fw.adapters.map {
+                                        AdapterDescription(id: $0.id, type: $0.type, configured: $0.configured,
+                                                           domains: $0.domains.map { $0 & fw.usageDomains })
+                                    })
+            try self.init(d, profile: profile)
+        } catch {
             throw corrupt(.firmware, "\(error)")
         }
-        for a in fw.adapters { adapters[a.id]?.domains = a.domains }
+        for a in fw.adapters { firmware.adapters[a.id]?.domains = a.domains }
         // The bus: exactly the devices the firmware has, each with a stored binding.
-        let bus = try c.decode(Bus.self, forKey: .bus)
-        guard bus.cards.map(\.id) == cards.keys.sorted() else {
-            throw corrupt(.bus, "the cards \(bus.cards.map(\.id)) are not those of the firmware's adapters \(cards.keys.sorted())")
+        let b = try c.decode(BusRecord.self, forKey: .bus)
+        guard b.cards.map(\.id) == bus.cards.keys.sorted() else {
+            throw corrupt(.bus, "the cards \(b.cards.map(\.id.value)) are not those of the firmware's adapters \(bus.cards.keys.sorted().map(\.value))")
         }
-        guard bus.queues.map(\.apqn) == queues.keys.sorted() else {
+        guard b.queues.map(\.apqn) == bus.queues.keys.sorted() else {
             throw corrupt(.bus, "the queue devices are not those the firmware's adapters and usage domains give")
         }
-        guard (-1...busMaxDomain).contains(bus.apDomain) else {
-            throw corrupt(.bus, "apDomain \(bus.apDomain) is outside -1...\(busMaxDomain)")
+        guard (-1...firmware.busMaxDomain.value).contains(b.apDomain) else {
+            throw corrupt(.bus, "apDomain \(b.apDomain) is outside -1...\(firmware.busMaxDomain.value)")
         }
-        apmask = bus.apmask
-        aqmask = bus.aqmask
-        apDomain = bus.apDomain
-        for card in bus.cards { cards[card.id] = Card(bound: card.bound, online: card.online) }
-        for q in bus.queues {
-            queues[q.apqn]?.online = q.online
-            setDriver(q.apqn, q.driver)
+        bus.apmask = b.apmask
+        bus.aqmask = b.aqmask
+        bus.apDomain = APQI(exactly: b.apDomain)
+        for card in b.cards { bus.cards[card.id] = Card(bound: card.bound, online: card.online) }
+        for q in b.queues {
+            bus.queues[q.apqn]?.online = q.online
+            bus.setDriver(q.apqn, q.driver)
         }
-        for m in try c.decode([MdevState].self, forKey: .mdevs) {
-            guard KernelParse.canonicalUUID(Array(m.uuid.utf8)) == m.uuid else {
-                throw corrupt(.mdevs, "'\(m.uuid)' is not a canonical lowercase mdev UUID")
-            }
-            guard mdevs[m.uuid] == nil else { throw corrupt(.mdevs, "mdev \(m.uuid) is listed twice") }
+        for m in try c.decode([MdevRecord].self, forKey: .mdevs) {
+            guard vfio.mdevs[m.uuid] == nil else { throw corrupt(.mdevs, "mdev \(m.uuid) is listed twice") }
             guard (0..<65536).contains(m.iommuGroup) else {
                 throw corrupt(.mdevs, "mdev \(m.uuid): iommu group \(m.iommuGroup) is outside 0-65535")
             }
-            mdevs[m.uuid] = Mdev(uuid: m.uuid, shadow: m.shadow, guest: m.guest, iommuGroup: m.iommuGroup, serial: m.serial)
-            setMatrix(m.uuid, m.matrix)
-            markIOMMUGroup(m.iommuGroup)
+            vfio.mdevs[m.uuid] = Mdev(uuid: m.uuid, shadow: m.shadow, guest: m.guest, iommuGroup: m.iommuGroup, serial: m.serial)
+            vfio.setMatrix(m.uuid, m.matrix)
+            vfio.markIOMMUGroup(m.iommuGroup)
         }
-        nextSerial = try c.decode(Int.self, forKey: .nextSerial)
-        for g in try c.decode([GuestState].self, forKey: .guests) {
+        vfio.nextSerial = try c.decode(Int.self, forKey: .nextSerial)
+        for g in try c.decode([GuestRecord].self, forKey: .guests) {
             guard guests[g.name] == nil else { throw corrupt(.guests, "guest \(g.name) is listed twice") }
             let cpu: CPUModel
-            do throws(APError) { cpu = try CPUModel(parsing: g.cpu, facilities: facilities) } catch {
+            do throws(APError) { cpu = try CPUModel(parsing: g.cpu, facilities: firmware.facilities) } catch {
                 throw corrupt(.guests, "guest \(g.name): \(error.message)")
             }
             guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus())
         }
-        for r in try c.decode([RecordState].self, forKey: .queueRecords) {
+        for r in try c.decode([HardwareQueueRecord].self, forKey: .queueRecords) {
             guard r.resets >= 0 else { throw corrupt(.queueRecords, "queue \(r.apqn): negative reset count") }
-            records[r.apqn] = QueueRecord(resets: r.resets, holdsStateOf: r.holdsStateOf, guestState: r.guestState)
+            firmware.records[r.apqn] = QueueRecord(resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState)
         }
         let broken = checkInvariants()
         guard broken.isEmpty else {
@@ -263,5 +205,47 @@ extension APHost: Codable {
                 codingPath: decoder.codingPath,
                 debugDescription: "a state the kernel cannot reach: \(broken.prefix(3).map(\.description).joined(separator: "; "))"))
         }
+    }
+}
+
+/// The guest bus in the state file. `scans` is the count when the timer was
+/// armed; files written before time was derived have no `timerArmed` (their
+/// timer restarts at boot) and a `sinceTimerArmed` that is ignored.
+extension GuestBus: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case qci, cards, queues, configTime, domain, offlineCards, offlineQueues, scans, timerArmed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        qci = try c.decodeIfPresent(Matrix.self, forKey: .qci)
+        cards = try c.decode([APID: AdapterType].self, forKey: .cards)
+        queues = try c.decode([APQN].self, forKey: .queues)
+        configTime = try c.decode(Int.self, forKey: .configTime)
+        guard Self.configTimeRange.contains(configTime) else {
+            throw DecodingError.dataCorruptedError(forKey: .configTime, in: c, debugDescription: "config_time \(configTime) is outside 5-120")
+        }
+        let d = try c.decode(Int.self, forKey: .domain)
+        guard d == -1 || APQI(exactly: d) != nil else {
+            throw DecodingError.dataCorruptedError(forKey: .domain, in: c, debugDescription: "domain \(d) is outside -1...255")
+        }
+        domain = APQI(exactly: d)
+        offlineCards = try c.decode(Bitmap256<APID>.self, forKey: .offlineCards)
+        offlineQueues = try c.decode(Set<APQN>.self, forKey: .offlineQueues)
+        scansWhenArmed = try c.decode(Int.self, forKey: .scans)
+        timerArmed = try c.decodeIfPresent(Uptime.self, forKey: .timerArmed) ?? .boot
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(qci, forKey: .qci)
+        try c.encode(cards, forKey: .cards)
+        try c.encode(queues, forKey: .queues)
+        try c.encode(configTime, forKey: .configTime)
+        try c.encode(domain?.value ?? -1, forKey: .domain)
+        try c.encode(offlineCards, forKey: .offlineCards)
+        try c.encode(offlineQueues.sorted(), forKey: .offlineQueues)
+        try c.encode(scansWhenArmed, forKey: .scans)
+        try c.encode(timerArmed, forKey: .timerArmed)
     }
 }

@@ -25,9 +25,9 @@ public struct AdapterDescription: Hashable, Sendable {
     public var configured: Bool
     /// The usage domains this adapter has queues for, when it is restricted;
     /// nil means every usage domain of the LPAR. A fixed property of the adapter.
-    public var domains: Bitmap256?
+    public var domains: Bitmap256<APQI>?
 
-    public init(id: APID, type: AdapterType, configured: Bool = true, domains: Bitmap256? = nil) {
+    public init(id: APID, type: AdapterType, configured: Bool = true, domains: Bitmap256<APQI>? = nil) {
         self.id = id
         self.type = type
         self.configured = configured
@@ -37,31 +37,31 @@ public struct AdapterDescription: Hashable, Sendable {
 
 /// A host (LPAR) as the host file describes it (SPEC §1).
 public struct HostDescription: Hashable, Sendable {
-    /// AP extended addressing: ids up to `maxAdapter`/`maxDomain`; else 63/15.
+    /// AP extended addressing: ids up to `maxAdapter`/`maxDomain`; else up to the legacy maxima.
     public var apxa: Bool
     /// QCI `Na`: the highest APID.
-    public var maxAdapter: Int
+    public var maxAdapter: APID
     /// QCI `Nd`: the highest APQI.
-    public var maxDomain: Int
+    public var maxDomain: APQI
     public var facilities: Facilities
     /// The LPAR's usage domains (QCI AQM).
-    public var usageDomains: Bitmap256
+    public var usageDomains: Bitmap256<APQI>
     /// The LPAR's control domains (QCI ADM).
-    public var controlDomains: Bitmap256
+    public var controlDomains: Bitmap256<APQI>
     /// `ap.apmask=` / `ap.aqmask=` boot values.
-    public var apmask: Bitmap256
-    public var aqmask: Bitmap256
+    public var apmask: Bitmap256<APID>
+    public var aqmask: Bitmap256<APQI>
     /// How many mdevs may exist at once (`available_instances` at boot).
     public var maxMdevs: Int
     public var adapters: [AdapterDescription]
 
-    public init(apxa: Bool = true, maxAdapter: Int? = nil, maxDomain: Int? = nil,
-                facilities: Facilities = Facilities(), usageDomains: Bitmap256,
-                controlDomains: Bitmap256? = nil, apmask: Bitmap256 = .all, aqmask: Bitmap256 = .all,
+    public init(apxa: Bool = true, maxAdapter: APID? = nil, maxDomain: APQI? = nil,
+                facilities: Facilities = Facilities(), usageDomains: Bitmap256<APQI>,
+                controlDomains: Bitmap256<APQI>? = nil, apmask: Bitmap256<APID> = .all, aqmask: Bitmap256<APQI> = .all,
                 maxMdevs: Int = 65536, adapters: [AdapterDescription]) {
         self.apxa = apxa
-        self.maxAdapter = maxAdapter ?? (apxa ? 255 : 63)
-        self.maxDomain = maxDomain ?? (apxa ? 255 : 15)
+        self.maxAdapter = maxAdapter ?? Self.idLimit(apxa: apxa)
+        self.maxDomain = maxDomain ?? Self.idLimit(apxa: apxa)
         self.facilities = facilities
         self.usageDomains = usageDomains
         self.controlDomains = controlDomains ?? usageDomains
@@ -82,34 +82,45 @@ public struct HostDescription: Hashable, Sendable {
         public var description: String { "\(field): \(reason)" }
     }
 
+    /// The highest id of a kind the LPAR can have: 255 with apxa, else the legacy maximum.
+    public static func idLimit<ID: APIdentifier>(apxa: Bool) -> ID { apxa ? .extendedMax : .legacyMax }
+
     /// Checks the rules of SPEC §1 that do not depend on the file's syntax.
     public func validate() throws(Invalid) {
-        let apidLimit = apxa ? 255 : 63, apqiLimit = apxa ? 255 : 15
-        guard (0...apidLimit).contains(maxAdapter) else {
-            throw Invalid("maxAdapter", "\(maxAdapter) is outside 0-\(apidLimit)\(apxa ? "" : " (no apxa)")")
-        }
-        guard (0...apqiLimit).contains(maxDomain) else {
-            throw Invalid("maxDomain", "\(maxDomain) is outside 0-\(apqiLimit)\(apxa ? "" : " (no apxa)")")
-        }
+        try Self.checkMaximum(maxAdapter, "maxAdapter", apxa: apxa)
+        try Self.checkMaximum(maxDomain, "maxDomain", apxa: apxa)
         guard facilities.qci else { throw Invalid("facilities.qci", "false is not supported in this version") }
         guard (1...65536).contains(maxMdevs) else { throw Invalid("maxMdevs", "\(maxMdevs) is outside 1-65536") }
         if let top = usageDomains.subtracting(.through(maxDomain)).first {
-            throw Invalid("domains", "domain \(top) is above maxDomain \(maxDomain)")
+            throw Invalid("domains", "domain \(top.value) is above maxDomain \(maxDomain.value)")
         }
         if let top = controlDomains.subtracting(.through(maxDomain)).first {
-            throw Invalid("controlDomains", "domain \(top) is above maxDomain \(maxDomain)")
+            throw Invalid("controlDomains", "domain \(top.value) is above maxDomain \(maxDomain.value)")
         }
-        var seen = Bitmap256()
+        var seen = Bitmap256<APID>()
         for (i, a) in adapters.enumerated() {
             let field = "adapters[\(i)]"
-            guard (0...maxAdapter).contains(a.id) else {
-                throw Invalid("\(field).id", "adapter \(a.id) is outside 0-\(maxAdapter) (maxAdapter)")
+            guard a.id <= maxAdapter else {
+                throw Invalid("\(field).id", "adapter \(a.id.value) is outside 0-\(maxAdapter.value) (maxAdapter)")
             }
-            guard !seen.contains(a.id) else { throw Invalid("\(field).id", "adapter \(a.id) is listed twice") }
+            guard !seen.contains(a.id) else { throw Invalid("\(field).id", "adapter \(a.id.value) is listed twice") }
             seen.insert(a.id)
             if let d = a.domains, let bad = d.subtracting(usageDomains).first {
-                throw Invalid("\(field).domains", "domain \(bad) is not a usage domain of the LPAR")
+                throw Invalid("\(field).domains", "domain \(bad.value) is not a usage domain of the LPAR")
             }
+        }
+    }
+
+    /// A QCI maximum must be an id the LPAR can have; `value` may come from
+    /// a file, where it is any number.
+    public static func checkMaximum<ID: APIdentifier>(_ value: ID, _ field: String, apxa: Bool) throws(Invalid) {
+        try checkMaximum(value.value, ID.self, field, apxa: apxa)
+    }
+
+    public static func checkMaximum<ID: APIdentifier>(_ value: Int, _ kind: ID.Type, _ field: String, apxa: Bool) throws(Invalid) {
+        let limit: ID = idLimit(apxa: apxa)
+        guard (0...limit.value).contains(value) else {
+            throw Invalid(field, "\(value) is outside 0-\(limit.value)\(apxa ? "" : " (no apxa)")")
         }
     }
 
@@ -117,17 +128,17 @@ public struct HostDescription: Hashable, Sendable {
     /// types, usage and control domains 0-84, everything reserved for the host.
     public static let embeddedDefault = HostDescription(
         usageDomains: .through(84),
-        adapters: [
+        adapters: ([
             ("CEX8C", 0), ("CEX8C", 1), ("CEX8P", 2), ("CEX8P", 3),
             ("CEX8A", 4), ("CEX8A", 5), ("CEX7C", 6), ("CEX7C", 7),
-        ].map { AdapterDescription(id: $0.1, type: AdapterType($0.0)!) })
+        ] as [(String, APID)]).map { AdapterDescription(id: $0.1, type: AdapterType($0.0)!) })
 
     /// The host of the seed's example: adapters 4-7, usage domains 0-15,
     /// 0x47, 0xab, 0xff, control domains 0-255.
     public static let seedExample = HostDescription(
-        usageDomains: Bitmap256(Array(0...15) + [0x47, 0xab, 0xff]),
+        usageDomains: Bitmap256(0...15) | Bitmap256([0x47, 0xab, 0xff]),
         controlDomains: .all,
-        adapters: [
+        adapters: ([
             ("CEX8C", 4), ("CEX8C", 5), ("CEX8P", 6), ("CEX7C", 7),
-        ].map { AdapterDescription(id: $0.1, type: AdapterType($0.0)!) })
+        ] as [(String, APID)]).map { AdapterDescription(id: $0.1, type: AdapterType($0.0)!) })
 }

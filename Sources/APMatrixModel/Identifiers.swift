@@ -1,7 +1,89 @@
-/// An adapter id (card number), 0...255.
-public typealias APID = Int
-/// A usage or control domain id (queue index), 0...255.
-public typealias APQI = Int
+/// What an adapter id and a domain id share: a number 0...255 in a byte.
+/// Generic code (bitmaps, id lists) works on either kind; the two kinds
+/// never convert into each other, so an APM cannot be mixed with an AQM.
+public protocol APIdentifier: Hashable, Strideable, Sendable, Codable, CustomStringConvertible,
+    ExpressibleByIntegerLiteral where IntegerLiteralType == UInt8, Stride == Int {
+    var rawValue: UInt8 { get }
+    init(rawValue: UInt8)
+    /// The highest id without AP extended addressing (apxa): the ids the
+    /// legacy instructions and masks reach.
+    static var legacyMax: Self { get }
+    /// `APID` or `APQI`, for messages.
+    static var kind: String { get }
+    /// Hex digits of the sysfs names: 2 for an APID (`card05`), 4 for an APQI (`0004`).
+    static var hexWidth: Int { get }
+}
+
+extension APIdentifier {
+    @inlinable public init(integerLiteral value: UInt8) { self.init(rawValue: value) }
+
+    /// The id of a number, if it is 0...255.
+    @inlinable public init?(exactly value: some BinaryInteger) {
+        guard let byte = UInt8(exactly: value) else { return nil }
+        self.init(rawValue: byte)
+    }
+
+    /// The highest id with apxa: 255.
+    @inlinable public static var extendedMax: Self { Self(rawValue: 255) }
+
+    /// The id as a number, for arithmetic, JSON and decimal messages.
+    @inlinable public var value: Int { Int(rawValue) }
+
+    @inlinable public func distance(to other: Self) -> Int { other.value - value }
+    @inlinable public func advanced(by n: Int) -> Self { Self(rawValue: UInt8(value + n)) }
+    @inlinable public static func < (l: Self, r: Self) -> Bool { l.rawValue < r.rawValue }
+
+    /// Lowercase hex as sysfs names it: `05` for an APID, `0004` for an APQI.
+    public var description: String { hexDigits(rawValue, width: Self.hexWidth) }
+
+    /// A JSON number.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        self = try decoder.decodeSingle { (n: Int) throws(Refused) in
+            guard let id = Self(exactly: n) else { throw Refused("\(Self.kind) \(n) is outside 0-255") }
+            return id
+        }
+    }
+
+    /// One id as people write it in host files, the API and the command line:
+    /// decimal or `0x` hex, 0...255.
+    public init(parsing text: String) throws(IdList.ParseError) {
+        guard let n = IdList.number(Substring(text)) else { throw .notAnID(text.trimmed) }
+        guard let id = Self(exactly: n) else { throw .outOfRange(n, max: 255) }
+        self = id
+    }
+}
+
+/// An adapter id (card number).
+@frozen public struct APID: APIdentifier {
+    public let rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let legacyMax: APID = 63
+    public static let kind = "APID"
+    public static let hexWidth = 2
+
+    /// The card device's name: `card05`.
+    public var cardName: String { "card" + description }
+
+    /// The APID of a card device name, exactly `card` and two lowercase hex digits.
+    public init?(cardName name: String) {
+        guard name.hasPrefix("card"), let byte = parseHex(name.utf8.dropFirst(4), digits: 2) else { return nil }
+        self.init(rawValue: byte)
+    }
+}
+
+/// A usage or control domain id (queue index).
+@frozen public struct APQI: APIdentifier {
+    public let rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let legacyMax: APQI = 15
+    public static let kind = "APQI"
+    public static let hexWidth = 4
+}
 
 /// An AP queue number: adapter and domain, written `%02x.%04x` as in sysfs.
 public struct APQN: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -14,82 +96,106 @@ public struct APQN: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// `05.0004`, the kernel's `"%02x.%04x"`.
-    public var description: String { hex(apid, width: 2) + "." + hex(apqi, width: 4) }
+    public var description: String { apid.description + "." + apqi.description }
 
-    /// Parses a queue device name such as `05.0004` (exactly that form).
+    /// Parses a queue device name such as `05.0004`: exactly that form, lowercase.
     public init?(sysfsName name: String) {
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].utf8.count == 2, parts[1].utf8.count == 4,
-              parts.allSatisfy({ $0.utf8.allSatisfy { KernelParse.digitValue($0) != nil && !($0 >= 65 && $0 <= 70) } }),
-              let a = Int(parts[0], radix: 16), let q = Int(parts[1], radix: 16), q < 256 else { return nil }
-        self.init(a, q)
+        let u = name.utf8
+        guard u.count == 7, let dot = u.firstIndex(of: UInt8(ascii: ".")), u.distance(from: u.startIndex, to: dot) == 2,
+              let a = parseHex(u[..<dot], digits: 2), let q = parseHex(u[u.index(after: dot)...], digits: 4) else { return nil }
+        self.init(APID(rawValue: a), APQI(rawValue: q))
     }
 
     public static func < (l: APQN, r: APQN) -> Bool { (l.apid, l.apqi) < (r.apid, r.apqi) }
 }
 
-/// Lowercase hex, zero-padded.
-public func hex(_ value: Int, width: Int) -> String {
+/// `05.0004` in JSON.
+extension APQN: TextCodable {
+    public init?(text: String) { self.init(sysfsName: text) }
+    public static let textForm = "an APQN such as 05.0004"
+}
+
+/// A value that is a JSON string: its description, parsed back by `init?(text:)`.
+public protocol TextCodable: Codable, CustomStringConvertible {
+    init?(text: String)
+    /// What the text must be, for the error that refuses it: `an APQN such as 05.0004`.
+    static var textForm: String { get }
+}
+
+extension TextCodable {
+    public init(from decoder: any Decoder) throws {
+        self = try decoder.decodeSingle { (text: String) throws(Refused) in
+            guard let value = Self(text: text) else { throw Refused("'\(text)' is not \(Self.textForm)") }
+            return value
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+/// Why a decoded value is refused, in words for the state file's reader.
+struct Refused: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+extension Decoder {
+    /// One value decoded as `Raw` and made into the result by `make`, whose
+    /// refusal becomes the decoding error.
+    func decodeSingle<Raw: Decodable, Value>(_ make: (Raw) throws(Refused) -> Value) throws -> Value {
+        let c = try singleValueContainer()
+        let raw = try c.decode(Raw.self)
+        do throws(Refused) { return try make(raw) } catch {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: error.reason)
+        }
+    }
+}
+
+/// Dictionaries keyed by an id are JSON objects keyed by the decimal id,
+/// as they were when ids were plain integers.
+extension APID: CodingKeyRepresentable {
+    public var codingKey: any CodingKey { IDKey(value) }
+    public init?<T: CodingKey>(codingKey: T) {
+        guard let n = codingKey.intValue ?? Int(codingKey.stringValue), let id = APID(exactly: n) else { return nil }
+        self = id
+    }
+}
+
+struct IDKey: CodingKey {
+    let intValue: Int?
+    let stringValue: String
+    init(_ n: Int) { intValue = n; stringValue = String(n) }
+    init?(intValue: Int) { self.init(intValue) }
+    init?(stringValue: String) {
+        guard let n = Int(stringValue) else { return nil }
+        self.init(n)
+    }
+}
+
+/// The one formatter of sysfs hex names: lowercase, zero-padded.
+func hexDigits(_ value: UInt8, width: Int) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: max(0, width - digits.utf8.count)) + digits
 }
 
-/// A crypto adapter's type: generation (CEX3…CEX8) and mode (A, C, P).
-public struct AdapterType: Hashable, Sendable, CustomStringConvertible {
-    public enum Mode: String, Sendable, CaseIterable {
-        /// Accelerator.
-        case accelerator = "A"
-        /// CCA coprocessor.
-        case cca = "C"
-        /// EP11 coprocessor.
-        case ep11 = "P"
-    }
-
-    public let generation: Int
-    public let mode: Mode
-
-    public init?(_ name: String) {
-        let u = name.uppercased()
-        guard u.hasPrefix("CEX"), u.count == 5, let g = Int(String(u.dropFirst(3).prefix(1))),
-              (3...8).contains(g), let m = Mode(rawValue: String(u.suffix(1))) else { return nil }
-        // CEX3 existed as accelerator and CCA coprocessor only.
-        if g == 3 && m == .ep11 { return nil }
-        generation = g
-        mode = m
-    }
-
-    /// `CEX8C`.
-    public var description: String { "CEX\(generation)\(mode.rawValue)" }
-
-    /// The AP device type (`hwtype`): CEX3A 8, CEX3C 9, CEX4 10 … CEX8 14.
-    public var hwtype: Int { generation == 3 ? (mode == .accelerator ? 8 : 9) : generation + 6 }
-
-    /// Types 10…14 get card and queue devices and can be bound to vfio_ap;
-    /// older ones exist in the LPAR only (`ap_get_compatible_type`).
-    public var hasDevices: Bool { hwtype >= 10 }
-
-    /// The `AP_FUNC_*` bits (big-endian numbering in a 32-bit word) that make
-    /// lszcrypt show the card's mode: MEX4K 1, CRT4K 2, COPRO 3, ACCEL 4, EP11 5, APXA 6.
-    public func apFunctions(apxa: Bool) -> UInt32 {
-        func bit(_ n: Int) -> UInt32 { 0x8000_0000 >> UInt32(n) }
-        var f: UInt32
-        switch mode {
-        case .cca: f = bit(1) | bit(2) | bit(3)
-        case .accelerator: f = bit(1) | bit(2) | bit(4)
-        case .ep11: f = bit(5)
+/// Exactly `digits` lowercase hex digits that fit in a byte, as sysfs writes names.
+func parseHex<C: Collection<UInt8>>(_ chars: C, digits: Int) -> UInt8? {
+    guard chars.count == digits else { return nil }
+    var v = 0
+    for c in chars {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): v = v << 4 | Int(c - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): v = v << 4 | Int(c - UInt8(ascii: "a") + 10)
+        default: return nil
         }
-        if apxa { f |= bit(6) }
-        return f
     }
-
-    public static let supportedNames =
-        ["CEX3A", "CEX3C"] + (4...8).flatMap { g in ["A", "C", "P"].map { "CEX\(g)\($0)" } }
+    return UInt8(exactly: v)
 }
 
-/// The drivers a queue device can be bound to.
-public enum QueueDriver: String, Sendable, CaseIterable, Codable {
-    /// The default (zcrypt) queue driver: the host uses the queue.
-    case cex4queue
-    /// The vfio_ap device driver: the queue can be passed to a guest.
-    case vfioAP = "vfio_ap"
+extension String {
+    /// Without leading and trailing blanks and newlines.
+    var trimmed: String { String(Substring(self).trimmingSpaces) }
 }

@@ -10,7 +10,7 @@ public struct Violation: Hashable, Sendable, CustomStringConvertible {
 extension APHost {
     /// The invariants of SPEC §5 and the device bookkeeping that every
     /// operation keeps; returns what is broken (empty when all hold).
-    /// The emulator checks them after every operation in debug builds, the
+    /// The runtime checks them after every operation in debug builds, the
     /// state file loader before it accepts a state, and `apmatrix check-state`
     /// on demand.
     public func checkInvariants() -> [Violation] {
@@ -18,31 +18,32 @@ extension APHost {
         func check(_ ok: Bool, _ rule: String, _ detail: @autoclosure () -> String) {
             if !ok { out.append(Violation(rule: rule, detail: detail())) }
         }
-        let h = hostConfiguration
+        let h = firmware.hostConfiguration
 
         // Devices follow the firmware; bindings follow the masks.
-        for (id, a) in adapters {
-            check(a.type.hasDevices == (cards[id] != nil), "card-devices", "card \(hex(id, width: 2)) exists: \(cards[id] != nil), adapter type \(a.type)")
+        for (id, a) in firmware.adapters {
+            check(a.type.hasDevices == (bus.cards[id] != nil), "card-devices", "card \(id) exists: \(bus.cards[id] != nil), adapter type \(a.type)")
         }
-        for id in cards.keys where adapters[id] == nil { check(false, "card-devices", "card \(hex(id, width: 2)) has no adapter in the LPAR") }
-        for a in 0..<256 {
-            let domains = queueDomains(of: a)
-            for q in domains where queues[APQN(a, q)] == nil { check(false, "queue-devices", "queue \(APQN(a, q)) is missing") }
-            for q in vfioBound[a] { check(queues[APQN(a, q)]?.driver == .vfioAP, "vfio-bound", "\(APQN(a, q)) counted as bound to vfio_ap but is not") }
-        }
-        for (apqn, q) in queues {
-            check(queueDomains(of: apqn.apid).contains(apqn.apqi), "queue-devices", "queue \(apqn) exists without firmware behind it")
-            if let d = q.driver {
-                check(d == fittingDriver(apqn), "binding", "queue \(apqn) is bound to \(d.rawValue) but apmask/aqmask give it to \(fittingDriver(apqn).rawValue)")
+        for id in bus.cards.keys where firmware.adapters[id] == nil { check(false, "card-devices", "card \(id) has no adapter in the LPAR") }
+        for a in APID(0)...APID.extendedMax {
+            for q in firmware.queueDomains(of: a) where bus.queues[APQN(a, q)] == nil { check(false, "queue-devices", "queue \(APQN(a, q)) is missing") }
+            for q in bus.vfioBoundDomains(of: a) {
+                check(bus.queues[APQN(a, q)]?.driver == .vfioAP, "vfio-bound", "\(APQN(a, q)) counted as bound to vfio_ap but is not")
             }
-            check((q.driver == .vfioAP) == isBoundToVfio(apqn.apid, apqn.apqi), "vfio-bound", "\(apqn) binding and vfio_ap's list disagree")
+        }
+        for (apqn, q) in bus.queues {
+            check(firmware.queueDomains(of: apqn.apid).contains(apqn.apqi), "queue-devices", "queue \(apqn) exists without firmware behind it")
+            if let d = q.driver {
+                check(d == bus.fittingDriver(apqn), "binding", "queue \(apqn) is bound to \(d.rawValue) but apmask/aqmask give it to \(bus.fittingDriver(apqn).rawValue)")
+            }
+            check((q.driver == .vfioAP) == bus.isBoundToVfio(apqn), "vfio-bound", "\(apqn) binding and vfio_ap's list disagree")
         }
 
         // mdevs: instances, identities, assignments.
-        check(availableInstances >= 0, "available-instances", "\(mdevs.count) mdevs exceed maxMdevs \(maxMdevs)")
-        let ordered = mdevsInOrder
+        check(vfio.availableInstances >= 0, "available-instances", "\(vfio.mdevs.count) mdevs exceed maxMdevs \(vfio.maxMdevs)")
+        let ordered = vfio.mdevsInOrder
         for (i, m) in ordered.enumerated() {
-            check(m.serial < nextSerial, "mdev-order", "mdev \(m.uuid) has serial \(m.serial), next is \(nextSerial)")
+            check(m.serial < vfio.nextSerial, "mdev-order", "mdev \(m.uuid) has serial \(m.serial), next is \(vfio.nextSerial)")
             for o in ordered[(i + 1)...] {
                 check(o.serial != m.serial, "mdev-order", "mdevs \(m.uuid) and \(o.uuid) share serial \(m.serial)")
                 check(o.iommuGroup != m.iommuGroup, "iommu-group", "mdevs \(m.uuid) and \(o.uuid) share iommu group \(m.iommuGroup)")
@@ -50,7 +51,7 @@ extension APHost {
                     check(false, "apqn-in-two-mdevs", "queue \(shared) is assigned to mdevs \(m.uuid) and \(o.uuid)")
                 }
             }
-            if let r = m.matrix.apqns.first(where: isReserved) {
+            if let r = m.matrix.apqns.first(where: bus.isReserved) {
                 check(false, "assigned-reserved", "queue \(r) is assigned to mdev \(m.uuid) and reserved for the host")
             }
             check(m.iommuGroup >= 0, "iommu-group", "mdev \(m.uuid) has iommu group \(m.iommuGroup)")
@@ -69,21 +70,21 @@ extension APHost {
             if rules.shadowBothOrNeither {
                 check(s.apm.isEmpty == s.aqm.isEmpty, "crycb-shape", "\(who) \(s.summary) has adapters or domains without the other")
             }
-            for q in s.apqns where !isBoundToVfio(q.apid, q.apqi) {
+            for q in s.apqns where !bus.isBoundToVfio(q) {
                 check(false, "crycb-bound", "\(who) has queue \(q), which is not bound to vfio_ap")
             }
         }
         for (name, g) in guests {
             check(g.name == name, "guest-link", "guest \(name) is stored as \(g.name)")
             guard let d = g.device else { continue }
-            check(mdevs[d.mdev]?.guest == name, "guest-link", "guest \(name)'s device \(d.id) names mdev \(d.mdev), which is not attached to it")
+            check(vfio.mdevs[d.mdev]?.guest == name, "guest-link", "guest \(name)'s device \(d.id) names mdev \(d.mdev), which is not attached to it")
             check(g.cpu.ap, "guest-link", "guest \(name) has a vfio-ap device with ap=off")
         }
 
         // Hand-over: a queue holds only its current owner's state.
-        for (apqn, r) in records {
+        for (apqn, r) in firmware.records {
             check(r.resets >= 0, "records", "queue \(apqn) has \(r.resets) resets")
-            check(r.guestState == nil || r.holdsStateOf != nil, "state-leak", "queue \(apqn) holds state without an owner")
+            check(r.heldState == nil || r.holdsStateOf != nil, "state-leak", "queue \(apqn) holds state without an owner")
             if let g = r.holdsStateOf {
                 check(currentOwner(of: apqn) == .guest(g), "state-leak",
                       "queue \(apqn) holds state of guest \(g) but belongs to \(currentOwner(of: apqn))")

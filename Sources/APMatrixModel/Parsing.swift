@@ -4,7 +4,8 @@ import SystemPackage
 /// buffer to one of these; the kernel NUL-terminates the buffer, so parsing
 /// stops at the first NUL byte, as it does there.
 public enum KernelParse {
-    static func cString(_ bytes: [UInt8]) -> ArraySlice<UInt8> {
+    /// The bytes up to the first NUL, as the kernel's string functions see a buffer.
+    public static func cString(_ bytes: [UInt8]) -> ArraySlice<UInt8> {
         if let nul = bytes.firstIndex(of: 0) { return bytes[..<nul] }
         return bytes[...]
     }
@@ -95,7 +96,7 @@ public enum KernelParse {
     /// `ap_parse_bitmap_str`: a first `+` or `-` selects relative mode
     /// (`modify_bitmap` on a copy of `current`), anything else absolute mode
     /// (`hex2bitmap` into an all-zero mask). All or nothing: EINVAL on any error.
-    public static func apMask(_ bytes: [UInt8], current: Bitmap256) -> Result<Bitmap256, Errno> {
+    public static func apMask<ID>(_ bytes: [UInt8], current: Bitmap256<ID>) -> Result<Bitmap256<ID>, Errno> {
         let s = cString(bytes)
         guard let first = s.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") else {
             return hex2bitmap(s)
@@ -103,7 +104,7 @@ public enum KernelParse {
         return modifyBitmap(s, current)
     }
 
-    static func modifyBitmap(_ s: ArraySlice<UInt8>, _ current: Bitmap256) -> Result<Bitmap256, Errno> {
+    static func modifyBitmap<ID>(_ s: ArraySlice<UInt8>, _ current: Bitmap256<ID>) -> Result<Bitmap256<ID>, Errno> {
         var map = current
         var i = s.startIndex
         while i < s.endIndex {
@@ -121,8 +122,8 @@ public enum KernelParse {
                 z = b
                 i = np2
             }
-            for id in Int(a)...Int(z) {
-                if sign == UInt8(ascii: "+") { map.insert(id) } else { map.remove(id) }
+            for id in UInt8(a)...UInt8(z) {
+                if sign == UInt8(ascii: "+") { map.insert(ID(rawValue: id)) } else { map.remove(ID(rawValue: id)) }
             }
             while i < s.endIndex, s[i] == UInt8(ascii: ",") || s[i] == UInt8(ascii: "\n") { i += 1 }
         }
@@ -131,14 +132,14 @@ public enum KernelParse {
 
     /// `hex2bitmap`: optional `0x` (lowercase x) or bare `x`, up to 64 hex
     /// digits filled from the left, an optional newline, nothing else.
-    static func hex2bitmap(_ s: ArraySlice<UInt8>) -> Result<Bitmap256, Errno> {
-        var map = Bitmap256()
+    public static func hex2bitmap<ID>(_ s: ArraySlice<UInt8>) -> Result<Bitmap256<ID>, Errno> {
+        var map = Bitmap256<ID>()
         var i = s.startIndex
         if i + 1 < s.endIndex, s[i] == UInt8(ascii: "0"), s[i + 1] == UInt8(ascii: "x") { i += 1 }
         if i < s.endIndex, s[i] == UInt8(ascii: "x") { i += 1 }
         var bit = 0
         while i < s.endIndex, bit < 256, let d = digitValue(s[i]) {
-            for n in 0..<4 where d & (8 >> UInt64(n)) != 0 { map.insert(bit + n) }
+            for n in 0..<4 where d & (8 >> UInt64(n)) != 0 { map.insert(ID(rawValue: UInt8(bit + n))) }
             bit += 4
             i += 1
         }
@@ -148,28 +149,30 @@ public enum KernelParse {
 
     /// The mdev core's `create_store`: 36 or 37 bytes; the first 36 a UUID
     /// `8-4-4-4-12` in hex of either case (`uuid_is_valid`); a 37th byte is
-    /// accepted whatever it is. Returns the canonical lowercase form.
-    public static func mdevUUID(_ bytes: [UInt8]) -> Result<String, Errno> {
-        guard bytes.count == 36 || bytes.count == 37 else { return .failure(.invalidArgument) }
-        guard let uuid = canonicalUUID(bytes[0..<36]) else { return .failure(.invalidArgument) }
+    /// accepted whatever it is.
+    public static func mdevUUID(_ bytes: [UInt8]) -> Result<MdevUUID, Errno> {
+        guard bytes.count == 36 || bytes.count == 37, let (uuid, _) = uuid(bytes[0..<36]) else {
+            return .failure(.invalidArgument)
+        }
         return .success(uuid)
     }
 
-    /// `uuid_is_valid` on exactly 36 characters, lowercased.
-    public static func canonicalUUID<C: Collection>(_ chars: C) -> String? where C.Element == UInt8 {
+    /// `uuid_is_valid` on exactly 36 characters: the UUID, and whether its
+    /// text was already the canonical lowercase form.
+    static func uuid<C: Collection<UInt8>>(_ chars: C) -> (MdevUUID, lowercase: Bool)? {
         guard chars.count == 36 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(36)
+        var high: UInt64 = 0, low: UInt64 = 0, lowercase = true, digit = 0
         for (n, c) in chars.enumerated() {
             if n == 8 || n == 13 || n == 18 || n == 23 {
                 guard c == UInt8(ascii: "-") else { return nil }
-                out.append(c)
-            } else {
-                guard isHexDigit(c) else { return nil }
-                out.append(c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F") ? c | 0x20 : c)
+                continue
             }
+            guard let v = digitValue(c) else { return nil }
+            if c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F") { lowercase = false }
+            if digit < 16 { high = high << 4 | v } else { low = low << 4 | v }
+            digit += 1
         }
-        return String(decoding: out, as: UTF8.self)
+        return (MdevUUID(high: high, low: low), lowercase)
     }
 
     /// The name of an AP device written to a driver's `bind`/`unbind`: the
@@ -178,67 +181,5 @@ public enum KernelParse {
         var s = cString(bytes)
         if s.last == UInt8(ascii: "\n") { s = s.dropLast() }
         return String(decoding: s, as: UTF8.self)
-    }
-}
-
-/// Id lists as people write them in host files and on the command line:
-/// comma-separated decimal or `0x` hex ids and ranges, `0-15,0x47,0xab`.
-public enum IdList {
-    public enum ParseError: Error, Equatable, CustomStringConvertible {
-        case malformed(String)
-        case outOfRange(Int, max: Int)
-        public var description: String {
-            switch self {
-            case .malformed(let item): return "'\(item)' is not an id or a range of ids (decimal or 0x hex, a-b)"
-            case .outOfRange(let id, let max): return "id \(id) is above the maximum \(max)"
-            }
-        }
-    }
-
-    static func number(_ text: Substring) -> Int? {
-        let t = text.trimmingSpaces
-        if t.hasPrefix("0x") || t.hasPrefix("0X") { return Int(t.dropFirst(2), radix: 16) }
-        return Int(t, radix: 10)
-    }
-
-    /// Parses a list; every id must be `0...max`.
-    public static func parse(_ text: String, max: Int = 255) throws(ParseError) -> Bitmap256 {
-        var map = Bitmap256()
-        let trimmed = Substring(text).trimmingSpaces
-        if trimmed.isEmpty { return map }
-        for item in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
-            let bounds = item.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let lo = number(bounds[0]), let hi = bounds.count == 2 ? number(bounds[1]) : lo,
-                  lo >= 0, lo <= hi else {
-                throw .malformed(String(item.trimmingSpaces))
-            }
-            guard hi <= max else { throw .outOfRange(hi, max: max) }
-            for id in lo...hi { map.insert(id) }
-        }
-        return map
-    }
-
-    /// `0-15,71,171`: decimal, with ranges for runs of three or more.
-    public static func format(_ map: Bitmap256) -> String {
-        var parts: [String] = []
-        var run: (Int, Int)?
-        func flush() {
-            guard let (lo, hi) = run else { return }
-            if hi - lo >= 2 { parts.append("\(lo)-\(hi)") } else { for id in lo...hi { parts.append("\(id)") } }
-        }
-        for id in map {
-            if let (lo, hi) = run, hi + 1 == id { run = (lo, id) } else { flush(); run = (id, id) }
-        }
-        flush()
-        return parts.joined(separator: ",")
-    }
-}
-
-extension Substring {
-    var trimmingSpaces: Substring {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" || c == "\n" { s = s.dropFirst() }
-        while let c = s.last, c == " " || c == "\t" || c == "\n" { s = s.dropLast() }
-        return s
     }
 }

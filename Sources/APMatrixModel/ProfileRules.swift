@@ -1,11 +1,5 @@
 import SystemPackage
 
-/// A change of the host AP configuration (QCI), as vfio_ap is told of it.
-struct HostConfigChange {
-    var removed: Matrix
-    var added: Matrix
-}
-
 /// What happens to an mdev that a guest uses when `remove` is written.
 enum RemoveInUse {
     /// EBUSY (the seed era; SPEC §3).
@@ -43,21 +37,19 @@ struct ProfileRules {
         }
     }
 
-    /// The APQNs a mask change newly reserves (§9.3): the newly set ids
-    /// times the other mask (seed, ≤ 6.17), or times every id (6.18+).
-    func newlyReserved(_ newlySet: Bitmap256, _ axis: MaskAxis, apmask: Bitmap256, aqmask: Bitmap256) -> Matrix {
-        let other: Bitmap256
+    /// The APQNs a mask change newly reserves (§9.3) are the newly set ids
+    /// times this: the other mask (seed, ≤ 6.17), or every id (6.18+).
+    func inUseScope<ID>(of otherMask: Bitmap256<ID>) -> Bitmap256<ID> {
         switch profile {
-        case .seed: other = axis == .apmask ? aqmask : apmask
-        case .upstream: other = .all
+        case .seed: return otherMask
+        case .upstream: return .all
         }
-        return axis == .apmask ? Matrix(apm: newlySet, aqm: other) : Matrix(apm: other, aqm: newlySet)
     }
 
     /// Which conflicting mdevs are reported: the seed logs every mdev that
     /// holds one, in creation order (SPEC §3); the kernel walks its list
     /// newest first and stops at the first (kernel-reference §2.4).
-    func reported(_ conflicts: [(mdev: Mdev, apqns: [APQN])]) -> [(mdev: Mdev, apqns: [APQN])] {
+    func reported(_ conflicts: [MdevConflict]) -> [MdevConflict] {
         switch profile {
         case .seed: return conflicts.sorted { $0.mdev.serial < $1.mdev.serial }
         case .upstream: return conflicts.max { $0.mdev.serial < $1.mdev.serial }.map { [$0] } ?? []
@@ -65,7 +57,7 @@ struct ProfileRules {
     }
 
     /// The log line for an APQN a mask change would take from `owner` (§9.2).
-    func maskConflictLine(_ apqn: APQN, owner: String) -> String {
+    func maskConflictLine(_ apqn: APQN, owner: MdevUUID) -> String {
         switch profile {
         case .seed: return "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
         case .upstream: return "vfio_ap_mdev \(owner): Can not reserve queue \(apqn) for host driver: in use by mdev"
@@ -73,7 +65,7 @@ struct ProfileRules {
     }
 
     /// The log line for an APQN an assignment by `assignee` would share with `owner` (§9.2).
-    func assignConflictLine(_ apqn: APQN, owner: String, assignee: String) -> String {
+    func assignConflictLine(_ apqn: APQN, owner: MdevUUID, assignee: MdevUUID) -> String {
         switch profile {
         case .seed: return "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
         case .upstream:
@@ -113,7 +105,7 @@ struct ProfileRules {
 
     /// A full filtering of the assignment against the host.
     func filter(_ m: Matrix, host: APHost) -> Matrix {
-        filterTrace(m, host: host.hostConfiguration, bound: host.vfioBoundDomains(of:)).shadow
+        filterTrace(m, host: host.firmware.hostConfiguration, bound: host.bus.vfioBoundDomains(of:)).shadow
     }
 
     /// The filtering rule and how it got there, from its inputs alone: H and,
@@ -124,7 +116,7 @@ struct ProfileRules {
     /// Upstream (`vfio_ap_mdev_filter_matrix`, `vfio_ap_mdev_filter_cdoms`):
     /// APIDs only, AQM filtered only by the host configuration, adapters
     /// without domains kept, S.adm = M.adm ∩ H.adm (§9.7–9.9).
-    func filterTrace(_ m: Matrix, host h: Matrix, bound: (APID) -> Bitmap256) -> FilterTrace {
+    func filterTrace(_ m: Matrix, host h: Matrix, bound: (APID) -> Bitmap256<APQI>) -> FilterTrace {
         let candidates = Matrix(apm: m.apm & h.apm, aqm: m.aqm & h.aqm, adm: m.adm)
         let apids = candidates.apm, apqis = candidates.aqm
         let keptAdapters = Bitmap256(apids.filter { apqis.isSubset(of: bound($0)) })
@@ -160,18 +152,15 @@ struct ProfileRules {
     /// The shadow after an id was assigned (`m` already has it).
     /// Seed: hot plug all or nothing (SPEC §3 "Hot plug"); upstream: a full
     /// re-filter, which may also unplug other adapters (V11).
-    func afterAssign(_ target: AssignTarget, _ id: Int, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
-        switch (profile, target) {
-        case (.seed, .adapter): return plugAdapter(id, into: s, assigned: m, host: host)
-        case (.seed, .domain): return plugDomain(id, into: s, assigned: m, host: host)
-        case (.seed, .controlDomain):
-            var out = s
-            out.adm.insert(id)
-            return out
+    func afterAssign(_ a: Assignment, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
+        switch (profile, a) {
+        case (.seed, .adapter(let id)): return plugAdapter(id, into: s, assigned: m, host: host)
+        case (.seed, .domain(let id)): return plugDomain(id, into: s, assigned: m, host: host)
+        case (.seed, .controlDomain): return s.with(a, true)
         case (.upstream, .adapter), (.upstream, .domain): return filter(m, host: host)
         case (.upstream, .controlDomain):
             var out = s
-            out.adm = m.adm & host.hostConfiguration.adm
+            out.adm = m.adm & host.firmware.controlDomains
             return out
         }
     }
@@ -179,14 +168,11 @@ struct ProfileRules {
     /// The shadow after an id was unassigned. Seed: if S.apm or S.aqm
     /// becomes empty both do; upstream: only the bit goes, nothing is
     /// re-filtered (V15).
-    func afterUnassign(_ target: AssignTarget, _ id: Int, shadow s: Matrix) -> Matrix {
-        switch target {
-        case .adapter: return unplug(adapters: Bitmap256([id]), from: s)
-        case .domain: return unplug(domains: Bitmap256([id]), from: s)
-        case .controlDomain:
-            var out = s
-            out.adm.remove(id)
-            return out
+    func afterUnassign(_ a: Assignment, shadow s: Matrix) -> Matrix {
+        switch a {
+        case .adapter(let id): return unplug(adapters: Bitmap256([id]), from: s)
+        case .domain(let id): return unplug(domains: Bitmap256([id]), from: s)
+        case .controlDomain: return s.with(a, false)
         }
     }
 
@@ -226,13 +212,13 @@ struct ProfileRules {
                 out.apm = f.apm
                 out.aqm = f.aqm
             }
-            if change.added.adm.intersects(m.adm) { out.adm = m.adm & host.hostConfiguration.adm }
+            if change.added.adm.intersects(m.adm) { out.adm = m.adm & host.firmware.controlDomains }
         }
         return out
     }
 
     /// The shadow after ids leave it (unassign, unbind, firmware removal).
-    func unplug(adapters: Bitmap256 = Bitmap256(), domains: Bitmap256 = Bitmap256(), from s: Matrix) -> Matrix {
+    func unplug(adapters: Bitmap256<APID> = Bitmap256(), domains: Bitmap256<APQI> = Bitmap256(), from s: Matrix) -> Matrix {
         var out = s
         out.apm = out.apm.subtracting(adapters)
         out.aqm = out.aqm.subtracting(domains)
@@ -245,9 +231,9 @@ struct ProfileRules {
 
     /// Seed hot plug of adapter `a` (SPEC §3, seed "Hot plug support", all or nothing).
     func plugAdapter(_ a: APID, into s: Matrix, assigned m: Matrix, host: APHost) -> Matrix {
-        let h = host.hostConfiguration
+        let h = host.firmware.hostConfiguration
         guard h.apm.contains(a), !s.apm.contains(a) else { return s }
-        let bound = host.vfioBoundDomains(of: a)
+        let bound = host.bus.vfioBoundDomains(of: a)
         var out = s
         if s.aqm.isEmpty {
             let domains = m.aqm & h.aqm
@@ -262,15 +248,15 @@ struct ProfileRules {
 
     /// Seed hot plug of usage domain `q`: the adapter rule with the axes swapped.
     func plugDomain(_ q: APQI, into s: Matrix, assigned m: Matrix, host: APHost) -> Matrix {
-        let h = host.hostConfiguration
+        let h = host.firmware.hostConfiguration
         guard h.aqm.contains(q), !s.aqm.contains(q) else { return s }
         var out = s
         if s.apm.isEmpty {
             let adapters = m.apm & h.apm
-            guard !adapters.isEmpty, adapters.allSatisfy({ host.isBoundToVfio($0, q) }) else { return s }
+            guard !adapters.isEmpty, adapters.allSatisfy({ host.bus.isBoundToVfio(APQN($0, q)) }) else { return s }
             out.aqm.insert(q)
             out.apm = adapters
-        } else if s.apm.allSatisfy({ host.isBoundToVfio($0, q) }) {
+        } else if s.apm.allSatisfy({ host.bus.isBoundToVfio(APQN($0, q)) }) {
             out.aqm.insert(q)
         }
         return out

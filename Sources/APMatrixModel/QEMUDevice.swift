@@ -15,9 +15,9 @@ extension VfioAPDevice {
     /// libvirt `/sys/bus/mdev/devices/<uuid>`, users of the emulator the same
     /// paths under its mount: the last component must be a UUID, below
     /// `devices/vfio_ap/matrix`, `bus/mdev/devices` or the type's `devices`.
-    public static func mdev(sysfsdev: String) -> String? {
+    public static func mdev(sysfsdev: String) -> MdevUUID? {
         let parts = sysfsdev.split(separator: "/").map(String.init)
-        guard let last = parts.last, let uuid = KernelParse.canonicalUUID(Array(last.utf8)) else { return nil }
+        guard let last = parts.last, let uuid = MdevUUID(parsing: last) else { return nil }
         if parts.count == 1 { return uuid }
         let forms: [[String]] = [["devices", "vfio_ap", "matrix"], ["bus", "mdev", "devices"],
                                  ["mdev_supported_types", "vfio_ap-passthrough", "devices"]]

@@ -205,8 +205,8 @@ final class MonitorCore: Sendable {
             ]))
         case let .crycbChanged(g, before, after, cause) where g == guest:
             func masks(_ m: Matrix) -> QJSON {
-                .object([("apm", .array(m.apm.map { .int($0) })), ("aqm", .array(m.aqm.map { .int($0) })),
-                         ("adm", .array(m.adm.map { .int($0) }))])
+                .object([("apm", .array(m.apm.map { .int($0.value) })), ("aqm", .array(m.aqm.map { .int($0.value) })),
+                         ("adm", .array(m.adm.map { .int($0.value) }))])
             }
             return QMPCommands.event(QMPCommands.configChangedEvent, .object([
                 ("device", device.map { .string($0.id) } ?? .null), ("cause", .string(cause)),

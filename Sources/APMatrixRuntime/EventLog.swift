@@ -18,11 +18,11 @@ struct EventLog {
     }
 
     /// Numbers and stamps `events`; returns the new entries.
-    mutating func append(_ events: [Event], at seconds: Double) -> ArraySlice<LogEntry> {
+    mutating func append(_ events: [Event], at now: Uptime) -> ArraySlice<LogEntry> {
         guard !events.isEmpty else { return [] }
         let first = entries.count
         for e in events {
-            entries.append(LogEntry(sequence: nextSequence, seconds: seconds, event: e))
+            entries.append(LogEntry(sequence: nextSequence, seconds: now.seconds, event: e))
             nextSequence += 1
         }
         let added = entries[first...]

@@ -3,7 +3,9 @@ import Dispatch
 import Synchronization
 
 /// Lets time pass for the guests' AP buses: their periodic scans
-/// (`config_time`) happen on the host's clock.
+/// (`config_time`) happen on the host's clock. A tick only reads the host;
+/// it becomes an operation only when a due scan finds something new, so an
+/// idle host, guests running or not, is never changed (or saved) by time.
 final class GuestClock: Sendable {
     private let timer = Mutex<TimerBox?>(nil)
 
@@ -20,8 +22,9 @@ final class GuestClock: Sendable {
         t.setEventHandler { [weak runtime] in
             guard let runtime else { return }
             let now = runtime.clock.now()
-            let elapsed = last.withLock { l in defer { l = now }; return now - l }
-            try? runtime.perform("clock") { (h: inout APHost) in h.advanceGuestClocks(by: elapsed) }
+            let start = last.withLock { l in defer { l = now }; return l }
+            guard !runtime.read({ h in h.dueGuestScans(from: start, to: now).isEmpty }) else { return }
+            try? runtime.perform("clock") { (h: inout APHost) in h.advanceGuestClocks(from: start, to: now) }
         }
         t.schedule(deadline: .now() + interval, repeating: interval)
         t.resume()

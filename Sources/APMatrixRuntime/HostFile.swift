@@ -24,10 +24,9 @@ public enum HostFile {
         guard case .object(let top) = json else { throw HostDescription.Invalid("file", "must be a JSON object") }
         try unknown(top, topFields, prefix: "")
         let apxa = try bool(top["apxa"], "apxa") ?? true
-        let idLimit = apxa ? 255 : 63, domainLimit = apxa ? 255 : 15
-        let maxAdapter = try int(top["maxAdapter"], "maxAdapter")
-        let maxDomain = try int(top["maxDomain"], "maxDomain")
-        let adapterMax = maxAdapter ?? idLimit, domainMax = maxDomain ?? domainLimit
+        let maxAdapter: APID? = try maximum(top["maxAdapter"], "maxAdapter", apxa: apxa)
+        let maxDomain: APQI? = try maximum(top["maxDomain"], "maxDomain", apxa: apxa)
+        let adapterMax = maxAdapter ?? HostDescription.idLimit(apxa: apxa)
         var facilities = Facilities()
         if let f = top["facilities"] {
             guard case .object(let fo) = f else { throw HostDescription.Invalid("facilities", "must be an object") }
@@ -38,10 +37,10 @@ public enum HostFile {
             facilities.aiv = try bool(fo["aiv"], "facilities.aiv") ?? true
         }
         guard let domainsValue = top["domains"] else { throw HostDescription.Invalid("domains", "is required") }
-        let domains = try ids(domainsValue, "domains", max: 255)
-        let control = try top["controlDomains"].map { v throws(HostDescription.Invalid) in try ids(v, "controlDomains", max: 255) }
-        let apmask = try top["apmask"].map { v throws(HostDescription.Invalid) in try bootMask(v, "apmask") } ?? .all
-        let aqmask = try top["aqmask"].map { v throws(HostDescription.Invalid) in try bootMask(v, "aqmask") } ?? .all
+        let domains: Bitmap256<APQI> = try ids(domainsValue, "domains")
+        let control: Bitmap256<APQI>? = try top["controlDomains"].map { v throws(HostDescription.Invalid) in try ids(v, "controlDomains") }
+        let apmask: Bitmap256<APID> = try top["apmask"].map { v throws(HostDescription.Invalid) in try bootMask(v, "apmask") } ?? .all
+        let aqmask: Bitmap256<APQI> = try top["aqmask"].map { v throws(HostDescription.Invalid) in try bootMask(v, "aqmask") } ?? .all
         let maxMdevs = try int(top["maxMdevs"], "maxMdevs") ?? 65536
         guard case .array(let list)? = top["adapters"] else {
             throw HostDescription.Invalid("adapters", top["adapters"] == nil ? "is required" : "must be an array")
@@ -51,7 +50,10 @@ public enum HostFile {
             let field = "adapters[\(i)]"
             guard case .object(let o) = item else { throw HostDescription.Invalid(field, "must be an object") }
             try unknown(o, adapterFields, prefix: field + ".")
-            guard let id = try int(o["id"], field + ".id") else { throw HostDescription.Invalid(field + ".id", "is required") }
+            guard let n = try int(o["id"], field + ".id") else { throw HostDescription.Invalid(field + ".id", "is required") }
+            guard let id = APID(exactly: n) else {
+                throw HostDescription.Invalid(field + ".id", "adapter \(n) is outside 0-\(adapterMax.value) (maxAdapter)")
+            }
             guard let typeName = o["type"]?.stringValue else {
                 throw HostDescription.Invalid(field + ".type", "is required: one of \(AdapterType.supportedNames.joined(separator: ", "))")
             }
@@ -59,10 +61,10 @@ public enum HostFile {
                 throw HostDescription.Invalid(field + ".type", "'\(typeName)' is not one of \(AdapterType.supportedNames.joined(separator: ", "))")
             }
             let configured = try bool(o["configured"], field + ".configured") ?? true
-            let restriction = try o["domains"].map { v throws(HostDescription.Invalid) in try ids(v, field + ".domains", max: 255) }
+            let restriction: Bitmap256<APQI>? = try o["domains"].map { v throws(HostDescription.Invalid) in try ids(v, field + ".domains") }
             adapters.append(AdapterDescription(id: id, type: type, configured: configured, domains: restriction))
         }
-        let d = HostDescription(apxa: apxa, maxAdapter: adapterMax, maxDomain: domainMax, facilities: facilities,
+        let d = HostDescription(apxa: apxa, maxAdapter: maxAdapter, maxDomain: maxDomain, facilities: facilities,
                                 usageDomains: domains, controlDomains: control, apmask: apmask, aqmask: aqmask,
                                 maxMdevs: maxMdevs, adapters: adapters)
         try d.validate()
@@ -87,18 +89,25 @@ public enum HostFile {
         return n
     }
 
+    /// `maxAdapter` or `maxDomain`: a number the LPAR can have as its highest id.
+    static func maximum<ID: APIdentifier>(_ v: JSONValue?, _ field: String, apxa: Bool) throws(HostDescription.Invalid) -> ID? {
+        guard let n = try int(v, field) else { return nil }
+        try HostDescription.checkMaximum(n, ID.self, field, apxa: apxa)
+        return ID(exactly: n)
+    }
+
     /// An id list: a JSON array of numbers or a string such as `"0-15,0x47"`.
-    static func ids(_ v: JSONValue, _ field: String, max: Int) throws(HostDescription.Invalid) -> Bitmap256 {
+    static func ids<ID: APIdentifier>(_ v: JSONValue, _ field: String) throws(HostDescription.Invalid) -> Bitmap256<ID> {
         switch v {
         case .string(let s):
-            do { return try IdList.parse(s, max: max) } catch { throw HostDescription.Invalid(field, error.description) }
+            do throws(IdList.ParseError) { return try IdList.parse(s) } catch { throw HostDescription.Invalid(field, error.description) }
         case .array(let items):
-            var map = Bitmap256()
+            var map = Bitmap256<ID>()
             for item in items {
-                guard let n = item.intValue, (0...max).contains(n) else {
-                    throw HostDescription.Invalid(field, "\(item.serialized) is not an id 0-\(max)")
+                guard let n = item.intValue, let id = ID(exactly: n) else {
+                    throw HostDescription.Invalid(field, "\(item.serialized) is not an id 0-255")
                 }
-                map.insert(n)
+                map.insert(id)
             }
             return map
         default:
@@ -107,9 +116,9 @@ public enum HostFile {
     }
 
     /// A boot mask (`ap.apmask=`): the sysfs syntax applied to an all-zero mask.
-    static func bootMask(_ v: JSONValue, _ field: String) throws(HostDescription.Invalid) -> Bitmap256 {
+    static func bootMask<ID>(_ v: JSONValue, _ field: String) throws(HostDescription.Invalid) -> Bitmap256<ID> {
         guard let s = v.stringValue else { throw HostDescription.Invalid(field, "must be a mask string such as \"0xffff\"") }
-        switch KernelParse.apMask(Array(s.utf8), current: Bitmap256()) {
+        switch KernelParse.apMask(Array(s.utf8), current: Bitmap256<ID>()) {
         case .success(let m): return m
         case .failure:
             throw HostDescription.Invalid(field, "'\(s)' is not a mask: 0x and up to 64 hex digits, or +/- terms such as +0-15")

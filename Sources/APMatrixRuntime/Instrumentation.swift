@@ -1,9 +1,9 @@
 import APMatrixModel
 
 /// Where the edges report what they do, for `/metrics`. The model stays
-/// pure: only the emulator's entry points and the FUSE adapter report.
+/// pure: only the runtime and the FUSE adapter report.
 public struct Instrumentation: Sendable {
-    /// One `Emulator.perform`: its kind (`sysfs:assign_adapter`, `guest_start`, …) and its error, nil on success.
+    /// One `Runtime.perform`: its kind (`sysfs:assign_adapter`, `guest_start`, …) and its error, nil on success.
     public var operation: @Sendable (_ kind: String, _ error: APError?) -> Void
     /// One FUSE request: the libfuse operation and how long it took.
     public var fuseRequest: @Sendable (_ op: String, _ nanoseconds: Int64) -> Void

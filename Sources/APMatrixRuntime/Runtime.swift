@@ -56,20 +56,22 @@ public final class Runtime: Sendable {
 
     // MARK: operations
 
-    /// Runs one model operation under the lock and publishes its events,
-    /// whether it succeeded or not (a refused mask change still logs). With a
-    /// state store a change is saved before it is acknowledged; a change that
+    /// Runs one model operation under the lock at the host's time `now`,
+    /// which also stamps its events, and publishes the events whether it
+    /// succeeded or not (a refused mask change still logs). With a state
+    /// store a change is saved before it is acknowledged; a change that
     /// cannot be saved is undone and fails with EIO. `kind` names the
     /// operation in the metrics; it is read after `body` ran.
-    public func perform<T>(_ kind: () -> String, _ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
+    public func perform<T>(_ kind: () -> String, _ body: (inout APHost, Uptime) throws(APError) -> T) throws(APError) -> T {
         let (result, guestStopped) = state.withLock { s -> (Result<T, APError>, Bool) in
+            let now = clock.now()
             // Only a runtime with a state store needs the host as it was (to compare, and to undo).
             let before = store == nil ? nil : s.host
             let guests = s.host.guests.count
             var r: Result<T, APError>
-            do throws(APError) { r = .success(try body(&s.host)) } catch { r = .failure(error) }
+            do throws(APError) { r = .success(try body(&s.host, now)) } catch { r = .failure(error) }
             assert(s.host.checkInvariants().isEmpty, "invariants broken: \(s.host.checkInvariants())")
-            let entries = s.log.append(s.host.takeEvents(), at: clock.now())
+            let entries = s.log.append(s.host.takeEvents(), at: now)
             if let store, let before, case .success = r, s.host != before {
                 do throws(APError) { try Self.save(s, to: store) } catch {
                     s.host = before
@@ -91,14 +93,14 @@ public final class Runtime: Sendable {
         return try result.get()
     }
 
-    /// `perform` with a fixed metrics label.
+    /// `perform` of an operation that does not depend on the time.
     public func perform<T>(_ kind: String, _ body: (inout APHost) throws(APError) -> T) throws(APError) -> T {
-        try perform({ kind }, body)
+        try perform({ kind }) { (h: inout APHost, _: Uptime) throws(APError) in try body(&h) }
     }
 
     /// Reads the host under the lock, without copying it.
-    public func read<T>(_ body: (borrowing APHost) throws(APError) -> T) throws(APError) -> T {
-        try state.withLock { s throws(APError) in try body(s.host) }
+    public func read<T, E: Error>(_ body: (borrowing APHost) throws(E) -> T) throws(E) -> T {
+        try state.withLock { s throws(E) in try body(s.host) }
     }
 
     /// A consistent copy of the host, to read from without holding the lock.
@@ -194,9 +196,9 @@ public struct HostClock: Sendable {
         boot = ContinuousClock.now - .nanoseconds(Int64((seconds * 1e9).rounded()))
     }
 
-    public func now() -> Double {
+    public func now() -> Uptime {
         let d = ContinuousClock.now - boot
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return Uptime(seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
     }
 }
 

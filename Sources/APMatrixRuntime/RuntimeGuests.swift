@@ -26,9 +26,9 @@ extension Runtime {
     /// Starts a guest (SPEC §4), then opens its QMP monitor and mounts its
     /// tree if asked; if either fails the guest is stopped again.
     public func startGuest(_ r: GuestStart) throws(APError) {
-        try perform("guest_start") { (h: inout APHost) throws(APError) in
-            let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.facilities)
-            try h.startGuest(r.name, cpu: cpu, device: r.device)
+        try perform({ "guest_start" }) { (h: inout APHost, now: Uptime) throws(APError) in
+            let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.firmware.facilities)
+            try h.startGuest(r.name, cpu: cpu, device: r.device, at: now)
         }
         do {
             if let path = r.qmp { try openMonitor(r.name, path: path) }

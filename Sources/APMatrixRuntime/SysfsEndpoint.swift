@@ -28,16 +28,17 @@ public struct SysfsEndpoint: Sendable {
 
     /// Renders an attribute (one open of a sysfs file).
     public func read(_ path: String) throws(APError) -> [UInt8] {
-        try runtime.state.withLock { s throws(APError) in try view.read(path, in: s.host) }
+        let now = runtime.clock.now()
+        return try runtime.state.withLock { s throws(APError) in try view.read(path, in: s.host, at: now) }
     }
 
     /// One `write()` to an attribute: one store, counted under the attribute's name.
     public func write(_ path: String, _ bytes: [UInt8]) throws(APError) {
         var kind = "sysfs:(no attribute)"
-        try runtime.perform({ kind }) { (host: inout APHost) throws(APError) in
+        try runtime.perform({ kind }) { (host: inout APHost, now: Uptime) throws(APError) in
             let (name, attribute) = try view.attribute(path, in: host)
             kind = "sysfs:" + name
-            try view.store(attribute, path, bytes, in: &host)
+            try view.store(attribute, path, bytes, in: &host, at: now)
         }
     }
 }

@@ -2,12 +2,12 @@ import APMatrixRuntime
 import APMatrixModel
 
 // The JSON documents of the control API (openapi.yaml describes them).
-// Ids are numbers, masks 0x-hex strings, APQNs `05.0004`.
+// Ids are numbers, masks 0x-hex strings, APQNs `05.0004`, UUIDs canonical.
 
 public struct MatrixDTO: Codable, Sendable, Equatable {
-    public var apm: [Int]
-    public var aqm: [Int]
-    public var adm: [Int]
+    public var apm: [APID]
+    public var aqm: [APQI]
+    public var adm: [APQI]
 
     public init(_ m: Matrix) {
         apm = Array(m.apm)
@@ -18,12 +18,12 @@ public struct MatrixDTO: Codable, Sendable, Equatable {
 
 public struct DeviceDTO: Codable, Sendable, Equatable {
     public var id: String
-    public var mdev: String
+    public var mdev: MdevUUID
     public var sysfsdev: String
 }
 
 public struct CardDTO: Codable, Sendable, Equatable {
-    public var id: Int
+    public var id: APID
     public var type: String
     public var hwtype: Int
 }
@@ -31,9 +31,9 @@ public struct CardDTO: Codable, Sendable, Equatable {
 /// What the guest itself sees of the AP bus (SPEC §4).
 public struct GuestViewDTO: Codable, Sendable, Equatable {
     public var cards: [CardDTO]
-    public var usageDomains: [Int]
-    public var controlDomains: [Int]
-    public var queues: [String]
+    public var usageDomains: [APQI]
+    public var controlDomains: [APQI]
+    public var queues: [APQN]
 }
 
 public struct GuestDTO: Codable, Sendable, Equatable {
@@ -47,7 +47,7 @@ public struct GuestDTO: Codable, Sendable, Equatable {
     public var sysfsMount: String?
     /// The guest kernel's AP bus as it has scanned it; absent with `ap=off`.
     public var bus: GuestBusDTO?
-    /// APQN → the state the guest put into that queue (absent when none).
+    /// APQN → the held state: what the guest put into that queue (absent when none).
     public var heldState: [String: String]?
 }
 
@@ -61,20 +61,22 @@ public struct GuestBusDTO: Codable, Sendable, Equatable {
     /// The QCI masks of the last scan; absent with `apqci=off`.
     public var qci: MatrixDTO?
     public var cards: [CardDTO]
-    public var queues: [String]
+    public var queues: [APQN]
 
-    public init(_ b: GuestBus) {
-        scans = b.scans
+    /// The guest's bus as it is at `now` (its scan count follows from the time).
+    public init(_ g: Guest, at now: Uptime) {
+        let b = g.bus
+        scans = g.busScans(at: now)
         configTime = b.configTime
-        domain = b.domain
+        domain = b.domain?.value ?? -1
         qci = b.qci.map(MatrixDTO.init)
         cards = b.cards.keys.sorted().map { CardDTO(id: $0, type: b.cards[$0]!.description, hwtype: b.cards[$0]!.hwtype) }
-        queues = b.queues.map(\.description)
+        queues = b.queues
     }
 }
 
 public struct MdevDTO: Codable, Sendable, Equatable {
-    public var uuid: String
+    public var uuid: MdevUUID
     public var matrix: MatrixDTO
     /// The shadow CRYCB; absent when no guest uses the mdev (guest_matrix is ENODEV then).
     public var guestMatrix: MatrixDTO?
@@ -83,23 +85,23 @@ public struct MdevDTO: Codable, Sendable, Equatable {
 }
 
 public struct AdapterDTO: Codable, Sendable, Equatable {
-    public var id: Int
+    public var id: APID
     public var type: String
     public var hwtype: Int
     public var configured: Bool
     /// The adapter's own domain restriction, if any.
-    public var domains: [Int]?
+    public var domains: [APQI]?
 }
 
 /// One hardware queue: its device (if any) and its hand-over record (SPEC §5).
 public struct QueueDTO: Codable, Sendable, Equatable {
-    public var apqn: String
+    public var apqn: APQN
     /// `cex4queue`, `vfio_ap`, `none` (unbound), or absent when no queue device exists.
     public var driver: String?
     public var reserved: Bool
     /// `host`, `guest NAME` or `none`.
     public var owner: String
-    public var assignedTo: String?
+    public var assignedTo: MdevUUID?
     public var resets: Int
     public var holdsStateOf: String?
 }
@@ -107,12 +109,12 @@ public struct QueueDTO: Codable, Sendable, Equatable {
 public struct HostDTO: Codable, Sendable, Equatable {
     public var profile: String
     public var apxa: Bool
-    public var maxAdapter: Int
-    public var maxDomain: Int
+    public var maxAdapter: APID
+    public var maxDomain: APQI
     public var facilities: Facilities
     public var adapters: [AdapterDTO]
-    public var usageDomains: [Int]
-    public var controlDomains: [Int]
+    public var usageDomains: [APQI]
+    public var controlDomains: [APQI]
     public var apmask: String
     public var aqmask: String
     public var availableInstances: Int
@@ -178,11 +180,11 @@ public struct PlugRequest: Codable, Sendable {
 }
 
 public struct AdapterRequest: Codable, Sendable {
-    public var id: Int
+    public var id: APID
     public var type: String
     /// The adapter's own usage-domain restriction: `0-15,0x47`.
     public var domains: String?
-    public init(id: Int, type: String, domains: String? = nil) {
+    public init(id: APID, type: String, domains: String? = nil) {
         self.id = id
         self.type = type
         self.domains = domains
@@ -190,8 +192,8 @@ public struct AdapterRequest: Codable, Sendable {
 }
 
 public struct DomainRequest: Codable, Sendable {
-    public var id: Int
-    public init(id: Int) { self.id = id }
+    public var id: APQI
+    public init(id: APQI) { self.id = id }
 }
 
 public struct MigrateRequest: Codable, Sendable {

@@ -59,11 +59,11 @@ public enum ControlAPI {
         @Sendable func guest(_ name: String) throws(APError) -> Response {
             let h = runtime.snapshot
             _ = try h.guest(name)
-            return json(HostViews.guest(h, name, runtime))
+            return json(HostViews.guest(h, name, runtime, at: runtime.clock.now()))
         }
         api.get("guests") { _, _ in
-            let h = runtime.snapshot
-            return json(h.guests.keys.sorted().map { HostViews.guest(h, $0, runtime) })
+            let h = runtime.snapshot, now = runtime.clock.now()
+            return json(h.guests.keys.sorted().map { HostViews.guest(h, $0, runtime, at: now) })
         }
         api.post("guests") { request, context in
             await respondAsync {
@@ -158,7 +158,7 @@ public enum ControlAPI {
                 guard let type = AdapterType(r.type) else {
                     throw APError(.invalidArgument, "type \(r.type): one of \(AdapterType.supportedNames.joined(separator: ", "))")
                 }
-                let domains: Bitmap256?
+                let domains: Bitmap256<APQI>?
                 do { domains = try r.domains.map { d throws(IdList.ParseError) in try IdList.parse(d) } } catch {
                     throw APError(.invalidArgument, "domains: \(error)")
                 }
@@ -168,13 +168,13 @@ public enum ControlAPI {
         }
         api.delete("host/adapters/:id") { _, context in
             respond {
-                let id = try id(parameter("id", context))
+                let id: APID = try id(parameter("id", context))
                 try runtime.perform("adapter_remove") { (h: inout APHost) throws(APError) in try h.removeAdapter(id) }
                 return json(Empty())
             }
         }
-        let domainKinds: [(path: String, noun: String, add: @Sendable (inout APHost, Int) throws(APError) -> Void,
-                           remove: @Sendable (inout APHost, Int) throws(APError) -> Void)] = [
+        let domainKinds: [(path: String, noun: String, add: @Sendable (inout APHost, APQI) throws(APError) -> Void,
+                           remove: @Sendable (inout APHost, APQI) throws(APError) -> Void)] = [
             ("host/domains", "domain", { h, id throws(APError) in try h.addDomain(id) }, { h, id throws(APError) in try h.removeDomain(id) }),
             ("host/control-domains", "control_domain", { h, id throws(APError) in try h.addControlDomain(id) },
              { h, id throws(APError) in try h.removeControlDomain(id) }),
@@ -189,7 +189,7 @@ public enum ControlAPI {
             }
             api.delete(RouterPath(kind.path + "/:id")) { _, context in
                 respond {
-                    let id = try id(parameter("id", context))
+                    let id: APQI = try id(parameter("id", context))
                     try runtime.perform(kind.noun + "_remove") { (h: inout APHost) throws(APError) in try kind.remove(&h, id) }
                     return json(Empty())
                 }
@@ -240,10 +240,10 @@ public enum ControlAPI {
     }
 
     /// An id in a URL: decimal or 0x hex.
-    static func id(_ text: String) throws(APError) -> Int {
-        let v = text.hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text)
-        guard let v, (0...255).contains(v) else { throw APError(.invalidArgument, "'\(text)' is not an id 0-255") }
-        return v
+    static func id<ID: APIdentifier>(_ text: String) throws(APError) -> ID {
+        do throws(IdList.ParseError) { return try ID(parsing: text) } catch {
+            throw APError(.invalidArgument, "\(error)")
+        }
     }
 
     static func body(_ request: Request) async throws(APError) -> [UInt8] {

@@ -5,30 +5,31 @@ import APMatrixRuntime
 /// plain function of one snapshot, so a response never mixes two states.
 enum HostViews {
     static func host(_ h: APHost, _ runtime: Runtime) -> HostDTO {
-        HostDTO(
-            profile: h.profile.rawValue, apxa: h.apxa, maxAdapter: h.qciMaxAdapter, maxDomain: h.qciMaxDomain,
-            facilities: h.facilities,
-            adapters: h.adapters.keys.sorted().map { id in
-                let a = h.adapters[id]!
+        let fw = h.firmware, now = runtime.clock.now()
+        return HostDTO(
+            profile: h.profile.rawValue, apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
+            facilities: fw.facilities,
+            adapters: fw.adapters.keys.sorted().map { id in
+                let a = fw.adapters[id]!
                 return AdapterDTO(id: id, type: a.type.description, hwtype: a.type.hwtype, configured: a.configured,
                                   domains: a.domains.map { Array($0) })
             },
-            usageDomains: Array(h.usageDomains), controlDomains: Array(h.controlDomains),
-            apmask: h.apmask.hexString, aqmask: h.aqmask.hexString, availableInstances: h.availableInstances,
+            usageDomains: Array(fw.usageDomains), controlDomains: Array(fw.controlDomains),
+            apmask: h.bus.apmask.hexString, aqmask: h.bus.aqmask.hexString, availableInstances: h.vfio.availableInstances,
             mdevs: mdevs(h),
-            guests: h.guests.keys.sorted().map { guest(h, $0, runtime) })
+            guests: h.guests.keys.sorted().map { guest(h, $0, runtime, at: now) })
     }
 
     /// `guest_matrix` is what sysfs shows, by the profile's own rule (the
     /// seed has none without a guest; upstream shows the shadow).
     static func mdevs(_ h: APHost) -> [MdevDTO] {
-        h.mdevsInOrder.map { m in
+        h.vfio.mdevsInOrder.map { m in
             MdevDTO(uuid: m.uuid, matrix: MatrixDTO(m.matrix), guestMatrix: (try? h.guestMatrix(m.uuid)).map(MatrixDTO.init),
                     guest: m.guest, iommuGroup: m.iommuGroup)
         }
     }
 
-    static func guest(_ h: APHost, _ name: String, _ runtime: Runtime) -> GuestDTO {
+    static func guest(_ h: APHost, _ name: String, _ runtime: Runtime, at now: Uptime) -> GuestDTO {
         let g = h.guests[name]!
         let v = (try? h.guestView(name)) ?? GuestView()
         return GuestDTO(
@@ -37,25 +38,25 @@ enum HostViews {
             crycb: MatrixDTO(h.crycb(of: name)),
             view: GuestViewDTO(cards: v.cards.map { CardDTO(id: $0.id, type: $0.type.description, hwtype: $0.type.hwtype) },
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
-                               queues: v.queues.map(\.description)),
+                               queues: v.queues),
             qmp: runtime.monitorSocket(name), sysfsMount: runtime.treeMountPoint(name),
-            bus: g.cpu.ap ? GuestBusDTO(g.bus) : nil, heldState: heldState(h, name))
+            bus: g.cpu.ap ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name))
     }
 
     /// The queues holding state `guest` put into them.
     static func heldState(_ h: APHost, _ guest: String) -> [String: String]? {
-        let held = h.records.filter { $0.value.holdsStateOf == guest && $0.value.guestState != nil }
-        return held.isEmpty ? nil : Dictionary(uniqueKeysWithValues: held.map { ($0.key.description, $0.value.guestState!) })
+        let held = h.firmware.records.filter { $0.value.holdsStateOf == guest && $0.value.heldState != nil }
+        return held.isEmpty ? nil : Dictionary(uniqueKeysWithValues: held.map { ($0.key.description, $0.value.heldState!) })
     }
 
     /// Every hardware queue the host has or had: device, owner, resets.
     static func queues(_ h: APHost) -> [QueueDTO] {
-        Set(h.queues.keys).union(h.records.keys).sorted().map { apqn in
-            QueueDTO(apqn: apqn.description,
-                     driver: h.queues[apqn].map { $0.driver?.rawValue ?? "none" },
-                     reserved: h.isReserved(apqn), owner: h.currentOwner(of: apqn).description,
-                     assignedTo: h.owner(of: apqn)?.uuid, resets: h.records[apqn]?.resets ?? 0,
-                     holdsStateOf: h.records[apqn]?.holdsStateOf)
+        Set(h.bus.queues.keys).union(h.firmware.records.keys).sorted().map { apqn in
+            QueueDTO(apqn: apqn,
+                     driver: h.bus.queues[apqn].map { $0.driver?.rawValue ?? "none" },
+                     reserved: h.bus.isReserved(apqn), owner: h.currentOwner(of: apqn).description,
+                     assignedTo: h.vfio.owner(of: apqn)?.uuid, resets: h.firmware.records[apqn]?.resets ?? 0,
+                     holdsStateOf: h.firmware.records[apqn]?.holdsStateOf)
         }
     }
 
@@ -84,7 +85,7 @@ enum HostViews {
     }
 
     static func check(_ h: APHost, _ runtime: Runtime) -> CheckDTO {
-        CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.mdevs.count,
-                 guests: h.guests.count, queues: h.queues.count, stateFile: runtime.store?.path)
+        CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.vfio.mdevs.count,
+                 guests: h.guests.count, queues: h.bus.queues.count, stateFile: runtime.store?.path)
     }
 }

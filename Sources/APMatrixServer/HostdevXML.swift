@@ -24,7 +24,7 @@ public enum HostdevXML {
     }
 
     /// The mdev UUID of a vfio-ap hostdev; a precise EINVAL for anything else.
-    public static func parse(_ bytes: [UInt8]) throws(APError) -> String {
+    public static func parse(_ bytes: [UInt8]) throws(APError) -> MdevUUID {
         // FoundationXML traps on element or attribute names that are not
         // UTF-8 (found by scripts/fuzz): refuse such bytes before parsing.
         guard String(validating: bytes, as: UTF8.self) != nil else {
@@ -60,7 +60,7 @@ public enum HostdevXML {
         guard addresses.count == 1, let raw = addresses[0].attributes["uuid"] else {
             throw APError(.invalidArgument, "hostdev XML: expected exactly one <source><address uuid='…'/></source>")
         }
-        guard let uuid = KernelParse.canonicalUUID(Array(raw.utf8)) else {
+        guard let uuid = MdevUUID(parsing: raw) else {
             throw APError(.invalidArgument, "hostdev XML: '\(raw)' is not a UUID")
         }
         return uuid

@@ -3,7 +3,7 @@ import APMatrixModel
 import Prometheus
 
 /// The daemon's Prometheus metrics (`GET /metrics`). Counters are fed by the
-/// emulator's instrumentation and event log; gauges are read from a snapshot
+/// runtime's instrumentation and event log; gauges are read from a snapshot
 /// at each scrape. One registry per daemon, no global metrics system, so two
 /// daemons in one process (the tests) count apart.
 public final class ServerMetrics: Sendable {
@@ -57,12 +57,12 @@ public final class ServerMetrics: Sendable {
 
     /// The Prometheus text exposition, gauges taken from `host`.
     func render(_ host: APHost) -> [UInt8] {
-        registry.makeGauge(descriptor: Self.mdevs).set(to: Double(host.mdevs.count))
-        registry.makeGauge(descriptor: Self.mdevsInUse).set(to: Double(host.mdevs.values.filter { $0.guest != nil }.count))
+        registry.makeGauge(descriptor: Self.mdevs).set(to: Double(host.vfio.mdevs.count))
+        registry.makeGauge(descriptor: Self.mdevsInUse).set(to: Double(host.vfio.mdevs.values.filter { $0.guest != nil }.count))
         registry.makeGauge(descriptor: Self.guests).set(to: Double(host.guests.count))
-        registry.makeGauge(descriptor: Self.available).set(to: Double(host.availableInstances))
+        registry.makeGauge(descriptor: Self.available).set(to: Double(host.vfio.availableInstances))
         for driver in ["cex4queue", "vfio_ap", "none"] {
-            let n = host.queues.values.filter { ($0.driver?.rawValue ?? "none") == driver }.count
+            let n = host.bus.queues.values.filter { ($0.driver?.rawValue ?? "none") == driver }.count
             registry.makeGauge(descriptor: Self.queues, labels: [("driver", driver)]).set(to: Double(n))
         }
         return registry.emitToBuffer()

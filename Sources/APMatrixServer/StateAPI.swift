@@ -2,8 +2,8 @@ import APMatrixRuntime
 import APMatrixModel
 import Hummingbird
 
-/// `POST /guests/{name}/state`: the guest puts state into one of its queues.
-public struct GuestStateRequest: Codable, Sendable {
+/// `POST /guests/{name}/state`: the guest puts state into one of its queues (held state).
+public struct HeldStateRequest: Codable, Sendable {
     /// `05.0004`
     public var apqn: String
     public var state: String
@@ -30,13 +30,13 @@ extension ControlAPI {
         api.post("guests/:name/state") { request, context in
             await respondAsync {
                 let name = try parameter("name", context)
-                let r = try await decode(GuestStateRequest.self, request, context)
+                let r = try await decode(HeldStateRequest.self, request, context)
                 guard let apqn = APQN(sysfsName: r.apqn) else {
                     throw APError(.invalidArgument, "apqn '\(r.apqn)': write it as the queue device is named, such as 05.0004")
                 }
-                try runtime.perform("guest_state") { (h: inout APHost) throws(APError) in try h.putGuestState(name, apqn, r.state) }
+                try runtime.perform("guest_state") { (h: inout APHost) throws(APError) in try h.putHeldState(name, apqn, r.state) }
                 let h = runtime.snapshot
-                return json(HostViews.guest(h, name, runtime))
+                return json(HostViews.guest(h, name, runtime, at: runtime.clock.now()))
             }
         }
     }

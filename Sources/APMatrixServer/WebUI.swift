@@ -4,14 +4,14 @@ import Foundation
 import Hummingbird
 import Synchronization
 
-/// One cell of the AP matrix as the web page shows it (`APHost.cell`).
+/// One cell of the AP matrix as the web page shows it (`APHost.apqnInfo`).
 public struct CellDTO: Codable, Sendable, Equatable {
-    public var apqn: String
-    public var apid: Int
-    public var apqi: Int
-    /// `not-in-lpar`, `no-device`, `host-reserved`, `free`, `assigned`, `in-guest`, `filtered`, `over-provisioned`.
+    public var apqn: APQN
+    public var apid: APID
+    public var apqi: APQI
+    /// `host`, `free`, `unbound`, `absent`, `assigned`, `in-guest`, `filtered`, `over-provisioned` (`APQNState.name`).
     public var state: String
-    public var mdev: String?
+    public var mdev: MdevUUID?
     public var guest: String?
     /// `cex4queue`, `vfio_ap`, `none` (unbound), or absent when no queue device exists.
     public var driver: String?
@@ -20,14 +20,13 @@ public struct CellDTO: Codable, Sendable, Equatable {
     /// Only from `GET /api/v1/cells/{apqn}`; the matrix leaves it out to stay small.
     public var explanation: String?
 
-    init(_ c: CellInfo, explained: Bool) {
-        apqn = c.apqn.description
+    init(_ c: APQNInfo, explained: Bool) {
+        apqn = c.apqn
         apid = c.apqn.apid
         apqi = c.apqn.apqi
         state = c.state.name
         mdev = c.state.mdev
-        if case .inGuest(_, let g) = c.state { guest = g }
-        if case .filtered(_, let g) = c.state { guest = g }
+        guest = c.state.guest
         driver = c.hasDevice ? c.driver?.rawValue ?? "none" : nil
         owner = c.owner.description
         explanation = explained ? c.explanation : nil
@@ -35,14 +34,15 @@ public struct CellDTO: Codable, Sendable, Equatable {
 }
 
 /// The matrix the page draws: the ids in use and every cell among them that
-/// is not `not-in-lpar` (the page draws the rest, and all 256×256 on demand).
+/// is in the host configuration or assigned (the page draws the rest as
+/// absent, and all 256×256 on demand).
 public struct MatrixViewDTO: Codable, Sendable, Equatable {
     /// The largest APID and APQI an mdev takes: the grid's size when showing all.
-    public var maxAdapter: Int
-    public var maxDomain: Int
+    public var maxAdapter: APID
+    public var maxDomain: APQI
     /// The LPAR's adapters and usage domains, and every id assigned to an mdev.
-    public var adapters: [Int]
-    public var domains: [Int]
+    public var adapters: [APID]
+    public var domains: [APQI]
     /// The masks as id lists (`0-4,7-255`); the hex form is in `GET /host`.
     public var apmaskIDs: String
     public var aqmaskIDs: String
@@ -82,7 +82,7 @@ enum WebUI {
                 guard let apqn = APQN(sysfsName: name) else {
                     throw APError(.invalidArgument, "'\(name)' is not an APQN such as 05.0004 (two and four hex digits)")
                 }
-                return ControlAPI.json(CellDTO(runtime.snapshot.cell(apqn), explained: true))
+                return ControlAPI.json(CellDTO(runtime.snapshot.apqnInfo(apqn), explained: true))
             }
         }
         api.get("events/stream") { request, _ in
@@ -97,20 +97,20 @@ enum WebUI {
     }
 
     static func matrix(_ h: APHost) -> MatrixViewDTO {
-        var apids = Bitmap256(h.adapters.keys), apqis = h.usageDomains
-        for m in h.mdevs.values {
+        var apids = Bitmap256(h.firmware.adapters.keys), apqis = h.firmware.usageDomains
+        for m in h.vfio.mdevs.values {
             apids = apids | m.matrix.apm
             apqis = apqis | m.matrix.aqm
         }
         var cells: [CellDTO] = []
         for a in apids {
             for q in apqis {
-                let c = h.cell(APQN(a, q))
-                if c.state != .notInLPAR { cells.append(CellDTO(c, explained: false)) }
+                let c = h.apqnInfo(APQN(a, q))
+                if c.state != .absent(.notInConfiguration) { cells.append(CellDTO(c, explained: false)) }
             }
         }
-        return MatrixViewDTO(maxAdapter: h.mdevMaxAPID, maxDomain: h.mdevMaxAPQI, adapters: Array(apids),
-                             domains: Array(apqis), apmaskIDs: h.apmask.description, aqmaskIDs: h.aqmask.description,
+        return MatrixViewDTO(maxAdapter: h.firmware.mdevMaxAPID, maxDomain: h.firmware.mdevMaxAPQI, adapters: Array(apids),
+                             domains: Array(apqis), apmaskIDs: h.bus.apmask.description, aqmaskIDs: h.bus.aqmask.description,
                              cells: cells)
     }
 

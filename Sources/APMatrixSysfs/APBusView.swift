@@ -9,15 +9,15 @@ enum APBusView {
     /// `bus/ap`.
     static func root(_ host: APHost) -> Directory {
         [
-            "apmask": .attribute(.rw({ $0.apmask.hexString + "\n" }, { try $0.storeMask(.apmask, $1) })),
-            "aqmask": .attribute(.rw({ $0.aqmask.hexString + "\n" }, { try $0.storeMask(.aqmask, $1) })),
-            "ap_max_adapter_id": .attribute(.ro { line($0.busMaxAdapter) }),
-            "ap_max_domain_id": .attribute(.ro { line($0.busMaxDomain) }),
-            "ap_domain": .attribute(.rw({ line($0.apDomain) }, { try $0.storeAPDomain($1) })),
-            "ap_adapter_mask": .attribute(.ro { $0.hostConfiguration.apm.hexString + "\n" }),
-            "ap_usage_domain_mask": .attribute(.ro { $0.hostConfiguration.aqm.hexString + "\n" }),
-            "ap_control_domain_mask": .attribute(.ro { $0.hostConfiguration.adm.hexString + "\n" }),
-            "features": .attribute(.ro { features(apxa: $0.apxa) }),
+            "apmask": .attribute(.rw({ $0.bus.apmask.hexString + "\n" }, { try Store.mask(.apmask, $1, in: &$0) })),
+            "aqmask": .attribute(.rw({ $0.bus.aqmask.hexString + "\n" }, { try Store.mask(.aqmask, $1, in: &$0) })),
+            "ap_max_adapter_id": .attribute(.ro { line($0.firmware.busMaxAdapter.value) }),
+            "ap_max_domain_id": .attribute(.ro { line($0.firmware.busMaxDomain.value) }),
+            "ap_domain": .attribute(.rw({ line($0.bus.apDomain) }, { try Store.apDomain($1, in: &$0) })),
+            "ap_adapter_mask": .attribute(.ro { $0.firmware.hostConfiguration.apm.hexString + "\n" }),
+            "ap_usage_domain_mask": .attribute(.ro { $0.firmware.usageDomains.hexString + "\n" }),
+            "ap_control_domain_mask": .attribute(.ro { $0.firmware.controlDomains.hexString + "\n" }),
+            "features": .attribute(.ro { features(apxa: $0.firmware.apxa) }),
             "devices": .directory,
             "drivers": .directory,
         ]
@@ -28,43 +28,50 @@ enum APBusView {
         switch (c.count, c[0]) {
         case (1, "devices"):
             var d = Directory()
-            for id in host.cards.keys { d[cardName(id)] = deviceLink(cardName(id), host, up: 3) }
-            for apqn in host.queues.keys { d[apqn.description] = deviceLink(apqn.description, host, up: 3) }
+            for id in host.bus.cards.keys { d[id.cardName] = cardLink(id, up: 3) }
+            for apqn in host.bus.queues.keys { d[apqn.description] = queueLink(apqn, up: 3) }
             return d
         case (1, "drivers"):
-            return APHost.apDriverNames.reduce(into: Directory()) { $0[$1] = .directory }
+            return APBus.driverNames.reduce(into: Directory()) { $0[$1] = .directory }
         case (2, "drivers"):
             let driver = String(c[1])
-            guard APHost.apDriverNames.contains(driver) else { return nil }
+            guard APBus.driverNames.contains(driver) else { return nil }
             var d: Directory = [
-                "bind": .attribute(.wo { try $0.bind(driver: driver, $1) }),
-                "unbind": .attribute(.wo { try $0.unbind(driver: driver, $1) }),
+                "bind": .attribute(.wo { try Store.bind(driver: driver, $1, in: &$0) }),
+                "unbind": .attribute(.wo { try Store.unbind(driver: driver, $1, in: &$0) }),
             ]
             let names = driver == "cex4card"
-                ? host.cards.filter { $0.value.bound }.keys.map(cardName)
-                : host.queues.filter { $0.value.driver?.rawValue == driver }.keys.map(\.description)
+                ? host.bus.cards.filter { $0.value.bound }.keys.map(\.cardName)
+                : host.bus.queues.filter { $0.value.driver?.rawValue == driver }.keys.map(\.description)
             for name in names { d[name] = boundDeviceLink(name, driver: driver, host) }
             return d
         default: return nil
         }
     }
 
-    static func cardName(_ id: APID) -> String { "card" + hex(id, width: 2) }
+    /// A symlink `up` levels below a tree's root to a card device.
+    static func cardLink(_ id: APID, up: Int) -> Node {
+        .symlink(String(repeating: "../", count: up) + "devices/ap/" + id.cardName)
+    }
+
+    /// A symlink `up` levels below a tree's root to a queue device.
+    static func queueLink(_ apqn: APQN, up: Int) -> Node {
+        .symlink(String(repeating: "../", count: up) + "devices/ap/" + apqn.apid.cardName + "/" + apqn.description)
+    }
 
     /// A symlink `up` levels below the root to the card or queue device `name`, if it exists.
     static func deviceLink(_ name: String, _ host: APHost, up: Int) -> Node? {
-        let prefix = String(repeating: "../", count: up) + "devices/ap/"
-        if let id = host.cardID(name), host.cards[id] != nil { return .symlink(prefix + name) }
-        guard let apqn = APQN(sysfsName: name), host.queues[apqn] != nil else { return nil }
-        return .symlink(prefix + cardName(apqn.apid) + "/" + name)
+        if let id = APID(cardName: name), host.bus.cards[id] != nil { return cardLink(id, up: up) }
+        guard let apqn = APQN(sysfsName: name), host.bus.queues[apqn] != nil else { return nil }
+        return queueLink(apqn, up: up)
     }
 
     /// The link in `bus/ap/drivers/<driver>/` to a device bound to that driver.
     static func boundDeviceLink(_ name: String, driver: String, _ host: APHost) -> Node? {
         if driver == "cex4card" {
-            guard let id = host.cardID(name), host.cards[id]?.bound == true else { return nil }
+            guard let id = APID(cardName: name), host.bus.cards[id]?.bound == true else { return nil }
         } else {
-            guard let apqn = APQN(sysfsName: name), host.queues[apqn]?.driver?.rawValue == driver else { return nil }
+            guard let apqn = APQN(sysfsName: name), host.bus.queues[apqn]?.driver?.rawValue == driver else { return nil }
         }
         return deviceLink(name, host, up: 4)
     }
@@ -72,14 +79,14 @@ enum APBusView {
     /// `devices/ap`, a card, or a queue.
     static func deviceDirectory(_ c: [Substring], _ host: APHost) -> Directory? {
         guard let first = c.first else {
-            return host.cards.keys.reduce(into: Directory()) { $0[cardName($1)] = .directory }
+            return host.bus.cards.keys.reduce(into: Directory()) { $0[$1.cardName] = .directory }
         }
-        guard let id = host.cardID(String(first)), let card = host.cards[id], let adapter = host.adapters[id] else {
+        guard let id = APID(cardName: String(first)), let card = host.bus.cards[id], let adapter = host.firmware.adapters[id] else {
             return nil
         }
         if c.count == 1 { return cardDirectory(id, card, adapter, host) }
         guard c.count == 2, let apqn = APQN(sysfsName: String(c[1])), apqn.apid == id,
-              let queue = host.queues[apqn] else { return nil }
+              let queue = host.bus.queues[apqn] else { return nil }
         return queueDirectory(apqn, queue, adapter, host)
     }
 
@@ -116,17 +123,17 @@ enum APBusView {
     }
 
     static func cardDirectory(_ id: APID, _ card: Card, _ adapter: Adapter, _ host: APHost) -> Directory {
-        var d = cardConstants(adapter.type, apxa: host.apxa)
-        d["config"] = .attribute(.rw({ line($0.adapters[id]?.configured == true ? 1 : 0) },
-                                     { try $0.storeCardConfig(id, $1) }))
+        var d = cardConstants(adapter.type, apxa: host.firmware.apxa)
+        d["config"] = .attribute(.rw({ line($0.firmware.adapters[id]?.configured == true ? 1 : 0) },
+                                     { try Store.cardConfig(id, $1, in: &$0) }))
         if card.bound {
             d["driver"] = .symlink("../../../bus/ap/drivers/cex4card")
             d["type"] = .attribute(.constant(adapter.type.description + "\n"))
             d["online"] = .attribute(.rw({ host in
-                line(host.adapters[id]?.configured == true && host.cards[id]?.online == true ? 1 : 0)
-            }, { try $0.storeCardOnline(id, $1) }))
+                line(host.firmware.adapters[id]?.configured == true && host.bus.cards[id]?.online == true ? 1 : 0)
+            }, { try Store.cardOnline(id, $1, in: &$0) }))
         }
-        for q in host.queueDomains(of: id) { d[APQN(id, q).description] = .directory }
+        for q in host.firmware.queueDomains(of: id) { d[APQN(id, q).description] = .directory }
         return d
     }
 
@@ -143,8 +150,8 @@ enum APBusView {
     }
 
     static func queueDirectory(_ apqn: APQN, _ queue: QueueDevice, _ adapter: Adapter, _ host: APHost) -> Directory {
-        var d = queueConstants(adapter.type, apxa: host.apxa,
-                               interrupts: queue.driver == .cex4queue && host.facilities.aiv)
+        var d = queueConstants(adapter.type, apxa: host.firmware.apxa,
+                               interrupts: queue.driver == .cex4queue && host.firmware.facilities.aiv)
         if let driver = queue.driver {
             d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
         }
@@ -152,8 +159,8 @@ enum APBusView {
             d["status"] = .attribute(.ro { $0.queueStatus(apqn) + "\n" })
         }
         if queue.driver == .cex4queue {
-            d["online"] = .attribute(.rw({ line($0.queues[apqn]?.online == true ? 1 : 0) },
-                                         { try $0.storeQueueOnline(apqn, $1) }))
+            d["online"] = .attribute(.rw({ line($0.bus.queues[apqn]?.online == true ? 1 : 0) },
+                                         { try Store.queueOnline(apqn, $1, in: &$0) }))
         }
         return d
     }

@@ -11,11 +11,11 @@ enum MatrixView {
     static func directory(_ c: [Substring], _ host: APHost) -> Directory? {
         guard let first = c.first else {
             var d = fixedEntries(host)
-            for uuid in host.mdevs.keys { d[uuid] = .directory }
+            for uuid in host.vfio.mdevs.keys { d[uuid.description] = .directory }
             return d
         }
         if first == "mdev_supported_types" { return supportedTypes(Array(c.dropFirst()), host) }
-        guard c.count == 1, let m = host.mdevs[String(first)] else { return nil }
+        guard c.count == 1, let m = SysfsTree.mdev(String(first), host) else { return nil }
         return mdevDirectory(m, host)
     }
 
@@ -31,21 +31,21 @@ enum MatrixView {
     }
 
     /// `mdev_supported_types/vfio_ap-passthrough/devices/<uuid>`.
-    static func typeDeviceLink(_ uuid: String) -> Node { .symlink("../../../\(uuid)") }
+    static func typeDeviceLink(_ uuid: MdevUUID) -> Node { .symlink("../../../\(uuid)") }
 
     static func supportedTypes(_ c: [Substring], _ host: APHost) -> Directory? {
         switch c.count {
         case 0: return [typeName: .directory]
         case 1 where c[0] == typeName:
             return [
-                "create": .attribute(.wo { try $0.createMdev($1) }),
+                "create": .attribute(.wo { try Store.create($1, in: &$0) }),
                 "name": .attribute(.constant("VFIO AP Passthrough Device\n")),
                 "device_api": .attribute(.constant("vfio-ap\n")),
-                "available_instances": .attribute(.ro { line($0.availableInstances) }),
+                "available_instances": .attribute(.ro { line($0.vfio.availableInstances) }),
                 "devices": .directory,
             ]
         case 2 where c[0] == typeName && c[1] == "devices":
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = typeDeviceLink($1) }
+            return host.vfio.mdevs.keys.reduce(into: Directory()) { $0[$1.description] = typeDeviceLink($1) }
         default: return nil
         }
     }
@@ -67,31 +67,32 @@ enum MatrixView {
         let uuid = m.uuid
         switch name {
         case "matrix":
-            return .attribute(.ro { host in
-                try host.mdev(uuid).matrix.matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI, limit: SysfsTree.readLimit)
-            })
+            return .attribute(.ro { host in matrixText(try host.vfio.mdev(uuid).matrix, host) })
         case "guest_matrix":
-            return .attribute(.ro { host in
-                try host.guestMatrix(uuid).matrixText(maxAPID: host.mdevMaxAPID, maxAPQI: host.mdevMaxAPQI, limit: SysfsTree.readLimit)
-            })
+            return .attribute(.ro { host in matrixText(try host.guestMatrix(uuid), host) })
         case "control_domains":
-            return .attribute(.ro { host in try host.mdev(uuid).matrix.controlDomainsText(maxAPQI: host.mdevMaxAPQI) })
-        case "remove": return .attribute(.wo { try $0.removeMdev(uuid, $1) })
+            return .attribute(.ro { host in try host.vfio.mdev(uuid).matrix.controlDomainsText(maxAPQI: host.firmware.mdevMaxAPQI) })
+        case "remove": return .attribute(.wo { try Store.remove(uuid, $1, in: &$0) })
         case "mdev_type": return .symlink("../mdev_supported_types/\(typeName)")
         case "iommu_group": return .symlink("../../../../kernel/iommu_groups/\(m.iommuGroup)")
         case "driver": return .symlink("../../../../bus/mdev/drivers/vfio_mdev")
         case "subsystem": return .symlink("../../../../bus/mdev")
         case "ap_config" where host.hasUpstreamAttributes:
             return .attribute(.rw({ host in
-                let a = try host.mdev(uuid).matrix
-                return [a.apm, a.aqm, a.adm].map(\.hexString).joined(separator: ",") + "\n"
-            }, { try $0.storeAPConfig(mdev: uuid, $1) }))
+                let a = try host.vfio.mdev(uuid).matrix
+                return [a.apm.hexString, a.aqm.hexString, a.adm.hexString].joined(separator: ",") + "\n"
+            }, { try Store.apConfig(mdev: uuid, $1, in: &$0) }))
         default:
             for target in AssignTarget.allCases {
-                if name == "assign_" + target.rawValue { return .attribute(.wo { try $0.assign(target, mdev: uuid, $1) }) }
-                if name == "unassign_" + target.rawValue { return .attribute(.wo { try $0.unassign(target, mdev: uuid, $1) }) }
+                if name == "assign_" + target.rawValue { return .attribute(.wo { try Store.assign(target, mdev: uuid, $1, in: &$0) }) }
+                if name == "unassign_" + target.rawValue { return .attribute(.wo { try Store.unassign(target, mdev: uuid, $1, in: &$0) }) }
             }
             return nil
         }
+    }
+
+    /// `matrix` and `guest_matrix`: ids up to vfio_ap's maxima, one page at most.
+    static func matrixText(_ m: Matrix, _ host: APHost) -> String {
+        m.matrixText(maxAPID: host.firmware.mdevMaxAPID, maxAPQI: host.firmware.mdevMaxAPQI, limit: SysfsTree.readLimit)
     }
 }

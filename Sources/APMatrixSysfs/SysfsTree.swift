@@ -4,23 +4,30 @@ import SystemPackage
 /// A sysfs attribute: its permission bits and what reading or writing it does.
 /// The closures only ever throw `APError` (the model's operations); Swift
 /// cannot infer typed throws for closure literals, so `typed` restores the type.
+/// Both take the time of the request: a few attributes (a guest bus's
+/// `scans`) depend on it, the rest ignore it.
 public struct Attribute: Sendable {
     public let mode: UInt16
-    let show: (@Sendable (APHost) throws -> String)?
-    let store: (@Sendable (inout APHost, [UInt8]) throws -> Void)?
+    let show: (@Sendable (APHost, Uptime) throws -> String)?
+    let store: (@Sendable (inout APHost, [UInt8], Uptime) throws -> Void)?
 
     public var isReadable: Bool { show != nil }
     public var isWritable: Bool { store != nil }
 
     static func ro(_ show: @escaping @Sendable (APHost) throws -> String) -> Attribute {
-        Attribute(mode: 0o444, show: show, store: nil)
+        Attribute(mode: 0o444, show: { h, _ in try show(h) }, store: nil)
     }
     static func wo(_ store: @escaping @Sendable (inout APHost, [UInt8]) throws -> Void) -> Attribute {
-        Attribute(mode: 0o200, show: nil, store: store)
+        Attribute(mode: 0o200, show: nil, store: { h, b, _ in try store(&h, b) })
     }
     static func rw(_ show: @escaping @Sendable (APHost) throws -> String,
                    _ store: @escaping @Sendable (inout APHost, [UInt8]) throws -> Void) -> Attribute {
-        Attribute(mode: 0o644, show: show, store: store)
+        Attribute(mode: 0o644, show: { h, _ in try show(h) }, store: { h, b, _ in try store(&h, b) })
+    }
+    /// An attribute whose text or store depends on the time.
+    static func timed(_ show: @escaping @Sendable (APHost, Uptime) throws -> String,
+                      _ store: (@Sendable (inout APHost, [UInt8], Uptime) throws -> Void)? = nil) -> Attribute {
+        Attribute(mode: store == nil ? 0o444 : 0o644, show: show, store: store)
     }
     static func constant(_ text: String) -> Attribute { .ro { _ in text } }
 }
@@ -60,13 +67,13 @@ extension SysfsView {
         entries(SysfsTree.components(path), host).map { $0.keys.sorted() }
     }
 
-    /// Renders an attribute (`show`), cut at one page less one byte.
-    public func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
+    /// Renders an attribute (`show`) at `now`, cut at one page less one byte.
+    public func read(_ path: String, in host: APHost, at now: Uptime) throws(APError) -> [UInt8] {
         guard case .attribute(let a)? = node(path, in: host) else {
             throw APError(.noSuchDevice, "\(path): the attribute is gone (its device was removed)")
         }
         guard let show = a.show else { throw APError(.permissionDenied, "\(path) is write-only") }
-        return Array(try typed { try show(host) }.utf8.prefix(SysfsTree.readLimit))
+        return Array(try typed { try show(host, now) }.utf8.prefix(SysfsTree.readLimit))
     }
 
     /// The attribute at `path` and its name; ENODEV when there is none
@@ -79,20 +86,20 @@ extension SysfsView {
         return (String(last), a)
     }
 
-    /// Stores one `write()` into attribute `a` at `path`. An empty write does
-    /// nothing and more than a page is E2BIG, as in kernfs.
-    public func store(_ a: Attribute, _ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
+    /// Stores one `write()` into attribute `a` at `path`, at `now`. An empty
+    /// write does nothing and more than a page is E2BIG, as in kernfs.
+    public func store(_ a: Attribute, _ path: String, _ bytes: [UInt8], in host: inout APHost, at now: Uptime) throws(APError) {
         guard let store = a.store else { throw APError(.permissionDenied, "\(path) is read-only") }
         guard bytes.count <= SysfsTree.attributeSize else {
             throw APError(.argListTooLong, "\(path): a sysfs write takes at most \(SysfsTree.attributeSize) bytes")
         }
         guard !bytes.isEmpty else { return }
-        try typed { try store(&host, bytes) }
+        try typed { try store(&host, bytes, now) }
     }
 
-    /// Stores one `write()` into the attribute at `path`.
-    public func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
-        try store(try attribute(path, in: host).attribute, path, bytes, in: &host)
+    /// Stores one `write()` into the attribute at `path`, at `now`.
+    public func write(_ path: String, _ bytes: [UInt8], in host: inout APHost, at now: Uptime) throws(APError) {
+        try store(try attribute(path, in: host).attribute, path, bytes, in: &host, at: now)
     }
 }
 
@@ -116,20 +123,20 @@ public enum SysfsTree {
         func entry(_ name: String, in c: [Substring], _ host: APHost) -> Node? {
             switch c {
             case ["devices", "vfio_ap", "matrix"]:
-                return host.mdevs[name] != nil ? .directory : MatrixView.fixedEntries(host)[name]
+                return SysfsTree.mdev(name, host) != nil ? .directory : MatrixView.fixedEntries(host)[name]
             case ["bus", "mdev", "devices"]:
-                return host.mdevs[name] != nil ? SysfsTree.mdevLink(name, up: 3) : nil
+                return SysfsTree.mdev(name, host).map { SysfsTree.mdevLink($0.uuid, up: 3) }
             case ["bus", "mdev", "drivers", "vfio_mdev"]:
-                return host.mdevs[name] != nil ? SysfsTree.mdevLink(name, up: 4) : nil
+                return SysfsTree.mdev(name, host).map { SysfsTree.mdevLink($0.uuid, up: 4) }
             case ["devices", "vfio_ap", "matrix", "mdev_supported_types", "vfio_ap-passthrough", "devices"]:
-                return host.mdevs[name] != nil ? MatrixView.typeDeviceLink(name) : nil
+                return SysfsTree.mdev(name, host).map { MatrixView.typeDeviceLink($0.uuid) }
             case ["bus", "ap", "devices"]:
                 return APBusView.deviceLink(name, host, up: 3)
             case ["kernel", "iommu_groups"]:
-                guard let n = Int(name), String(n) == name, host.isIOMMUGroupInUse(n) else { return nil }
+                guard let n = Int(name), String(n) == name, host.vfio.isIOMMUGroupInUse(n) else { return nil }
                 return .directory
             default:
-                if c.count == 4, c[0] == "devices", c[1] == "vfio_ap", c[2] == "matrix", let m = host.mdevs[String(c[3])] {
+                if c.count == 4, c[0] == "devices", c[1] == "vfio_ap", c[2] == "matrix", let m = SysfsTree.mdev(String(c[3]), host) {
                     return MatrixView.mdevNode(name, m, host)
                 }
                 if c.count == 4, c[0] == "bus", c[1] == "ap", c[2] == "drivers", name != "bind", name != "unbind" {
@@ -140,8 +147,13 @@ public enum SysfsTree {
         }
     }
 
+    /// The mdev a directory name stands for.
+    static func mdev(_ name: String, _ host: APHost) -> Mdev? {
+        MdevUUID(sysfsName: name).flatMap { host.vfio.mdevs[$0] }
+    }
+
     /// A symlink `up` levels below the root to an mdev's directory.
-    static func mdevLink(_ uuid: String, up: Int) -> Node {
+    static func mdevLink(_ uuid: MdevUUID, up: Int) -> Node {
         .symlink(String(repeating: "../", count: up) + "devices/vfio_ap/matrix/\(uuid)")
     }
 
@@ -154,12 +166,15 @@ public enum SysfsTree {
 
     public static func children(_ path: String, in host: APHost) -> [String]? { hostView.children(path, in: host) }
 
+    // The host's tree has no attribute that depends on the time: its reads
+    // and writes are the same at any moment.
+
     public static func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
-        try hostView.read(path, in: host)
+        try hostView.read(path, in: host, at: .boot)
     }
 
     public static func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
-        try hostView.write(path, bytes, in: &host)
+        try hostView.write(path, bytes, in: &host, at: .boot)
     }
 
     // MARK: the directories
@@ -198,10 +213,10 @@ public enum SysfsTree {
         switch (c[0], c[1]) {
         case ("ap", _): return APBusView.directory(Array(c.dropFirst()), host)
         case ("mdev", "devices") where c.count == 2:
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = mdevLink($1, up: 3) }
+            return host.vfio.mdevs.keys.reduce(into: Directory()) { $0[$1.description] = mdevLink($1, up: 3) }
         case ("mdev", "drivers") where c.count == 2: return ["vfio_mdev": .directory]
         case ("mdev", "drivers") where c.count == 3 && c[2] == "vfio_mdev":
-            return host.mdevs.keys.reduce(into: Directory()) { $0[$1] = mdevLink($1, up: 4) }
+            return host.vfio.mdevs.keys.reduce(into: Directory()) { $0[$1.description] = mdevLink($1, up: 4) }
         case ("matrix", "devices") where c.count == 2: return ["matrix": .symlink("../../../devices/vfio_ap/matrix")]
         case ("matrix", "drivers") where c.count == 2: return ["vfio_ap": .directory]
         case ("matrix", "drivers") where c.count == 3 && c[2] == "vfio_ap":
@@ -226,13 +241,13 @@ public enum SysfsTree {
         switch c.count {
         case 0: return ["iommu_groups": .directory]
         case 1 where c[0] == "iommu_groups":
-            return host.mdevs.values.reduce(into: Directory()) { $0[String($1.iommuGroup)] = .directory }
+            return host.vfio.mdevs.values.reduce(into: Directory()) { $0[String($1.iommuGroup)] = .directory }
         case 2, 3:
             guard c[0] == "iommu_groups", let n = Int(c[1]), String(n) == c[1],
-                  let m = host.mdevs.values.first(where: { $0.iommuGroup == n }) else { return nil }
+                  let m = host.vfio.mdevs.values.first(where: { $0.iommuGroup == n }) else { return nil }
             if c.count == 2 { return ["devices": .directory] }
             guard c[2] == "devices" else { return nil }
-            return [m.uuid: mdevLink(m.uuid, up: 4)]
+            return [m.uuid.description: mdevLink(m.uuid, up: 4)]
         default: return nil
         }
     }
@@ -247,3 +262,6 @@ func typed<T>(_ body: () throws -> T) throws(APError) -> T {
 
 /// `%d\n`, the commonest sysfs format.
 func line(_ n: Int) -> String { "\(n)\n" }
+
+/// A default domain as `%d\n`: -1 for none.
+func line(_ d: APQI?) -> String { line(d?.value ?? -1) }

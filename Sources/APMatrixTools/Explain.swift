@@ -12,28 +12,31 @@ public struct Explanation: Hashable, Sendable {
 }
 
 /// `apmatrix explain UUID [APQN]`: for each APQN assigned to the mdev and not
-/// in its `guest_matrix`, the reason. The filtering rule itself is the model's
-/// (`Profile.filter`), applied to what sysfs shows now.
+/// in its `guest_matrix`, the reason: the model rebuilt from sysfs classifies
+/// the APQN (`APQNState`) and its filtering rule (`APHost.filterTrace`) says
+/// which step left it out.
 public struct ExplainReport: Sendable {
     public let snapshot: Snapshot
+    public let model: PlanHost
     public let mdev: MdevInfo
     /// The APQNs asked about: all assigned ones, or the one given.
     public let asked: [APQN]
     public let missing: [(apqn: APQN, explanation: Explanation)]
 
-    public init(_ s: Snapshot, mdev m: MdevInfo, apqn: APQN? = nil) {
+    public init(_ s: Snapshot, mdev m: MdevInfo, apqn: APQN? = nil) throws(PlanError) {
         snapshot = s
+        model = try PlanHost(s)
         mdev = m
         asked = apqn.map { [$0] } ?? m.matrix.apqns
-        let trace = s.filterTrace(m.matrix)
+        let trace = model.host.filterTrace(m.matrix)
         missing = asked.filter { m.matrix.contains($0) && !(m.guestMatrix?.contains($0) ?? false) }
-            .map { ($0, Self.explain($0, m, trace, s)) }
+            .map { [model] in ($0, Self.explain($0, m, trace, model)) }
     }
 
     static let filterRule = "SPEC §3 Filtering"
 
-    static func explain(_ apqn: APQN, _ m: MdevInfo, _ trace: FilterTrace, _ s: Snapshot) -> Explanation {
-        let a = hex(apqn.apid, width: 2), q = hex(apqn.apqi, width: 4)
+    static func explain(_ apqn: APQN, _ m: MdevInfo, _ trace: FilterTrace, _ model: PlanHost) -> Explanation {
+        let a = apqn.apid, q = apqn.apqi
         let path = "/sys/devices/vfio_ap/matrix/\(m.uuid)"
         switch m.guest {
         case .none:
@@ -46,21 +49,21 @@ public struct ExplainReport: Sendable {
                                action: "check the guest itself (lszcrypt inside it)")
         case .matrix: break
         }
-        let h = s.hostConfiguration
-        if !h.apm.contains(apqn.apid) {
+        let firmware = model.host.firmware
+        if case .overProvisioned = model.state(of: apqn), !firmware.hostConfiguration.apm.contains(a) {
             let step1 = "\(filterRule) step 1: only M.apm ∩ H.apm (ap_adapter_mask) can reach a guest"
-            if s.cards[apqn.apid]?.config == false {
+            if firmware.adapters[a]?.configured == false {
                 return Explanation(reason: "adapter-deconfigured",
-                                   why: "adapter \(a) is deconfigured (devices/ap/card\(a)/config is 0), so it is not in the host's AP configuration",
+                                   why: "adapter \(a) is deconfigured (devices/ap/\(a.cardName)/config is 0), so it is not in the host's AP configuration",
                                    rule: step1,
-                                   action: "echo 1 > devices/ap/card\(a)/config; vfio_ap hot plugs the adapter into the running guest")
+                                   action: "echo 1 > devices/ap/\(a.cardName)/config; vfio_ap hot plugs the adapter into the running guest")
             }
             return Explanation(reason: "adapter-not-in-lpar",
                                why: "adapter \(a) is not in the LPAR's AP configuration (ap_adapter_mask): the mdev is over-provisioned",
                                rule: step1,
                                action: "add adapter \(a) to the LPAR's crypto configuration (HMC/SE; emulator: apmatrix host adapter add); vfio_ap hot plugs it when it arrives")
         }
-        if !h.aqm.contains(apqn.apqi) {
+        if case .overProvisioned = model.state(of: apqn) {
             return Explanation(reason: "domain-not-in-lpar",
                                why: "usage domain \(q) is not in the LPAR's AP configuration (ap_usage_domain_mask): the mdev is over-provisioned",
                                rule: "\(filterRule) step 1: only M.aqm ∩ H.aqm (ap_usage_domain_mask) can reach a guest",
@@ -75,20 +78,20 @@ public struct ExplainReport: Sendable {
         }
         switch trace.step {
         case .byAdapter, .outsideHost:
-            let blocker = c.aqm.lazy.map { APQN(apqn.apid, $0) }.first { !s.isBoundToVfio($0) } ?? apqn
-            let (state, fix) = queueState(blocker, s)
+            let blocker = c.aqm.lazy.map { APQN(a, $0) }.first { !model.host.bus.isBoundToVfio($0) } ?? apqn
+            let (state, fix) = queueState(blocker, model.host.bus)
             return Explanation(reason: "adapter-filtered",
                                why: "adapter \(a) is filtered out: queue \(blocker) \(state), and an adapter reaches the guest only if every queue it has in the mdev's domains is bound to vfio_ap",
                                rule: "\(filterRule) step 2 (by APID)", action: fix)
         case .byDomain:
-            let blocker = c.apm.lazy.map { APQN($0, apqn.apqi) }.first { !s.isBoundToVfio($0) } ?? apqn
-            let (state, fix) = queueState(blocker, s)
+            let blocker = c.apm.lazy.map { APQN($0, q) }.first { !model.host.bus.isBoundToVfio($0) } ?? apqn
+            let (state, fix) = queueState(blocker, model.host.bus)
             return Explanation(reason: "domain-filtered",
                                why: "no adapter had all its queues bound to vfio_ap, so the APQI fallback chose domains instead; domain \(q) is dropped because queue \(blocker) \(state)",
                                rule: "\(filterRule) step 3 (APQI fallback)", action: fix)
         case .nothingBound:
-            let blocker = c.apqns.first { !s.isBoundToVfio($0) } ?? apqn
-            let (state, fix) = queueState(blocker, s)
+            let blocker = c.apqns.first { !model.host.bus.isBoundToVfio($0) } ?? apqn
+            let (state, fix) = queueState(blocker, model.host.bus)
             return Explanation(reason: "nothing-bound",
                                why: "no adapter and no domain of the mdev has all its queues bound to vfio_ap (queue \(blocker) \(state)), so the guest gets no APQN",
                                rule: "\(filterRule) step 4", action: fix)
@@ -96,22 +99,21 @@ public struct ExplainReport: Sendable {
     }
 
     /// What is wrong with a queue that is not bound to vfio_ap, and the fix.
-    static func queueState(_ apqn: APQN, _ s: Snapshot) -> (String, String) {
-        let a = hex(apqn.apid, width: 2), q = hex(apqn.apqi, width: 4)
-        guard let dev = s.queues[apqn] else {
+    /// In the model a bound queue has the driver its masks give it, so a
+    /// queue not bound to vfio_ap is missing, unbound, or reserved for the host
+    /// (then a mask change rebinds it, unbound or not).
+    static func queueState(_ apqn: APQN, _ bus: APBus) -> (String, String) {
+        let a = apqn.apid, q = apqn.apqi
+        guard let dev = bus.queues[apqn] else {
             return ("does not exist (the adapter has no queue for that domain)",
                     "unassign adapter \(a) or domain \(q) from the mdev: a queue the adapter does not have can never be bound")
         }
-        switch dev.driver {
-        case nil:
+        guard bus.isReserved(apqn) else {
             return ("is bound to no driver (it was unbound)", "echo \(apqn) > bus/ap/drivers/vfio_ap/bind")
-        case let d? where s.isReserved(apqn):
-            return ("is bound to the host's driver \(d) because apmask bit \(a) and aqmask bit \(q) reserve it for the host",
-                    "echo -0x\(a) > bus/ap/apmask (or echo -0x\(q) > bus/ap/aqmask) to give it to vfio_ap")
-        case let d?:
-            return ("is bound to \(d) although apmask/aqmask do not reserve it",
-                    "echo \(apqn) > bus/ap/drivers/\(d)/unbind; echo \(apqn) > bus/ap/drivers/vfio_ap/bind")
         }
+        let binding = dev.driver.map { "is bound to the host's driver \($0.rawValue) because" } ?? "is bound to no driver, and"
+        return ("\(binding) apmask bit \(a) and aqmask bit \(q) reserve it for the host",
+                "echo -0x\(a) > bus/ap/apmask (or echo -0x\(q) > bus/ap/aqmask) to give it to vfio_ap")
     }
 
     public var text: String {
@@ -150,7 +152,7 @@ public struct ExplainReport: Sendable {
     public var jsonObject: [String: Any] {
         [
             "schema": "apmatrix.explain/1",
-            "mdev": mdev.uuid,
+            "mdev": mdev.uuid.description,
             "guest": Output.orNull(mdev.hasGuest),
             "assigned": mdev.matrix.apqns.map(\.description),
             "inGuest": (mdev.guestMatrix?.apqns ?? []).map(\.description),
@@ -162,7 +164,3 @@ public struct ExplainReport: Sendable {
     public var json: String { Output.json(jsonObject) }
 }
 
-extension Snapshot {
-    /// bound(a,q): the queue device exists and is bound to vfio_ap.
-    public func isBoundToVfio(_ apqn: APQN) -> Bool { queues[apqn]?.driver == QueueDriver.vfioAP.rawValue }
-}

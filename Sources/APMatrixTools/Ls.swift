@@ -6,11 +6,11 @@ public struct LsReport: Sendable {
     public struct Filter: Sendable {
         public var adapter: APID?
         public var domain: APQI?
-        public var mdev: String?
-        public init(adapter: APID? = nil, domain: APQI? = nil, mdev: String? = nil) {
+        public var mdev: MdevUUID?
+        public init(adapter: APID? = nil, domain: APQI? = nil, mdev: MdevUUID? = nil) {
             self.adapter = adapter
             self.domain = domain
-            self.mdev = mdev?.lowercased()
+            self.mdev = mdev
         }
     }
 
@@ -49,11 +49,11 @@ public struct LsReport: Sendable {
                 let card = snapshot.cards[q.apqn.apid]
                 let g = inGuest(q.apqn).map { $0 ? "yes" : "no" } ?? "?"
                 rows.append([q.apqn.description, card?.type ?? "-", card?.hwtype.map(String.init) ?? "-", Self.flag(q.config),
-                             Self.flag(q.online), q.driver ?? "-", snapshot.owner(of: q.apqn)?.uuid ?? "-", g])
+                             Self.flag(q.online), q.driver ?? "-", snapshot.owner(of: q.apqn)?.uuid.description ?? "-", g])
             }
         }
         for c in cards {
-            rows.append(["card" + hex(c.apid, width: 2), c.type ?? "-", c.hwtype.map(String.init) ?? "-", Self.flag(c.config),
+            rows.append([c.apid.cardName, c.type ?? "-", c.hwtype.map(String.init) ?? "-", Self.flag(c.config),
                          Self.flag(c.online), c.driver ?? "-", "-", "-"])
             queueRows(byCard.removeValue(forKey: c.apid) ?? [])
         }
@@ -68,17 +68,17 @@ public struct LsReport: Sendable {
             "sysfs": snapshot.root,
             "profile": snapshot.profile.rawValue,
             "cards": cards.map { c -> [String: Any] in
-                ["apid": c.apid, "name": "card" + hex(c.apid, width: 2), "type": Output.orNull(c.type),
+                ["apid": c.apid.value, "name": c.apid.cardName, "type": Output.orNull(c.type),
                  "hwtype": Output.orNull(c.hwtype), "config": Output.orNull(c.config), "online": Output.orNull(c.online),
                  "driver": Output.orNull(c.driver)]
             },
             "queues": queues.map { q -> [String: Any] in
                 let card = snapshot.cards[q.apqn.apid]
-                return ["apqn": q.apqn.description, "apid": q.apqn.apid, "apqi": q.apqn.apqi,
+                return ["apqn": q.apqn.description, "apid": q.apqn.apid.value, "apqi": q.apqn.apqi.value,
                         "type": Output.orNull(card?.type), "hwtype": Output.orNull(card?.hwtype),
                         "config": Output.orNull(q.config), "online": Output.orNull(q.online),
                         "driver": Output.orNull(q.driver), "reserved": snapshot.isReserved(q.apqn),
-                        "mdev": Output.orNull(snapshot.owner(of: q.apqn)?.uuid), "inGuest": Output.orNull(inGuest(q.apqn))]
+                        "mdev": Output.orNull(snapshot.owner(of: q.apqn)?.uuid.description), "inGuest": Output.orNull(inGuest(q.apqn))]
             },
         ]
     }

@@ -1,92 +1,50 @@
 import APMatrixModel
 
-/// What one APQN is, as the matrix picture shows it.
-public enum Cell: Hashable, Sendable {
-    /// The queue is bound to a host driver (cex4queue): reserved for the host.
-    case host
-    /// Bound to vfio_ap and assigned to no mdev.
-    case free
-    /// The queue device exists but is bound to no driver.
-    case unbound
-    /// No queue device and no assignment: the LPAR lacks it, the adapter is
-    /// deconfigured, or the adapter has no queue for that domain.
-    case absent
-    /// Assigned to the mdev with this UUID; no guest uses it (or the kernel cannot tell).
-    case assigned(String)
-    /// In the guest of that mdev (in `guest_matrix`).
-    case inGuest(String)
-    /// Assigned, a guest uses the mdev, but filtering left it out.
-    case filtered(String)
-    /// Assigned but not in the LPAR's configuration (over-provisioning).
-    case overProvisioned(String)
-}
-
-extension Snapshot {
-    public func cell(_ apqn: APQN) -> Cell {
-        if let m = owner(of: apqn) {
-            if !hostConfiguration.contains(apqn) { return .overProvisioned(m.uuid) }
-            switch m.guest {
-            case .matrix(let s): return s.contains(apqn) ? .inGuest(m.uuid) : .filtered(m.uuid)
-            case .none, .unknown: return .assigned(m.uuid)
-            }
-        }
-        guard let q = queues[apqn] else { return .absent }
-        switch q.driver {
-        case nil: return .unbound
-        case QueueDriver.vfioAP.rawValue?: return .free
-        default: return .host
-        }
-    }
-}
-
 /// `apmatrix matrix [UUID]`: adapters across, usage domains down (so the
 /// default host's 8 adapters × 85 domains fit 80 columns), cropped to the ids
 /// in use; runs of consecutive domains with identical rows share one line.
 public struct MatrixPicture: Sendable {
     public let snapshot: Snapshot
+    /// The model rebuilt from the snapshot: each cell is its `APQNState`.
+    public let model: PlanHost
     public let only: MdevInfo?
     public let colour: Bool
 
-    public init(_ s: Snapshot, only: MdevInfo? = nil, colour: Bool = false) {
+    public init(_ s: Snapshot, only: MdevInfo? = nil, colour: Bool = false) throws(PlanError) {
         snapshot = s
+        model = try PlanHost(s)
         self.only = only
         self.colour = colour
     }
 
+    /// What a cell shows: its symbol and colour, for its state.
+    struct Glyph: Hashable {
+        let symbol: String
+        /// ANSI SGR: dim host/absent, green free, yellow unbound, cyan
+        /// assigned, bold blue in a guest, red filtered, magenta over-provisioned.
+        let sgr: String
+    }
+
     /// mdevs are named a, b, c … in UUID order (`#` after z).
-    func letter(_ uuid: String) -> String {
+    func letter(_ uuid: MdevUUID) -> String {
         guard let i = snapshot.mdevs.firstIndex(where: { $0.uuid == uuid }), i < 26 else { return "#" }
         return String(UnicodeScalar(UInt8(97 + i)))
     }
 
-    func symbol(_ c: Cell) -> String {
+    func glyph(_ c: APQNState) -> Glyph {
         switch c {
-        case .host: return "H"
-        case .free: return "."
-        case .unbound: return "u"
-        case .absent: return "-"
-        case .assigned(let u): return letter(u)
-        case .inGuest(let u): return letter(u).uppercased()
-        case .filtered(let u): return letter(u) + "!"
-        case .overProvisioned(let u): return letter(u) + "+"
+        case .host: return Glyph(symbol: "H", sgr: "2")
+        case .free: return Glyph(symbol: ".", sgr: "32")
+        case .unbound: return Glyph(symbol: "u", sgr: "33")
+        case .absent: return Glyph(symbol: "-", sgr: "2")
+        case .assigned(let u): return Glyph(symbol: letter(u), sgr: "36")
+        case .inGuest(let u, _): return Glyph(symbol: letter(u).uppercased(), sgr: "1;34")
+        case .filtered(let u, _): return Glyph(symbol: letter(u) + "!", sgr: "31")
+        case .overProvisioned(let u): return Glyph(symbol: letter(u) + "+", sgr: "35")
         }
     }
 
-    /// ANSI SGR per state: dim host/absent, green free, yellow unbound, cyan
-    /// assigned, bold blue in a guest, red filtered, magenta over-provisioned.
-    func sgr(_ c: Cell) -> String {
-        switch c {
-        case .host, .absent: return "2"
-        case .free: return "32"
-        case .unbound: return "33"
-        case .assigned: return "36"
-        case .inGuest: return "1;34"
-        case .filtered: return "31"
-        case .overProvisioned: return "35"
-        }
-    }
-
-    func paint(_ c: Cell, _ text: String) -> String { colour ? "\u{1B}[\(sgr(c))m\(text)\u{1B}[0m" : text }
+    func paint(_ g: Glyph, _ text: String) -> String { colour ? "\u{1B}[\(g.sgr)m\(text)\u{1B}[0m" : text }
 
     /// The adapters and domains shown.
     var axes: (adapters: [APID], domains: [APQI]) {
@@ -105,18 +63,17 @@ public struct MatrixPicture: Sendable {
         guard !adapters.isEmpty, !domains.isEmpty else { return out + "(no adapter or no domain to show)\n" }
         let label = 9
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
-        out += String(repeating: " ", count: label + 2) + adapters.map { hex($0, width: 2) }.joined(separator: "  ") + "\n"
-        var used: [Cell] = []
+        out += String(repeating: " ", count: label + 2) + adapters.map(\.description).joined(separator: "  ") + "\n"
+        func row(_ q: APQI) -> [Glyph] { adapters.map { glyph(model.state(of: APQN($0, q))) } }
+        var used: [Glyph] = []
         var i = 0
         while i < domains.count {
-            let row = adapters.map { snapshot.cell(APQN($0, domains[i])) }
+            let cells = row(domains[i])
             var j = i
-            while j + 1 < domains.count, domains[j + 1] == domains[j] + 1,
-                  adapters.map({ snapshot.cell(APQN($0, domains[j + 1])) }) == row { j += 1 }
-            let name = j == i ? hex(domains[i], width: 4) : hex(domains[i], width: 4) + "-" + hex(domains[j], width: 4)
-            let cells = row.map { paint($0, pad(symbol($0), 2)) }.joined(separator: "  ")
-            out += pad(name, label) + "  " + trimmedRight(cells) + "\n"
-            for c in row where !used.contains(c) { used.append(c) }
+            while j + 1 < domains.count, domains[j + 1].value == domains[j].value + 1, row(domains[j + 1]) == cells { j += 1 }
+            let name = j == i ? domains[i].description : "\(domains[i])-\(domains[j])"
+            out += pad(name, label) + "  " + trimmedRight(cells.map { paint($0, pad($0.symbol, 2)) }.joined(separator: "  ")) + "\n"
+            for c in cells where !used.contains(c) { used.append(c) }
             i = j + 1
         }
         out += legend(used)
@@ -129,24 +86,23 @@ public struct MatrixPicture: Sendable {
         return String(t)
     }
 
-    func legend(_ used: [Cell]) -> String {
+    func legend(_ used: [Glyph]) -> String {
         var lines: [String] = []
-        let kinds: [(Cell, String)] = [
+        let kinds: [(APQNState, String)] = [
             (.host, "reserved for the host (bound to cex4queue by apmask/aqmask)"),
             (.free, "free for vfio_ap (bound to vfio_ap, not assigned)"),
             (.unbound, "unbound (the queue is bound to no driver)"),
-            (.absent, "no queue (not in the LPAR, deconfigured, or no queue for that domain)"),
+            (.absent(.noQueue), "no queue (not in the LPAR, deconfigured, or no queue for that domain)"),
         ]
-        for (c, text) in kinds where used.contains(c) { lines.append(paint(c, pad(symbol(c))) + text) }
-        let perMdev: [(String, (String) -> Cell, String)] = [
-            ("a", Cell.assigned, "assigned to mdev a"),
-            ("A", Cell.inGuest, "in the guest of mdev a"),
-            ("a!", Cell.filtered, "assigned to mdev a, filtered out of its guest (apmatrix explain)"),
-            ("a+", Cell.overProvisioned, "assigned to mdev a, not in the LPAR (over-provisioned)"),
+        for (c, text) in kinds where used.contains(glyph(c)) { lines.append(paint(glyph(c), pad(glyph(c).symbol)) + text) }
+        // Which of the per-mdev kinds appear, whatever the mdev: by colour.
+        let perMdev: [(String, String, String)] = [
+            ("a", "36", "assigned to mdev a"),
+            ("A", "1;34", "in the guest of mdev a"),
+            ("a!", "31", "assigned to mdev a, filtered out of its guest (apmatrix explain)"),
+            ("a+", "35", "assigned to mdev a, not in the LPAR (over-provisioned)"),
         ]
-        for (sym, make, text) in perMdev where snapshot.mdevs.contains(where: { used.contains(make($0.uuid)) }) {
-            lines.append(pad(sym) + text)
-        }
+        for (sym, sgr, text) in perMdev where used.contains(where: { $0.sgr == sgr }) { lines.append(pad(sym) + text) }
         var out = "\n" + lines.joined(separator: "\n") + "\n"
         let shown = snapshot.mdevs.filter { m in only == nil || only?.uuid == m.uuid }
         if !shown.isEmpty { out += "\n" }
@@ -171,35 +127,17 @@ public struct MatrixPicture: Sendable {
             "schema": "apmatrix.matrix/1",
             "sysfs": snapshot.root,
             "profile": snapshot.profile.rawValue,
-            "adapters": adapters,
-            "domains": domains,
+            "adapters": adapters.map(\.value),
+            "domains": domains.map(\.value),
             "cells": domains.flatMap { q in adapters.map { a -> [String: Any] in
-                let c = snapshot.cell(APQN(a, q))
-                var o: [String: Any] = ["apqn": APQN(a, q).description, "state": Self.stateName(c)]
-                switch c {
-                case .assigned(let u), .inGuest(let u), .filtered(let u), .overProvisioned(let u): o["mdev"] = u
-                default: o["mdev"] = Output.orNull(nil)
-                }
-                return o
+                let c = model.state(of: APQN(a, q))
+                return ["apqn": APQN(a, q).description, "state": c.name, "mdev": Output.orNull(c.mdev?.description)]
             } },
             "mdevs": snapshot.mdevs.filter { only == nil || only?.uuid == $0.uuid }.map { m -> [String: Any] in
-                ["uuid": m.uuid, "letter": letter(m.uuid), "guest": Output.orNull(m.hasGuest),
-                 "controlDomains": Array(m.matrix.adm)]
+                ["uuid": m.uuid.description, "letter": letter(m.uuid), "guest": Output.orNull(m.hasGuest),
+                 "controlDomains": m.matrix.adm.map(\.value)]
             },
         ]
-    }
-
-    static func stateName(_ c: Cell) -> String {
-        switch c {
-        case .host: return "host"
-        case .free: return "free"
-        case .unbound: return "unbound"
-        case .absent: return "absent"
-        case .assigned: return "assigned"
-        case .inGuest: return "in-guest"
-        case .filtered: return "filtered"
-        case .overProvisioned: return "over-provisioned"
-        }
     }
 
     public var json: String { Output.json(jsonObject) }

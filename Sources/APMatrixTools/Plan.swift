@@ -68,14 +68,16 @@ public struct MdevctlConfig: Hashable, Sendable {
     }
 
     /// What mdevctl writes to start the device: `create`, then each attribute in order.
-    public func writes(uuid: String, create: Bool = true) -> [PlannedWrite] {
-        (create ? [PlannedWrite(line: 0, path: Snapshot.typeDir + "/create", value: uuid)] : [])
+    public func writes(uuid: MdevUUID, create: Bool = true) -> [PlannedWrite] {
+        (create ? [PlannedWrite(line: 0, path: Snapshot.typeDir + "/create", value: uuid.description)] : [])
             + attrs.map { PlannedWrite(line: 0, path: Snapshot.matrixDir + "/\(uuid)/\($0.name)", value: $0.value) }
     }
 }
 
-/// A private copy of the model, rebuilt from a sysfs snapshot, on which writes
-/// are simulated through the same sysfs view the emulator serves.
+/// A private copy of the model, rebuilt from a sysfs snapshot with the
+/// model's own typed operations under the tree's profile: what `matrix` and
+/// `explain` classify, and what `plan` simulates writes on, through the same
+/// sysfs view the emulator serves.
 ///
 /// What the rebuild assumes (also listed in `assumptions` when it matters):
 /// the masks, the LPAR's configuration and the card/queue devices are as
@@ -96,12 +98,12 @@ public struct PlanHost: Sendable {
         for id in h.apm | Bitmap256(s.cards.keys) {
             guard let card = s.cards[id] else {
                 adapters.append(AdapterDescription(id: id, type: AdapterType("CEX3C")!))
-                notes.append("adapter \(hex(id, width: 2)) is in the LPAR without a card device: taken as a CEX3C (no devices)")
+                notes.append("adapter \(id) is in the LPAR without a card device: taken as a CEX3C (no devices)")
                 continue
             }
-            var type = card.type.flatMap(AdapterType.init)
+            var type = card.type.flatMap { AdapterType($0) }
             if type == nil, let hw = card.hwtype, (10...14).contains(hw) { type = AdapterType("CEX\(hw - 6)C") }
-            if type == nil { notes.append("card\(hex(id, width: 2)): type unknown, taken as CEX8C") }
+            if type == nil { notes.append("\(id.cardName): type unknown, taken as CEX8C") }
             let configured = card.config ?? h.apm.contains(id)
             let own = Bitmap256(s.queues.keys.filter { $0.apid == id }.map(\.apqi)) & h.aqm
             adapters.append(AdapterDescription(id: id, type: type ?? AdapterType("CEX8C")!, configured: configured,
@@ -111,48 +113,47 @@ public struct PlanHost: Sendable {
         let d = HostDescription(apxa: s.apxa, maxAdapter: s.maxAdapter, maxDomain: s.maxDomain, usageDomains: h.aqm,
                                 controlDomains: h.adm, apmask: s.apmask, aqmask: s.aqmask, maxMdevs: maxMdevs, adapters: adapters)
         var host: APHost
-        do { host = try APHost(d) } catch { throw PlanError("cannot rebuild the host from \(s.root): \(error)") }
+        do { host = try APHost(d, profile: s.profile) } catch { throw PlanError("cannot rebuild the host from \(s.root): \(error)") }
         func replay(_ what: String, _ op: (inout APHost) throws(APError) -> Void) throws(PlanError) {
             do throws(APError) { try op(&host) } catch { throw PlanError("cannot rebuild the state of \(s.root): \(what): \(error)") }
         }
         for card in s.cards.values.sorted(by: { $0.apid < $1.apid }) {
-            let name = "card" + hex(card.apid, width: 2)
-            if card.driver == nil { try replay(name) { h throws(APError) in try h.unbind(driver: "cex4card", Array(name.utf8)) } }
-            if card.online == false { try replay(name) { h throws(APError) in try h.storeCardOnline(card.apid, Array("0".utf8)) } }
+            let id = card.apid
+            if card.driver == nil { try replay(id.cardName) { h throws(APError) in try h.unbindCard(id) } }
+            if card.online == false { try replay(id.cardName) { h throws(APError) in try h.setCardOnline(id, false) } }
         }
         for q in s.queues.values.sorted(by: { $0.apqn < $1.apqn }) {
-            let name = Array(q.apqn.description.utf8)
-            guard let model = host.queues[q.apqn] else { continue }
+            guard let model = host.bus.queues[q.apqn] else { continue }
             if q.driver == nil, let current = model.driver {
-                try replay("queue \(q.apqn)") { h throws(APError) in try h.unbind(driver: current.rawValue, name) }
+                try replay("queue \(q.apqn)") { h throws(APError) in try h.unbindQueue(q.apqn, from: current) }
             } else if q.driver != model.driver?.rawValue {
                 notes.append("queue \(q.apqn) is bound to \(q.driver ?? "no driver") where the masks give it to \(model.driver?.rawValue ?? "none"): taken as \(model.driver?.rawValue ?? "none")")
             }
-            if q.online == false { try replay("queue \(q.apqn)") { h throws(APError) in try h.storeQueueOnline(q.apqn, Array("0".utf8)) } }
+            if q.online == false { host.setQueueOnline(q.apqn, false) }
         }
-        let rebuilt = Set(host.queues.keys), seen = Set(s.queues.keys)
+        let rebuilt = Set(host.bus.queues.keys), seen = Set(s.queues.keys)
         if rebuilt != seen {
             notes.append("queue devices differ from sysfs: \(rebuilt.subtracting(seen).sorted().prefix(4).map(\.description)) only in the rebuild, \(seen.subtracting(rebuilt).sorted().prefix(4).map(\.description)) only in sysfs")
         }
-        if let dom = s.apDomain, dom >= 0, dom != host.apDomain {
-            try replay("ap_domain") { h throws(APError) in try h.storeAPDomain(Array(String(dom).utf8)) }
+        if let dom = s.apDomain, dom != host.bus.apDomain {
+            try replay("ap_domain") { h throws(APError) in try h.setAPDomain(dom) }
         }
         for m in s.mdevs {
             try replay("mdev \(m.uuid)") { h throws(APError) in
-                try h.createMdev(Array(m.uuid.utf8))
-                for (target, ids) in [(AssignTarget.adapter, m.matrix.apm), (.domain, m.matrix.aqm), (.controlDomain, m.matrix.adm)] {
-                    for id in ids { try h.assign(target, mdev: m.uuid, Array(String(id).utf8)) }
-                }
+                try h.createMdev(m.uuid)
+                for a in m.matrix.apm { try h.assign(.adapter(a), to: m.uuid) }
+                for q in m.matrix.aqm { try h.assign(.domain(q), to: m.uuid) }
+                for q in m.matrix.adm { try h.assign(.controlDomain(q), to: m.uuid) }
             }
         }
         for m in s.mdevs {
             guard let seen = m.guestMatrix else { continue }
             try replay("the guest of mdev \(m.uuid)") { h throws(APError) in
-                let cpu = try CPUModel(parsing: "host", facilities: h.facilities)
+                let cpu = try CPUModel(parsing: "host", facilities: h.firmware.facilities)
                 try h.startGuest("guest-of-\(m.uuid)", cpu: cpu, device: VfioAPDevice(
-                    id: "hostdev0", mdev: m.uuid, sysfsdev: "/sys/\(Snapshot.matrixDir)/\(m.uuid)"))
+                    id: "hostdev0", mdev: m.uuid, sysfsdev: "/sys/\(Snapshot.matrixDir)/\(m.uuid)"), at: .boot)
             }
-            let rebuiltShadow = host.mdevs[m.uuid]!.shadow
+            let rebuiltShadow = host.vfio.mdevs[m.uuid]!.shadow
             if rebuiltShadow.apm != seen.apm || rebuiltShadow.aqm != seen.aqm {
                 notes.append("mdev \(m.uuid): its guest has \(seen.summary) but filtering now gives \(rebuiltShadow.summary) (hot-plug history); predictions for it assume the latter")
             }
@@ -160,6 +161,17 @@ public struct PlanHost: Sendable {
         _ = host.takeEvents()
         self.host = host
         assumptions = notes
+        guestMatrices = Dictionary(uniqueKeysWithValues: s.mdevs.compactMap { m in m.guestMatrix.map { (m.uuid, $0) } })
+    }
+
+    /// What each mdev's guest has, as `guest_matrix` shows it: the real
+    /// CRYCB, which differs from the rebuilt shadow after hot-plug history.
+    public let guestMatrices: [MdevUUID: Matrix]
+
+    /// The state of an APQN by the model's one classification, with the
+    /// guests' CRYCBs as sysfs shows them.
+    public func state(of apqn: APQN) -> APQNState {
+        host.apqnState(apqn) { guestMatrices[$0.uuid] ?? $0.shadow }
     }
 
     /// What one write would return on `host`, which it changes on success:
@@ -241,9 +253,9 @@ public struct PlanReport: Sendable {
 
     static func errnoName(_ e: Errno?) -> String { e.map(\.symbol) ?? "ok" }
 
-    func mdevLines(_ h: APHost) -> [String: (matrix: String, guest: String)] {
-        var out: [String: (String, String)] = [:]
-        for m in h.mdevs.values {
+    func mdevLines(_ h: APHost) -> [MdevUUID: (matrix: String, guest: String)] {
+        var out: [MdevUUID: (String, String)] = [:]
+        for m in h.vfio.mdevs.values {
             out[m.uuid] = (m.matrix.summary, m.guest == nil ? "ENODEV (no guest)" : "APM \(m.shadow.apm.isEmpty ? "-" : m.shadow.apm.description) AQM \(m.shadow.aqm.isEmpty ? "-" : m.shadow.aqm.description)")
         }
         return out
@@ -264,8 +276,8 @@ public struct PlanReport: Sendable {
         }
         let b = mdevLines(before), a = mdevLines(after)
         out += "\nafter the writes (all of them: a failed write changes nothing):\n"
-        if before.apmask != after.apmask { out += "apmask \(after.apmask.hexString)\n" }
-        if before.aqmask != after.aqmask { out += "aqmask \(after.aqmask.hexString)\n" }
+        if before.bus.apmask != after.bus.apmask { out += "apmask \(after.bus.apmask.hexString)\n" }
+        if before.bus.aqmask != after.bus.aqmask { out += "aqmask \(after.bus.aqmask.hexString)\n" }
         for uuid in Set(a.keys).union(b.keys).sorted() {
             guard let now = a[uuid] else { out += "mdev \(uuid): removed\n"; continue }
             let changed = b[uuid].map { $0 != now } ?? true
@@ -283,9 +295,9 @@ public struct PlanReport: Sendable {
     /// Schema `apmatrix.plan/1`: see README "JSON output".
     public var jsonObject: [String: Any] {
         func matrixObject(_ h: APHost) -> [[String: Any]] {
-            h.mdevsInOrder.sorted { $0.uuid < $1.uuid }.map { m in
-                ["uuid": m.uuid, "matrix": m.matrix.apqns.map(\.description), "adapters": Array(m.matrix.apm),
-                 "domains": Array(m.matrix.aqm), "controlDomains": Array(m.matrix.adm),
+            h.vfio.mdevs.values.sorted { $0.uuid < $1.uuid }.map { m in
+                ["uuid": m.uuid.description, "matrix": m.matrix.apqns.map(\.description), "adapters": m.matrix.apm.map(\.value),
+                 "domains": m.matrix.aqm.map(\.value), "controlDomains": m.matrix.adm.map(\.value),
                  "guestMatrix": m.guest == nil ? NSNull() : m.shadow.apqns.map(\.description) as Any]
             }
         }
@@ -300,7 +312,7 @@ public struct PlanReport: Sendable {
                 if applied { o["applied"] = st.actual.map { $0 == nil } ?? false; o["actual"] = Output.orNull(st.actual.flatMap { $0?.symbol }) }
                 return o
             },
-            "result": ["apmask": after.apmask.hexString, "aqmask": after.aqmask.hexString, "mdevs": matrixObject(after)] as [String: Any],
+            "result": ["apmask": after.bus.apmask.hexString, "aqmask": after.bus.aqmask.hexString, "mdevs": matrixObject(after)] as [String: Any],
         ]
     }
 

@@ -21,7 +21,7 @@ public struct QueueInfo: Hashable, Sendable {
 }
 
 /// What an mdev's `guest_matrix` says.
-public enum GuestState: Hashable, Sendable {
+public enum GuestMatrixReading: Hashable, Sendable {
     /// ENODEV: no guest uses the mdev.
     case none
     /// A guest uses the mdev and has these APQNs (its shadow CRYCB).
@@ -32,10 +32,10 @@ public enum GuestState: Hashable, Sendable {
 
 /// A matrix mdev as sysfs shows it.
 public struct MdevInfo: Hashable, Sendable {
-    public let uuid: String
+    public let uuid: MdevUUID
     /// `matrix` and `control_domains`: M.
     public var matrix: Matrix
-    public var guest: GuestState
+    public var guest: GuestMatrixReading
     public var iommuGroup: Int?
 
     /// Whether a guest uses the mdev; nil when the kernel cannot tell.
@@ -65,15 +65,15 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
 /// nil or derived, and `notes` says which.
 public struct Snapshot: Hashable, Sendable {
     public var root: String
-    public var apmask: Bitmap256
-    public var aqmask: Bitmap256
+    public var apmask: Bitmap256<APID>
+    public var aqmask: Bitmap256<APQI>
     /// `ap_max_adapter_id` / `ap_max_domain_id`: also vfio_ap's maxima.
-    public var maxAdapter: Int
-    public var maxDomain: Int
+    public var maxAdapter: APID
+    public var maxDomain: APQI
     /// `features` lists APXA.
     public var apxa: Bool
-    /// `ap_domain`, when readable.
-    public var apDomain: Int?
+    /// `ap_domain`, when readable and set.
+    public var apDomain: APQI?
     /// H: `ap_adapter_mask`, `ap_usage_domain_mask`, `ap_control_domain_mask`.
     public var hostConfiguration: Matrix
     public var cards: [APID: CardInfo]
@@ -92,11 +92,12 @@ public struct Snapshot: Hashable, Sendable {
 
     /// Reads the tree under `dir`.
     public static func read(_ dir: SysfsDirectory) throws(SnapshotError) -> Snapshot {
-        func mask(_ rel: String) -> Bitmap256? {
-            guard let t = dir.text(rel), case .success(let m) = KernelParse.apMask(Array(t.trimmedSpaces.utf8), current: Bitmap256()) else { return nil }
+        func mask<ID>(_ rel: String) -> Bitmap256<ID>? {
+            guard let t = dir.text(rel), case .success(let m) = KernelParse.apMask(Array(t.trimmedSpaces.utf8), current: Bitmap256<ID>()) else { return nil }
             return m
         }
-        guard let apmask = mask("bus/ap/apmask"), let aqmask = mask("bus/ap/aqmask") else {
+        func id<ID: APIdentifier>(_ rel: String) -> ID? { dir.int(rel).flatMap { ID(exactly: $0) } }
+        guard let apmask: Bitmap256<APID> = mask("bus/ap/apmask"), let aqmask: Bitmap256<APQI> = mask("bus/ap/aqmask") else {
             let why: String
             switch dir.read("bus/ap/apmask") {
             case .failure(let e): why = "\(e.symbol) (\(e))"
@@ -106,13 +107,13 @@ public struct Snapshot: Hashable, Sendable {
         }
         var notes: [String] = []
         let apxa = dir.text("bus/ap/features")?.split(separator: " ").contains("APXA") ?? false
-        let maxAdapter = dir.int("bus/ap/ap_max_adapter_id") ?? (apxa ? 255 : 63)
-        let maxDomain = dir.int("bus/ap/ap_max_domain_id") ?? (apxa ? 255 : 15)
+        let maxAdapter: APID = id("bus/ap/ap_max_adapter_id") ?? HostDescription.idLimit(apxa: apxa)
+        let maxDomain: APQI = id("bus/ap/ap_max_domain_id") ?? HostDescription.idLimit(apxa: apxa)
 
         var cards: [APID: CardInfo] = [:]
         var queues: [APQN: QueueInfo] = [:]
         for name in dir.list("devices/ap") ?? [] {
-            guard name.hasPrefix("card"), name.utf8.count == 6, let id = Int(name.dropFirst(4), radix: 16) else { continue }
+            guard let id = APID(cardName: name) else { continue }
             let c = "devices/ap/" + name
             cards[id] = CardInfo(apid: id, type: dir.text(c + "/type")?.trimmedSpaces, hwtype: dir.int(c + "/hwtype"),
                                  config: dir.int(c + "/config").map { $0 == 1 }, online: dir.int(c + "/online").map { $0 == 1 },
@@ -126,7 +127,7 @@ public struct Snapshot: Hashable, Sendable {
         }
 
         var host = Matrix()
-        if let apm = mask("bus/ap/ap_adapter_mask"), let aqm = mask("bus/ap/ap_usage_domain_mask") {
+        if let apm: Bitmap256<APID> = mask("bus/ap/ap_adapter_mask"), let aqm: Bitmap256<APQI> = mask("bus/ap/ap_usage_domain_mask") {
             host = Matrix(apm: apm, aqm: aqm, adm: mask("bus/ap/ap_control_domain_mask") ?? aqm)
         } else {
             // Kernels before 5.x lack the QCI masks: what has devices is the best guess.
@@ -138,12 +139,12 @@ public struct Snapshot: Hashable, Sendable {
 
         var mdevs: [MdevInfo] = []
         for name in dir.list(matrixDir) ?? [] {
-            guard case .success(let uuid) = KernelParse.mdevUUID(Array(name.utf8)), uuid == name else { continue }
+            guard let uuid = MdevUUID(sysfsName: name) else { continue }
             let d = matrixDir + "/" + name
             guard let m = dir.text(d + "/matrix").flatMap(parseMatrix) else { continue }
             var matrix = m
             matrix.adm = dir.text(d + "/control_domains").flatMap(parseControlDomains) ?? Bitmap256()
-            let guest: GuestState
+            let guest: GuestMatrixReading
             switch dir.read(d + "/guest_matrix") {
             case .success(let t): guest = parseMatrix(t).map { .matrix($0) } ?? .unknown
             case .failure(let e) where e == .noSuchDevice: guest = .none
@@ -153,7 +154,7 @@ public struct Snapshot: Hashable, Sendable {
                                   iommuGroup: dir.linkName(d + "/iommu_group").flatMap { Int($0) }))
         }
         return Snapshot(root: dir.root, apmask: apmask, aqmask: aqmask, maxAdapter: maxAdapter, maxDomain: maxDomain,
-                        apxa: apxa, apDomain: dir.int("bus/ap/ap_domain"), hostConfiguration: host,
+                        apxa: apxa, apDomain: id("bus/ap/ap_domain"), hostConfiguration: host,
                         cards: cards, queues: queues, mdevs: mdevs,
                         availableInstances: dir.int(typeDir + "/available_instances"), notes: notes,
                         profile: (dir.text(matrixDir + "/features") ?? "").contains("ap_config") ? .upstream : .seed)
@@ -164,20 +165,13 @@ public struct Snapshot: Hashable, Sendable {
     /// reserved(a,q): apmask bit a and aqmask bit q.
     public func isReserved(_ apqn: APQN) -> Bool { apmask.contains(apqn.apid) && aqmask.contains(apqn.apqi) }
 
-    /// The mdev that has `apqn` assigned.
     /// `seed profile` / `upstream profile`, for the headers of the tools' texts.
     public var profileName: String { "\(profile.rawValue) profile" }
 
+    /// The mdev that has `apqn` assigned.
     public func owner(of apqn: APQN) -> MdevInfo? { mdevs.first { $0.matrix.contains(apqn) } }
 
-    public func mdev(_ uuid: String) -> MdevInfo? { mdevs.first { $0.uuid == uuid.lowercased() } }
-
-    /// The filtering rule of the tree's profile applied to what sysfs shows now.
-    public func filterTrace(_ m: Matrix) -> FilterTrace {
-        let bound = Dictionary(grouping: queues.values.filter { $0.driver == QueueDriver.vfioAP.rawValue }, by: \.apqn.apid)
-            .mapValues { Bitmap256($0.map(\.apqn.apqi)) }
-        return profile.filter(m, host: hostConfiguration, boundDomains: { bound[$0] ?? Bitmap256() })
-    }
+    public func mdev(_ uuid: MdevUUID) -> MdevInfo? { mdevs.first { $0.uuid == uuid } }
 }
 
 /// Parses the `matrix` / `guest_matrix` format (`aa.qqqq`, `aa.`, `.qqqq`
@@ -188,11 +182,11 @@ public func parseMatrix(_ text: String) -> Matrix? {
         let parts = line.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].utf8.count <= 2, parts[1].utf8.count <= 4 else { return nil }
         if !parts[0].isEmpty {
-            guard let a = Int(parts[0], radix: 16), a < 256 else { return nil }
+            guard let a: APID = hexID(parts[0]) else { return nil }
             m.apm.insert(a)
         }
         if !parts[1].isEmpty {
-            guard let q = Int(parts[1], radix: 16), q < 256 else { return nil }
+            guard let q: APQI = hexID(parts[1]) else { return nil }
             m.aqm.insert(q)
         }
     }
@@ -200,11 +194,14 @@ public func parseMatrix(_ text: String) -> Matrix? {
 }
 
 /// Parses `control_domains` (`%04lx` lines).
-func parseControlDomains(_ text: String) -> Bitmap256? {
-    var adm = Bitmap256()
+func parseControlDomains(_ text: String) -> Bitmap256<APQI>? {
+    var adm = Bitmap256<APQI>()
     for line in text.split(separator: "\n") {
-        guard let d = Int(line, radix: 16), d >= 0, d < 256 else { return nil }
+        guard let d: APQI = hexID(line) else { return nil }
         adm.insert(d)
     }
     return adm
 }
+
+/// An id printed in hex by a `show` function.
+func hexID<ID: APIdentifier>(_ text: Substring) -> ID? { Int(text, radix: 16).flatMap { ID(exactly: $0) } }

@@ -22,10 +22,3 @@ func reporting<T>(_ body: () async throws(APError) -> T) async throws -> T {
         throw Failure(error.description)
     }
 }
-
-/// An id from the command line: decimal or 0x hex.
-func parseID(_ text: String, _ what: String) throws -> Int {
-    let v = text.lowercased().hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text)
-    guard let v, (0...255).contains(v) else { throw ValidationError("\(what) '\(text)': use an id 0-255, decimal or 0x hex") }
-    return v
-}

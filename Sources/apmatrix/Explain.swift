@@ -12,17 +12,14 @@ struct Explain: ParsableCommand {
             """)
 
     @OptionGroup var sysfs: SysfsOptions
-    @Argument(help: "The mdev.") var uuid: String
-    @Argument(help: "Only this APQN, written as in sysfs: 05.0047.") var apqn: String?
+    @Argument(help: "The mdev.", transform: MdevUUID.argument) var uuid: MdevUUID
+    @Argument(help: "Only this APQN, written as in sysfs: 05.0047.", transform: APQN.argument) var apqn: APQN?
     @Flag(help: "Print JSON (schema apmatrix.explain/1, see README).") var json = false
-
-    func validate() throws {
-        if let apqn, APQN(sysfsName: apqn) == nil { throw ValidationError("APQN '\(apqn)': write it as in sysfs, e.g. 05.0047") }
-    }
 
     func run() throws {
         let s = try sysfs.snapshot()
-        let r = ExplainReport(s, mdev: try mdev(uuid, in: s), apqn: apqn.flatMap { APQN(sysfsName: $0) })
+        let m = try mdev(uuid, in: s)
+        let r = try planning { () throws(PlanError) in try ExplainReport(s, mdev: m, apqn: apqn) }
         print(json ? r.json : r.text, terminator: "")
     }
 }

@@ -1,3 +1,4 @@
+import APMatrixServer
 import ArgumentParser
 
 struct GuestCommand: AsyncParsableCommand {
@@ -7,4 +8,13 @@ struct GuestCommand: AsyncParsableCommand {
         subcommands: [GuestStart.self, GuestStop.self, GuestList.self, GuestShow.self,
                       GuestAttachDevice.self, GuestDetachDevice.self, GuestMigrate.self, GuestMount.self, GuestUnmount.self,
                       GuestPutState.self])
+}
+
+/// The daemon, and the guest a `guest` subcommand names.
+struct GuestTarget: ParsableArguments {
+    @OptionGroup var server: ServerOptions
+    @Argument(help: "The guest's name.") var name: String
+
+    /// The guest's resource in the control API.
+    var path: String { "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)" }
 }

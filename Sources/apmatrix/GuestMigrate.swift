@@ -12,8 +12,7 @@ struct GuestMigrate: AsyncParsableCommand {
             The guest keeps its CPU model; the target checks it against its own facilities.
             """)
 
-    @OptionGroup var server: ServerOptions
-    @Argument(help: "The guest's name.") var name: String
+    @OptionGroup var guest: GuestTarget
 
     @Option(help: ArgumentHelp("The target daemon's API: http://HOST:PORT or unix:PATH.", valueName: "URL"))
     var to: String
@@ -23,9 +22,8 @@ struct GuestMigrate: AsyncParsableCommand {
 
     func run() async throws {
         let _: Empty = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/migrate",
-                                         MigrateRequest(to: to, qmp: qmp))
+            try await guest.server.client.post(guest.path + "/migrate", MigrateRequest(to: to, qmp: qmp))
         }
-        print("guest \(name) migrated to \(to)")
+        print("guest \(guest.name) migrated to \(to)")
     }
 }

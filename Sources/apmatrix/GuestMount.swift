@@ -20,36 +20,15 @@ struct GuestMount: AsyncParsableCommand {
             Example: apmatrix guest mount guest1 /tmp/guest1/sys && ls /tmp/guest1/sys/bus/ap/devices
             """)
 
-    @OptionGroup var server: ServerOptions
-
-    @Argument(help: "The guest's name.")
-    var name: String
+    @OptionGroup var guest: GuestTarget
 
     @Argument(help: ArgumentHelp("Where to mount the guest's /sys (created if missing).", valueName: "DIR"))
     var dir: String
 
     func run() async throws {
         let g: GuestDTO = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/mount",
-                                         GuestMountRequest(dir: absolutePath(dir)))
+            try await guest.server.client.post(guest.path + "/mount", GuestMountRequest(dir: absolutePath(dir)))
         }
         print("\(g.name): guest tree mounted at \(g.sysfsMount ?? dir)")
-    }
-}
-
-struct GuestUnmount: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "umount",
-        abstract: "Unmount the guest's own /sys (mounted by guest mount or guest start --sysfs-mount).")
-
-    @OptionGroup var server: ServerOptions
-
-    @Argument(help: "The guest's name.")
-    var name: String
-
-    func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/mount")
-        }
     }
 }

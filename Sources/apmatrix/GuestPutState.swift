@@ -12,25 +12,17 @@ struct GuestPutState: AsyncParsableCommand {
             the queue and drops it. `guest show` lists what each of its queues holds.
             """)
 
-    @OptionGroup var server: ServerOptions
+    @OptionGroup var guest: GuestTarget
 
-    @Argument(help: "The guest's name.")
-    var name: String
-
-    @Argument(help: ArgumentHelp("A queue in the guest's view, such as 05.0004.", valueName: "APQN"))
-    var apqn: String
+    @Argument(help: ArgumentHelp("A queue in the guest's view, such as 05.0004.", valueName: "APQN"), transform: APQN.argument)
+    var apqn: APQN
 
     @Argument(help: ArgumentHelp("1-256 printable ASCII characters.", valueName: "STATE"))
     var state: String
 
-    func validate() throws {
-        guard APQN(sysfsName: apqn) != nil else { throw ValidationError("APQN '\(apqn)': write it as sysfs names it, such as 05.0004") }
-    }
-
     func run() async throws {
         let _: GuestDTO = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/state",
-                                         GuestStateRequest(apqn: apqn, state: state))
+            try await guest.server.client.post(guest.path + "/state", HeldStateRequest(apqn: apqn.description, state: state))
         }
     }
 }

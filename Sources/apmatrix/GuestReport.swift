@@ -30,17 +30,17 @@ enum GuestReport {
         let m = assigned.map(matrix) ?? Matrix()
         let c = matrix(g.crycb)
         let seen = Set(g.bus?.queues ?? [])
-        let all = Set(m.apqns.map(\.description)).union(c.apqns.map(\.description)).union(seen).sorted()
+        let all = Set(m.apqns).union(c.apqns).union(seen).sorted()
         var out = ["Host view vs guest view"
                    + (g.bus.map { " (the guest's AP bus after scan \($0.scans))" } ?? " (the guest has no AP bus: ap=off)") + ":"]
         guard !all.isEmpty || !m.adm.isEmpty || !c.adm.isEmpty else { return out + ["  no APQN assigned, in the CRYCB or seen"] }
         func mark(_ b: Bool) -> String { b ? "yes" : "-" }
         out.append("APQN     assigned  in CRYCB  seen by guest")
         for apqn in all {
-            out.append(pad(apqn, 9) + pad(mark(m.apqns.contains { $0.description == apqn }), 10)
-                       + pad(mark(c.apqns.contains { $0.description == apqn }), 10) + mark(seen.contains(apqn)))
+            out.append(pad(apqn.description, 9) + pad(mark(m.contains(apqn)), 10) + pad(mark(c.contains(apqn)), 10)
+                       + mark(seen.contains(apqn)))
         }
-        func ids(_ b: Bitmap256) -> String { b.isEmpty ? "-" : b.description }
+        func ids(_ b: Bitmap256<APQI>) -> String { b.isEmpty ? "-" : b.description }
         let qciADM = g.bus?.qci.map { ids(matrix($0).adm) } ?? "not supported (apqci=off)"
         out.append("control domains: assigned \(ids(m.adm)); in CRYCB \(ids(c.adm)); guest ap_control_domain_mask \(qciADM)")
         return out
@@ -73,16 +73,16 @@ enum GuestReport {
             out.append("----------------------------------------------")
             let types = Dictionary(uniqueKeysWithValues: g.view.cards.map { ($0.id, $0.type) })
             for card in g.view.cards {
-                out.append(pad(hex(card.id, width: 2), 12) + pad(card.type, 6) + pad(mode(card.type), 12) + "online         0")
-                for q in g.view.queues where q.hasPrefix(hex(card.id, width: 2) + ".") {
+                out.append(pad(card.id.description, 12) + pad(card.type, 6) + pad(mode(card.type), 12) + "online         0")
+                for q in g.view.queues where q.apid == card.id {
                     let t = types[card.id] ?? card.type
-                    out.append(pad(q, 12) + pad(t, 6) + pad(mode(t), 12) + "online         0")
+                    out.append(pad(q.description, 12) + pad(t, 6) + pad(mode(t), 12) + "online         0")
                 }
             }
-            let usage = g.view.usageDomains.map { hex($0, width: 4) }.joined(separator: " ")
+            let usage = g.view.usageDomains.map(\.description).joined(separator: " ")
             out.append("usage domains:   \(usage.isEmpty ? "-" : usage)")
         }
-        let control = g.view.controlDomains.map { hex($0, width: 4) }.joined(separator: " ")
+        let control = g.view.controlDomains.map(\.description).joined(separator: " ")
         out.append("control domains: \(control.isEmpty ? "-" : control)")
         out.append("")
         out.append(contentsOf: views(g, assigned: assigned))

@@ -7,18 +7,15 @@ struct GuestShow: AsyncParsableCommand {
         commandName: "show",
         abstract: "Show what the guest sees (as lszcrypt inside it would), its CRYCB, host view vs guest view per APQN, and its changes.")
 
-    @OptionGroup var server: ServerOptions
-
-    @Argument(help: "The guest's name.")
-    var name: String
+    @OptionGroup var guest: GuestTarget
 
     @Flag(help: "Print JSON (the API's GuestDTO).")
     var json = false
 
     func run() async throws {
-        let client = server.client
+        let client = guest.server.client
         let g: GuestDTO = try await reporting { () async throws(APError) in
-            try await client.get("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)")
+            try await client.get(guest.path)
         }
         if json {
             print(try JSONText.encode(g))
@@ -32,6 +29,6 @@ struct GuestShow: AsyncParsableCommand {
         }
         let assigned = mdevs.first { $0.uuid == g.device?.mdev }?.matrix
         print(GuestReport.full(g, assigned: assigned,
-                               changes: events.filter { ($0.kind == "crycb" || $0.kind == "bus") && $0.guest == name }))
+                               changes: events.filter { ($0.kind == "crycb" || $0.kind == "bus") && $0.guest == guest.name }))
     }
 }

@@ -7,14 +7,11 @@ struct GuestStop: AsyncParsableCommand {
         commandName: "stop",
         abstract: "Stop a guest: its vfio-ap device is released and every queue it had is reset.")
 
-    @OptionGroup var server: ServerOptions
-
-    @Argument(help: "The guest's name.")
-    var name: String
+    @OptionGroup var guest: GuestTarget
 
     func run() async throws {
         _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)")
+            try await guest.server.client.send(.DELETE, guest.path)
         }
     }
 }

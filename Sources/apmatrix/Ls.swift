@@ -1,3 +1,4 @@
+import APMatrixModel
 import APMatrixTools
 import ArgumentParser
 
@@ -11,20 +12,17 @@ struct Ls: ParsableCommand {
             """)
 
     @OptionGroup var sysfs: SysfsOptions
-    @Option(help: ArgumentHelp("Only this adapter (decimal or 0x hex).", valueName: "ID")) var adapter: String?
-    @Option(help: ArgumentHelp("Only queues of this usage domain (decimal or 0x hex).", valueName: "ID")) var domain: String?
-    @Option(help: ArgumentHelp("Only queues assigned to this mdev.", valueName: "UUID")) var mdev: String?
+    @Option(help: ArgumentHelp("Only this adapter (decimal or 0x hex).", valueName: "ID"), transform: APID.argument)
+    var adapter: APID?
+    @Option(help: ArgumentHelp("Only queues of this usage domain (decimal or 0x hex).", valueName: "ID"), transform: APQI.argument)
+    var domain: APQI?
+    @Option(help: ArgumentHelp("Only queues assigned to this mdev.", valueName: "UUID"), transform: MdevUUID.argument)
+    var mdev: MdevUUID?
     @Flag(help: "Print JSON (schema apmatrix.ls/1, see README).") var json = false
-
-    func validate() throws {
-        if let adapter { _ = try parseID(adapter, "--adapter") }
-        if let domain { _ = try parseID(domain, "--domain") }
-    }
 
     func run() throws {
         let s = try sysfs.snapshot()
-        let r = LsReport(s, filter: .init(adapter: try adapter.map { try parseID($0, "--adapter") },
-                                          domain: try domain.map { try parseID($0, "--domain") }, mdev: mdev))
+        let r = LsReport(s, filter: .init(adapter: adapter, domain: domain, mdev: mdev))
         print(json ? r.json : r.text, terminator: "")
     }
 }

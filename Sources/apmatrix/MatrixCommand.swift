@@ -1,3 +1,4 @@
+import APMatrixModel
 import APMatrixTools
 import ArgumentParser
 import Glibc
@@ -13,14 +14,14 @@ struct MatrixCommand: ParsableCommand {
             """)
 
     @OptionGroup var sysfs: SysfsOptions
-    @Argument(help: "Only the adapters and domains of this mdev.") var uuid: String?
+    @Argument(help: "Only the adapters and domains of this mdev.", transform: MdevUUID.argument) var uuid: MdevUUID?
     @Flag(help: "Print JSON (schema apmatrix.matrix/1, see README).") var json = false
 
     func run() throws {
         let s = try sysfs.snapshot()
         let only = try uuid.map { try mdev($0, in: s) }
         let colour = isatty(1) == 1 && getenv("NO_COLOR") == nil
-        let p = MatrixPicture(s, only: only, colour: colour)
+        let p = try planning { () throws(PlanError) in try MatrixPicture(s, only: only, colour: colour) }
         print(json ? p.json : p.text, terminator: "")
     }
 }

@@ -24,21 +24,21 @@ struct MdevctlCalloutCommand: ParsableCommand {
     @Option(name: .customShort("e"), help: "Event: pre, post or get.") var event: String
     @Option(name: .customShort("a"), help: "Action: define, start, modify, … (attributes for get).") var action: String
     @Option(name: .customShort("s"), help: "State: none, success, failure.") var state: String = "none"
-    @Option(name: .customShort("u"), help: "The device's UUID.") var uuid: String
+    @Option(name: .customShort("u"), help: "The device's UUID.", transform: MdevUUID.argument) var uuid: MdevUUID
     @Option(name: .customShort("p"), help: "The parent (matrix).") var parent: String = "matrix"
     @Option(help: ArgumentHelp("mdevctl's configuration directory.", valueName: "DIR")) var mdevctlEtc = "/etc/mdevctl.d"
 
     func run() throws {
         guard type == MdevctlCallout.type else { throw ExitCode(MdevctlCallout.notOurType) }
-        let uuid = uuid.lowercased()
         switch (event, action) {
         case ("get", "attributes"):
             let s = try sysfs.snapshot()
             var attrs: [[String: String]] = []
             if let m = s.mdev(uuid) {
-                for (name, ids) in [("assign_adapter", m.matrix.apm), ("assign_domain", m.matrix.aqm), ("assign_control_domain", m.matrix.adm)] {
-                    for id in ids { attrs.append([name: "0x" + hex(id, width: 2)]) }
-                }
+                func attr(_ name: String, _ ids: [Int]) { for id in ids { attrs.append([name: String(format: "0x%02x", id)]) } }
+                attr("assign_adapter", m.matrix.apm.map(\.value))
+                attr("assign_domain", m.matrix.aqm.map(\.value))
+                attr("assign_control_domain", m.matrix.adm.map(\.value))
             }
             let data = try JSONSerialization.data(withJSONObject: attrs, options: [.prettyPrinted])
             print(String(decoding: data, as: UTF8.self))

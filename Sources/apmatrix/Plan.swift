@@ -19,8 +19,9 @@ struct Plan: ParsableCommand {
 
     @OptionGroup var sysfs: SysfsOptions
     @Argument(help: "The plan file (- for stdin).") var file: String
-    @Option(help: ArgumentHelp("FILE is an mdevctl config for the device with this UUID.", valueName: "UUID"))
-    var mdevctlUUID: String?
+    @Option(help: ArgumentHelp("FILE is an mdevctl config for the device with this UUID.", valueName: "UUID"),
+            transform: MdevUUID.argument)
+    var mdevctlUUID: MdevUUID?
     @Flag(help: "Perform the writes through sysfs, stop at the first failure, report what was applied.") var apply = false
     @Flag(help: "Print JSON (schema apmatrix.plan/1, see README).") var json = false
 
@@ -35,7 +36,7 @@ struct Plan: ParsableCommand {
             text = t
         }
         let writes = try planning { () throws(PlanError) in
-            if let uuid = mdevctlUUID { return try MdevctlConfig.parse(text).writes(uuid: uuid.lowercased()) }
+            if let uuid = mdevctlUUID { return try MdevctlConfig.parse(text).writes(uuid: uuid) }
             return try PlannedWrite.parse(text)
         }
         let snapshot = try sysfs.snapshot()

@@ -20,8 +20,8 @@ struct SysfsOptions: ParsableArguments {
     }
 }
 
-/// An mdev of the snapshot, by UUID (any case).
-func mdev(_ uuid: String, in s: Snapshot) throws -> MdevInfo {
+/// An mdev of the snapshot.
+func mdev(_ uuid: MdevUUID, in s: Snapshot) throws -> MdevInfo {
     guard let m = s.mdev(uuid) else {
         throw Failure("ENODEV: no mdev \(uuid) under \(s.root)/devices/vfio_ap/matrix (apmatrix ls or ls that directory)")
     }

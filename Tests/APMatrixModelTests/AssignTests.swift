@@ -136,7 +136,7 @@ import Testing
         var h = try makeHost(adapters: [5, 6], domains: [4, 0xab, 0x47])
         try h.mk(uuidA, adapters: [5, 6], domains: [4, 0xab], control: [4, 0xab])
         #expect(h.mx(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
-        #expect(h.mdevs[uuidA]!.matrix.controlDomainsText() == "0004\n00ab\n")
+        #expect(h.vfio.mdevs[uuidA]!.matrix.controlDomainsText() == "0004\n00ab\n")
         try h.mk(uuidB, adapters: [5])
         #expect(h.mx(uuidB) == "05.\n")
         try h.mk(uuidC, domains: [0x47])
@@ -150,8 +150,8 @@ import Testing
         var h = try makeHost(adapters: [5], domains: [4], apmask: .all, aqmask: .all)
         try h.mk(uuidA, control: [4, 0xff])
         try h.mk(uuidB, control: [4])
-        #expect(h.mdevs[uuidA]?.matrix.adm == ids([4, 0xff]))
-        #expect(h.mdevs[uuidB]?.matrix.adm == ids([4]))
+        #expect(h.vfio.mdevs[uuidA]?.matrix.adm == ids([4, 0xff]))
+        #expect(h.vfio.mdevs[uuidB]?.matrix.adm == ids([4]))
         #expect(errnoOf { try h.assign(.controlDomain, mdev: uuidA, b("256")) } == "ENODEV")
     }
 
@@ -164,7 +164,7 @@ import Testing
         try h.unassign(.domain, mdev: uuidA, b("0x7"))
         try h.unassign(.controlDomain, mdev: uuidA, b("01"))
         #expect(h.mx(uuidA) == "05.0004\n")
-        #expect(h.mdevs[uuidA]?.matrix.adm == ids([2]))
+        #expect(h.vfio.mdevs[uuidA]?.matrix.adm == ids([2]))
     }
 
     @Test func v19UnassigningAnUnassignedIdIsANoOp() throws {

@@ -64,7 +64,7 @@ import Testing
     @Test func cex3AdapterIsFilteredOut() throws {
         // SPEC §1: a CEX3 adapter counts in H but has no queue devices.
         var h = try makeHost(adapters: [3, 5], domains: [4, 7], types: [3: "CEX3C"])
-        #expect(h.hostConfiguration.apm == ids([3, 5]))
+        #expect(h.firmware.hostConfiguration.apm == ids([3, 5]))
         try h.mk(uuidA, adapters: [3, 5], domains: [4])
         try h.start("g1", mdev: uuidA)
         #expect(h.gm(uuidA) == "05.0004\n")
@@ -330,8 +330,8 @@ import Testing
         #expect(h.gm(uuidA) == "06.0004\n06.0047\n")
         #expect(h.resets(5, 4) == 1 && h.resets(5, 0x47) == 1)
         #expect(h.resets(6, 4) == 0 && h.resets(6, 0x47) == 0)
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == nil)
-        #expect(h.records[APQN(6, 4)]?.holdsStateOf == "g1")
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
+        #expect(h.firmware.records[APQN(6, 4)]?.holdsStateOf == "g1")
         // The last adapter: S becomes empty.
         try h.unbind(driver: "vfio_ap", b("06.0004"))
         #expect(h.gm(uuidA) == "")

@@ -13,13 +13,13 @@ import Testing
         try h.start("g1", mdev: uuidA)
         #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
         try h.storeCardConfig(5, b("0\n"))
-        #expect(h.adapters[5]?.configured == false)
-        #expect(h.cards[5] != nil)                       // the card stays
+        #expect(h.firmware.adapters[5]?.configured == false)
+        #expect(h.bus.cards[5] != nil)                       // the card stays
         #expect(h.drv(5, 4) == "absent")                 // its queues go
-        #expect(h.hostConfiguration.apm == ids([6]))
+        #expect(h.firmware.hostConfiguration.apm == ids([6]))
         #expect(h.gm(uuidA) == "06.0004\n")
         #expect(h.resets(5, 4) == 1 && h.resets(6, 4) == 0)
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == nil)
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
         #expect(h.mx(uuidA) == "05.0004\n06.0004\n")    // the assignment is kept
     }
 
@@ -31,7 +31,7 @@ import Testing
         try h.storeCardConfig(5, b("1"))
         #expect(h.drv(5, 4) == "vfio_ap")
         #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == "g1")
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g1")
     }
 
     @Test func configZeroOfTheLastAdapterEmptiesTheShadow() throws {
@@ -46,7 +46,7 @@ import Testing
 
     @Test func overProvisionedDeconfiguredAdapterIsPluggedWhenConfigured() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4], deconfigured: [6])
-        #expect(h.cards[6] != nil && h.drv(6, 4) == "absent")
+        #expect(h.bus.cards[6] != nil && h.drv(6, 4) == "absent")
         try h.mk(uuidA, adapters: [5, 6], domains: [4])
         try h.start("g1", mdev: uuidA)
         #expect(h.gm(uuidA) == "05.0004\n")
@@ -83,22 +83,25 @@ import Testing
         let before = HostState(h)
         #expect(errnoOf { try h.addAdapter(5, type: cex8c) } == "EEXIST")
         #expect(errnoOf { try h.addAdapter(6, type: cex8c) } == "EEXIST")     // deconfigured, still in the LPAR
-        #expect(errnoOf { try h.addAdapter(256, type: cex8c) } == "EINVAL")
         #expect(errnoOf { try h.addAdapter(7, type: cex8c, domains: ids([4, 8])) } == "EINVAL")
         #expect(HostState(h) == before)
+        // 256 is no APID: the edges refuse it before the model (the id types hold 0-255).
+        #expect(throws: IdList.ParseError.outOfRange(256, max: 255)) { try APID(parsing: "256") }
+        var legacy = try makeHost(adapters: [5], domains: [4], apxa: false)
+        #expect(errnoOf { try legacy.addAdapter(64, type: cex8c) } == "EINVAL")
     }
 
     @Test func addedAdapterArrivesConfiguredWithBoundQueues() throws {
         var h = try makeHost(adapters: [5], domains: [4, 7], apmask: ids([8]), aqmask: ids([7]))
         try h.addAdapter(8, type: cex8c)
-        #expect(h.adapters[8]?.configured == true)
-        #expect(h.cards[8] != nil)
+        #expect(h.firmware.adapters[8]?.configured == true)
+        #expect(h.bus.cards[8] != nil)
         #expect(h.drv(8, 4) == "vfio_ap" && h.drv(8, 7) == "cex4queue")
         try h.addAdapter(9, type: cex8c, domains: ids([7]))
         #expect(h.drv(9, 7) == "vfio_ap" && h.drv(9, 4) == "absent")
         try h.addAdapter(3, type: AdapterType("CEX3A")!)
-        #expect(h.cards[3] == nil && h.drv(3, 4) == "absent")
-        #expect(h.hostConfiguration.apm == ids([3, 5, 8, 9]))
+        #expect(h.bus.cards[3] == nil && h.drv(3, 4) == "absent")
+        #expect(h.firmware.hostConfiguration.apm == ids([3, 5, 8, 9]))
     }
 
     @Test func v12SeedOverProvisioningAutoPlug() throws {
@@ -139,7 +142,7 @@ import Testing
         #expect(errnoOf { try h.removeAdapter(9) } == "ENOENT")
         #expect(HostState(h) == before)
         try h.removeAdapter(6)
-        #expect(h.cards[6] == nil && h.adapters[6] == nil && h.drv(6, 4) == "absent")
+        #expect(h.bus.cards[6] == nil && h.firmware.adapters[6] == nil && h.drv(6, 4) == "absent")
         #expect(h.gm(uuidA) == "05.0004\n")
         #expect(h.resets(6, 4) == 1 && h.resets(5, 4) == 0)
         #expect(errnoOf { try h.removeAdapter(6) } == "ENOENT")
@@ -153,9 +156,11 @@ import Testing
         var h = try makeHost(adapters: [5], domains: [4])
         let before = HostState(h)
         #expect(errnoOf { try h.addDomain(4) } == "EEXIST")
-        #expect(errnoOf { try h.addDomain(256) } == "EINVAL")
         #expect(errnoOf { try h.removeDomain(5) } == "ENOENT")
         #expect(HostState(h) == before)
+        #expect(throws: IdList.ParseError.outOfRange(256, max: 255)) { try APQI(parsing: "256") }
+        var legacy = try makeHost(adapters: [5], domains: [4], apxa: false)
+        #expect(errnoOf { try legacy.addDomain(16) } == "EINVAL")
     }
 
     @Test func removeDomainUnplugsTheDomainNotTheAdapters() throws {

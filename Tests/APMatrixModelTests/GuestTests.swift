@@ -49,7 +49,7 @@ import Testing
         try h.mk(uuidA, adapters: [5], domains: [4])
         #expect(errnoOf { try h.start("g1", mdev: uuidA, cpu: "host,apqi=on") } != nil)
         #expect(h.guests.isEmpty)
-        #expect(h.mdevs[uuidA]?.guest == nil)
+        #expect(h.vfio.mdevs[uuidA]?.guest == nil)
     }
 
     @Test func apOffWithADeviceIsRefused() throws {
@@ -59,16 +59,16 @@ import Testing
         #expect(errnoOf { try h.start("g1", mdev: uuidA, cpu: "host,ap=off") } == "EINVAL")
         #expect(HostState(h) == before)
         // Without a device ap=off is fine, but no device can be plugged later.
-        try h.startGuest("g2", cpu: CPUModel(parsing: "host,ap=off", facilities: h.facilities), device: nil)
+        try h.startGuest("g2", cpu: CPUModel(parsing: "host,ap=off", facilities: h.firmware.facilities), device: nil, at: .boot)
         let d = VfioAPDevice(id: "hostdev0", mdev: uuidA, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuidA)")
         #expect(errnoOf { try h.plugDevice("g2", d) } == "EINVAL")
-        #expect(h.mdevs[uuidA]?.guest == nil)
+        #expect(h.vfio.mdevs[uuidA]?.guest == nil)
     }
 }
 
 /// SPEC §4 guest rules and SPEC §3 release.
 @Suite struct GuestTests {
-    func device(_ uuid: String, id: String = "hostdev0") -> VfioAPDevice {
+    func device(_ uuid: MdevUUID, id: String = "hostdev0") -> VfioAPDevice {
         VfioAPDevice(id: id, mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)")
     }
 
@@ -93,8 +93,8 @@ import Testing
 
     @Test func guestNamesAreUnique() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.startGuest("g1", cpu: CPUModel(parsing: "host", facilities: h.facilities), device: nil)
-        #expect(errnoOf { try h.startGuest("g1", cpu: CPUModel(parsing: "host", facilities: h.facilities), device: nil) } != nil)
+        try h.startGuest("g1", cpu: CPUModel(parsing: "host", facilities: h.firmware.facilities), device: nil, at: .boot)
+        #expect(errnoOf { try h.startGuest("g1", cpu: CPUModel(parsing: "host", facilities: h.firmware.facilities), device: nil, at: .boot) } != nil)
     }
 
     @Test func guestMatrixIsENODEVWithoutAGuest() throws {
@@ -113,15 +113,15 @@ import Testing
         try h.unbind(driver: "vfio_ap", b("06.0007"))
         try h.start("g1", mdev: uuidA)
         #expect(h.gm(uuidA) == "05.0004\n05.0007\n")
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == "g1")
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g1")
         #expect(h.currentOwner(of: APQN(5, 4)) == .guest("g1"))
         try h.stopGuest("g1")
         #expect(h.shadow(uuidA) == Matrix())
-        #expect(h.mdevs[uuidA]?.guest == nil)
+        #expect(h.vfio.mdevs[uuidA]?.guest == nil)
         #expect(h.guests["g1"] == nil)
         #expect(h.resets(5, 4) == 1 && h.resets(5, 7) == 1)
         #expect(h.resets(6, 4) == 0 && h.resets(6, 7) == 0)
-        #expect(h.records.values.allSatisfy { $0.holdsStateOf == nil })
+        #expect(h.firmware.records.values.allSatisfy { $0.holdsStateOf == nil })
         #expect(h.currentOwner(of: APQN(5, 4)) == QueueOwner.none)
     }
 
@@ -136,7 +136,7 @@ import Testing
         #expect(h.resets(5, 4) == 1)
         try h.start("g2", mdev: uuidA)
         #expect(h.gm(uuidA) == "05.0004\n")
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == "g2")
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g2")
         // g1 can get it back after g2 lets go (hot plug of the whole mdev).
         try h.stopGuest("g2")
         try h.plugDevice("g1", device(uuidA))

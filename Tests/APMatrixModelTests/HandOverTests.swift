@@ -7,17 +7,17 @@ import Testing
         var h = try makeHost(adapters: [5, 6], domains: [4, 7])
         try h.mk(uuidA, adapters: [5], domains: [4, 7])
         try h.start("g1", mdev: uuidA)
-        try h.putGuestState("g1", APQN(5, 4), "key-1")
+        try h.putHeldState("g1", APQN(5, 4), "key-1")
         return h
     }
 
     @Test func stateIsKeptWhileTheGuestHasTheQueue() throws {
         var h = try hostWithGuest()
-        #expect(h.records[APQN(5, 4)]?.guestState == "key-1")
+        #expect(h.firmware.records[APQN(5, 4)]?.heldState == "key-1")
         #expect(h.events.last?.line == "guest g1: state put into queue 05.0004")
         try h.assign(.adapter, mdev: uuidA, b("6"))
         try h.storeMask(.apmask, b("+7"))
-        #expect(h.records[APQN(5, 4)]?.guestState == "key-1")
+        #expect(h.firmware.records[APQN(5, 4)]?.heldState == "key-1")
         #expect(h.checkInvariants().isEmpty)
     }
 
@@ -37,8 +37,8 @@ import Testing
         case .removeAdapter: try h.removeAdapter(5)
         case .removeDomain: try h.removeDomain(4)
         }
-        #expect(h.records[APQN(5, 4)]?.guestState == nil)
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == nil)
+        #expect(h.firmware.records[APQN(5, 4)]?.heldState == nil)
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
         #expect(h.checkInvariants().isEmpty)
     }
 
@@ -46,25 +46,25 @@ import Testing
         var h = try hostWithGuest()
         try h.stopGuest("g1")
         try h.removeMdev(uuidA, b("1"))
-        #expect(h.records[APQN(5, 4)]?.guestState == nil)
+        #expect(h.firmware.records[APQN(5, 4)]?.heldState == nil)
         #expect(h.resets(5, 4) == 2)
     }
 
     @Test func onlyQueuesTheGuestSeesTakeState() throws {
         var h = try hostWithGuest()
-        let e = errorOf { try h.putGuestState("g1", APQN(6, 4), "x") }
+        let e = errorOf { try h.putHeldState("g1", APQN(6, 4), "x") }
         #expect(e == APError(.noSuchDevice, "guest g1 cannot reach queue 06.0004: it sees queues 05.0004 05.0007 (CRYCB APM 5 AQM 4,7 ADM -)"))
-        #expect(errnoOf { try h.putGuestState("g2", APQN(5, 4), "x") } == "ENOENT")
-        #expect(errnoOf { try h.putGuestState("g1", APQN(5, 7), "") } == "EINVAL")
-        #expect(errnoOf { try h.putGuestState("g1", APQN(5, 7), "tab\there") } == "EINVAL")
-        #expect(errnoOf { try h.putGuestState("g1", APQN(5, 7), String(repeating: "k", count: 257)) } == "EINVAL")
-        #expect(h.records[APQN(5, 7)]?.guestState == nil)
+        #expect(errnoOf { try h.putHeldState("g2", APQN(5, 4), "x") } == "ENOENT")
+        #expect(errnoOf { try h.putHeldState("g1", APQN(5, 7), "") } == "EINVAL")
+        #expect(errnoOf { try h.putHeldState("g1", APQN(5, 7), "tab\there") } == "EINVAL")
+        #expect(errnoOf { try h.putHeldState("g1", APQN(5, 7), String(repeating: "k", count: 257)) } == "EINVAL")
+        #expect(h.firmware.records[APQN(5, 7)]?.heldState == nil)
     }
 
     @Test func aGuestWithoutAPFacilitiesSeesNoQueue() throws {
         var h = try makeHost(adapters: [5], domains: [4])
         try h.mk(uuidA, adapters: [5], domains: [4])
         try h.start("g1", mdev: uuidA, cpu: "host,apft=off")
-        #expect(errnoOf { try h.putGuestState("g1", APQN(5, 4), "x") } == "ENODEV")
+        #expect(errnoOf { try h.putHeldState("g1", APQN(5, 4), "x") } == "ENODEV")
     }
 }

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixSysfs
 import Testing
 
 // Shared helpers of the model tests. Expected values in the tests are
@@ -7,14 +8,15 @@ import Testing
 
 /// The bytes of a sysfs write.
 func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+func b(_ uuid: MdevUUID) -> [UInt8] { b(uuid.description) }
 
 /// The two UUIDs of the seed's EADDRINUSE example (A is created first).
-let uuidA = "62177883-f1bb-47f0-914d-32a22e3a8804"
-let uuidB = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
-let uuidC = "4ab2c9b1-0c35-4f6a-9d0e-6e8a1f2b3c4d"
+let uuidA = MdevUUID(parsing: "62177883-f1bb-47f0-914d-32a22e3a8804")!
+let uuidB = MdevUUID(parsing: "cef03c3c-903d-4ecc-9a83-40694cb8aee4")!
+let uuidC = MdevUUID(parsing: "4ab2c9b1-0c35-4f6a-9d0e-6e8a1f2b3c4d")!
 
 /// The seed's conflict log line (SPEC §3 "Masks").
-func inUse(_ apqn: String, _ owner: String) -> String {
+func inUse(_ apqn: String, _ owner: MdevUUID) -> String {
     "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
 }
 
@@ -39,7 +41,7 @@ func errorOf(_ body: () throws -> Void) -> APError? {
 }
 
 /// A set of ids.
-func ids(_ list: [Int]) -> Bitmap256 { Bitmap256(list) }
+func ids<ID: APIdentifier>(_ list: [ID]) -> Bitmap256<ID> { Bitmap256(list) }
 
 /// `0x` + the given hex digits, right-padded with `fill` to 64 digits: a
 /// mask as sysfs shows it.
@@ -49,10 +51,10 @@ func mask(_ digits: String, fill: Character = "0") -> String {
 
 /// Builds a host. By default nothing is reserved for the host (both masks
 /// zero), so every queue of a CEX4+ adapter is bound to vfio_ap.
-func makeHost(adapters: [Int], domains: [Int], control: [Int]? = nil,
-              types: [Int: String] = [:], restrictions: [Int: [Int]] = [:],
-              deconfigured: Set<Int> = [],
-              apmask: Bitmap256 = Bitmap256(), aqmask: Bitmap256 = Bitmap256(),
+func makeHost(adapters: [APID], domains: [APQI], control: [APQI]? = nil,
+              types: [APID: String] = [:], restrictions: [APID: [APQI]] = [:],
+              deconfigured: Set<APID> = [],
+              apmask: Bitmap256<APID> = Bitmap256(), aqmask: Bitmap256<APQI> = Bitmap256(),
               apxa: Bool = true, maxMdevs: Int = 65536,
               facilities: Facilities = Facilities(), profile: Profile = .seed) throws -> APHost {
     let list = adapters.map { id in
@@ -68,80 +70,89 @@ func makeHost(adapters: [Int], domains: [Int], control: [Int]? = nil,
 
 /// Everything observable about a host except its event list.
 struct HostState: Equatable {
-    var apmask, aqmask: Bitmap256
-    var apDomain: Int
-    var adapters: [APID: Adapter]
-    var usageDomains, controlDomains: Bitmap256
-    var cards: [APID: Card]
-    var queues: [APQN: QueueDevice]
-    var vfio: [Bitmap256]
-    var records: [APQN: QueueRecord]
-    var mdevs: [String: Mdev]
-    var guests: [String: Guest]
-    var available: Int
-    var hostConfiguration: Matrix
+    let host: APHost
 
     init(_ h: APHost) {
-        apmask = h.apmask
-        aqmask = h.aqmask
-        apDomain = h.apDomain
-        adapters = h.adapters
-        usageDomains = h.usageDomains
-        controlDomains = h.controlDomains
-        cards = h.cards
-        queues = h.queues
-        vfio = (0..<256).map { h.vfioBoundDomains(of: $0) }
-        records = h.records
-        mdevs = h.mdevs
-        guests = h.guests
-        available = h.availableInstances
-        hostConfiguration = h.hostConfiguration
+        var settled = h
+        _ = settled.takeEvents()
+        host = settled
+    }
+
+    var records: [APQN: QueueRecord] { host.firmware.records }
+}
+
+// Writes as a sysfs client makes them: each goes through the store function
+// of its attribute (APMatrixSysfs.Store), which parses the bytes as the
+// kernel does and calls the typed model operation. The errno paths of SPEC §3
+// start at the parser, so the tests write text.
+extension APHost {
+    mutating func storeMask(_ axis: MaskAxis, _ input: [UInt8]) throws(APError) { try Store.mask(axis, input, in: &self) }
+    mutating func storeAPDomain(_ input: [UInt8]) throws(APError) { try Store.apDomain(input, in: &self) }
+    mutating func bind(driver: String, _ input: [UInt8]) throws(APError) { try Store.bind(driver: driver, input, in: &self) }
+    mutating func unbind(driver: String, _ input: [UInt8]) throws(APError) { try Store.unbind(driver: driver, input, in: &self) }
+    mutating func storeCardConfig(_ id: APID, _ input: [UInt8]) throws(APError) { try Store.cardConfig(id, input, in: &self) }
+    mutating func storeCardOnline(_ id: APID, _ input: [UInt8]) throws(APError) { try Store.cardOnline(id, input, in: &self) }
+    mutating func createMdev(_ input: [UInt8]) throws(APError) { try Store.create(input, in: &self) }
+    mutating func removeMdev(_ uuid: MdevUUID, _ input: [UInt8]) throws(APError) { try Store.remove(uuid, input, in: &self) }
+    mutating func assign(_ t: AssignTarget, mdev uuid: MdevUUID, _ input: [UInt8]) throws(APError) {
+        try Store.assign(t, mdev: uuid, input, in: &self)
+    }
+    mutating func unassign(_ t: AssignTarget, mdev uuid: MdevUUID, _ input: [UInt8]) throws(APError) {
+        try Store.unassign(t, mdev: uuid, input, in: &self)
+    }
+    mutating func storeAPConfig(mdev uuid: MdevUUID, _ input: [UInt8]) throws(APError) { try Store.apConfig(mdev: uuid, input, in: &self) }
+    mutating func storeGuestConfigTime(_ name: String, _ input: [UInt8], at now: Uptime = .boot) throws(APError) {
+        try Store.guestConfigTime(name, input, in: &self, at: now)
+    }
+    mutating func storeGuestAPDomain(_ name: String, _ input: [UInt8]) throws(APError) { try Store.guestAPDomain(name, input, in: &self) }
+    mutating func storeGuestOnline(_ name: String, card: APID, queue: APQN?, _ input: [UInt8]) throws(APError) {
+        try Store.guestOnline(name, card: card, queue: queue, input, in: &self)
     }
 }
 
 extension APHost {
     /// `echo <uuid> > create`, then assigns ids (decimal writes, one per id).
-    mutating func mk(_ uuid: String, adapters: [Int] = [], domains: [Int] = [], control: [Int] = []) throws(APError) {
-        try createMdev(b(uuid + "\n"))
-        for a in adapters { try assign(.adapter, mdev: uuid, b("\(a)\n")) }
-        for q in domains { try assign(.domain, mdev: uuid, b("\(q)\n")) }
-        for c in control { try assign(.controlDomain, mdev: uuid, b("\(c)\n")) }
+    mutating func mk(_ uuid: MdevUUID, adapters: [APID] = [], domains: [APQI] = [], control: [APQI] = []) throws(APError) {
+        try createMdev(b("\(uuid)\n"))
+        for a in adapters { try assign(.adapter, mdev: uuid, b("\(a.value)\n")) }
+        for q in domains { try assign(.domain, mdev: uuid, b("\(q.value)\n")) }
+        for c in control { try assign(.controlDomain, mdev: uuid, b("\(c.value)\n")) }
     }
 
-    /// Starts guest `name` with a vfio-ap device on mdev `uuid`.
-    mutating func start(_ name: String, mdev uuid: String, cpu: String = "host") throws(APError) {
-        let model = try CPUModel(parsing: cpu, facilities: facilities)
+    /// Starts guest `name` at `now` with a vfio-ap device on mdev `uuid`.
+    mutating func start(_ name: String, mdev uuid: MdevUUID, cpu: String = "host", at now: Uptime = .boot) throws(APError) {
+        let model = try CPUModel(parsing: cpu, facilities: firmware.facilities)
         try startGuest(name, cpu: model, device: VfioAPDevice(
-            id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"))
+            id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"), at: now)
     }
 
     /// `guest_matrix` text, or the errno symbol when it cannot be read.
-    func gm(_ uuid: String) -> String {
+    func gm(_ uuid: MdevUUID) -> String {
         do { return try guestMatrix(uuid).matrixText() } catch { return error.errno.symbol }
     }
 
     /// `matrix` text.
-    func mx(_ uuid: String) -> String {
-        mdevs[uuid]?.matrix.matrixText() ?? "no mdev"
+    func mx(_ uuid: MdevUUID) -> String {
+        vfio.mdevs[uuid]?.matrix.matrixText() ?? "no mdev"
     }
 
     /// The shadow of an mdev.
-    func shadow(_ uuid: String) -> Matrix { mdevs[uuid]?.shadow ?? Matrix() }
+    func shadow(_ uuid: MdevUUID) -> Matrix { vfio.mdevs[uuid]?.shadow ?? Matrix() }
 
     /// The lines the kernel logged (dmesg) since the last `takeEvents()`.
     var kernelLines: [String] { events.filter(\.isKernelText).map(\.line) }
 
     /// How often queue (a,q) was reset.
-    func resets(_ a: Int, _ q: Int) -> Int { records[APQN(a, q)]?.resets ?? 0 }
+    func resets(_ a: APID, _ q: APQI) -> Int { firmware.records[APQN(a, q)]?.resets ?? 0 }
 
     /// The driver of queue (a,q): "vfio_ap", "cex4queue", "none" (unbound) or "absent".
-    func drv(_ a: Int, _ q: Int) -> String {
-        guard let qd = queues[APQN(a, q)] else { return "absent" }
+    func drv(_ a: APID, _ q: APQI) -> String {
+        guard let qd = bus.queues[APQN(a, q)] else { return "absent" }
         return qd.driver?.rawValue ?? "none"
     }
 
     /// The APQNs bound to a driver, as sysfs names, ascending.
     func bound(to driver: QueueDriver) -> [String] {
-        queues.filter { $0.value.driver == driver }.keys.sorted().map(\.description)
+        bus.queues.filter { $0.value.driver == driver }.keys.sorted().map(\.description)
     }
 }

@@ -40,14 +40,14 @@ import Testing
 
     @Test func embeddedDefaultAndSeedExample() throws {
         let d = try APHost(.embeddedDefault)
-        #expect(d.hostConfiguration.apm == ids(Array(0...7)))
-        #expect(d.hostConfiguration.aqm == Bitmap256.through(84) && d.hostConfiguration.adm == Bitmap256.through(84))
-        #expect(d.apmask == .all && d.aqmask == .all)
-        #expect(d.queues.count == 8 * 85 && d.bound(to: .vfioAP).isEmpty)
+        #expect(d.firmware.hostConfiguration.apm == ids(Array(0...7)))
+        #expect(d.firmware.hostConfiguration.aqm == Bitmap256.through(84) && d.firmware.hostConfiguration.adm == Bitmap256.through(84))
+        #expect(d.bus.apmask == .all && d.bus.aqmask == .all)
+        #expect(d.bus.queues.count == 8 * 85 && d.bound(to: .vfioAP).isEmpty)
         let s = try APHost(.seedExample)
-        #expect(s.hostConfiguration.apm == ids([4, 5, 6, 7]))
-        #expect(s.hostConfiguration.aqm == ids(Array(0...15) + [0x47, 0xab, 0xff]))
-        #expect(s.hostConfiguration.adm == .all)
+        #expect(s.firmware.hostConfiguration.apm == ids([4, 5, 6, 7]))
+        #expect(s.firmware.hostConfiguration.aqm == ids(Array(0...15) + [0x47, 0xab, 0xff]))
+        #expect(s.firmware.hostConfiguration.adm == .all)
     }
 
     @Test func typesAndDevices() {

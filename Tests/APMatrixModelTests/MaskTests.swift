@@ -8,11 +8,11 @@ import Testing
     @Test func storesBothSyntaxes() throws {
         var h = try makeHost(adapters: [4], domains: [0], apmask: .all, aqmask: .all)
         try h.storeMask(.apmask, b("0x41\n"))
-        #expect(h.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
+        #expect(h.bus.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
         try h.storeMask(.apmask, b("+0,-1\n"))
-        #expect(h.apmask.hexString == mask("81"))
+        #expect(h.bus.apmask.hexString == mask("81"))
         try h.storeMask(.aqmask, b("-4,-0x47,-0xab,-0xff"))
-        #expect(h.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
+        #expect(h.bus.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
     }
 
     @Test(arguments: ["0X41", "+1, +2", "+5-3", "+256", "0x" + String(repeating: "0", count: 65), "garbage"])
@@ -55,11 +55,11 @@ import Testing
             "Userspace may not re-assign queue 04.0054 already assigned to cef03c3c-903d-4ecc-9a83-40694cb8aee4",
         ])
         #expect(HostState(h) == before)
-        #expect(h.aqmask.hexString == "0xfffffffffffffffffffff7ffffffffffffffffffffffffffffffffffffffffff")
+        #expect(h.bus.aqmask.hexString == "0xfffffffffffffffffffff7ffffffffffffffffffffffffffffffffffffffffff")
     }
 
     @Test func mdevsInCreationOrderNotUUIDOrder() throws {
-        let older = "ffffffff-ffff-ffff-ffff-ffffffffffff", newer = "00000000-0000-0000-0000-000000000001"
+        let older = MdevUUID(parsing: "ffffffff-ffff-ffff-ffff-ffffffffffff")!, newer = MdevUUID(parsing: "00000000-0000-0000-0000-000000000001")!
         var h = try makeHost(adapters: [4, 5], domains: [0x54], apmask: .all, aqmask: Bitmap256.all.subtracting(ids([0x54])))
         try h.mk(older, adapters: [5], domains: [0x54])
         try h.mk(newer, adapters: [4], domains: [0x54])
@@ -100,14 +100,14 @@ import Testing
         _ = h.takeEvents()
         #expect(errnoOf { try h.storeMask(.apmask, b("+9")) } == "EADDRINUSE")
         #expect(h.kernelLines == [inUse("09.0004", uuidA)])
-        #expect(h.apmask.hexString == mask("ffb", fill: "f"))
+        #expect(h.bus.apmask.hexString == mask("ffb", fill: "f"))
     }
 
     @Test func conflictEvenWithoutAGuestAndWithAbsoluteSyntax() throws {
         var h = try makeHost(adapters: [4, 5], domains: [4], apmask: ids([4]), aqmask: .all)
         try h.mk(uuidA, adapters: [5], domains: [4])
         #expect(errnoOf { try h.storeMask(.apmask, b(mask("0c"))) } == "EADDRINUSE")   // ids 4 and 5
-        #expect(h.apmask == ids([4]))
+        #expect(h.bus.apmask == ids([4]))
         #expect(h.drv(5, 4) == "vfio_ap")
     }
 
@@ -117,7 +117,7 @@ import Testing
                              apmask: Bitmap256.all.subtracting(ids([5])), aqmask: Bitmap256.all.subtracting(ids([4])))
         try h.mk(uuidA, adapters: [5], domains: [4])
         #expect(errnoOf { try h.storeMask(.apmask, b("+5")) } == nil)
-        #expect(h.apmask == .all)
+        #expect(h.bus.apmask == .all)
         #expect(h.drv(5, 4) == "vfio_ap")
         #expect(h.drv(5, 3) == "cex4queue")
     }
@@ -127,7 +127,7 @@ import Testing
         try h.mk(uuidA, adapters: [5], domains: [4])
         #expect(errnoOf { try h.storeMask(.apmask, b("-0-255")) } == nil)
         #expect(errnoOf { try h.storeMask(.aqmask, b("\n")) } == nil)
-        #expect(h.apmask.isEmpty && h.aqmask.isEmpty)
+        #expect(h.bus.apmask.isEmpty && h.bus.aqmask.isEmpty)
     }
 
     // MARK: rebinding
@@ -136,7 +136,7 @@ import Testing
         var h = try makeHost(adapters: [3, 4, 5, 6, 7], domains: [0, 1, 2, 3], types: [3: "CEX3C", 6: "CEX5A"],
                              apmask: .all, aqmask: .all)
         #expect(h.bound(to: .vfioAP).isEmpty)
-        #expect(h.cards[3] == nil)                  // CEX3: no card, no queues
+        #expect(h.bus.cards[3] == nil)                  // CEX3: no card, no queues
         #expect(h.drv(3, 0) == "absent")
         try h.storeMask(.apmask, b("-5,-6"))
         #expect(h.bound(to: .vfioAP) == ["05.0000", "05.0001", "05.0002", "05.0003",
@@ -176,7 +176,7 @@ import Testing
         try h.storeMask(.apmask, b("0x7d00000000000000000000000000000000000000000000000000000000000000"))
         try h.storeMask(.aqmask, b("0x8000000000000000000000000000000000000000000000000000000000000000"))
         #expect(h.bound(to: .cex4queue) == ["01.0000", "02.0000", "03.0000", "04.0000", "05.0000", "07.0000"])
-        #expect(!h.isReserved(APQN(0, 0)) && !h.isReserved(APQN(6, 0)) && !h.isReserved(APQN(1, 1)))
+        #expect(!h.bus.isReserved(APQN(0, 0)) && !h.bus.isReserved(APQN(6, 0)) && !h.bus.isReserved(APQN(1, 1)))
         #expect(h.drv(0, 0) == "vfio_ap" && h.drv(6, 0) == "vfio_ap" && h.drv(1, 1) == "vfio_ap")
     }
 }

@@ -10,7 +10,7 @@ private func kstrtoul(_ s: String) -> String {
 }
 
 /// A mask write parsed against `current`: the sysfs text, or the errno symbol.
-private func parseMask(_ s: String, from current: Bitmap256) -> String {
+private func parseMask(_ s: String, from current: Bitmap256<APID>) -> String {
     switch KernelParse.apMask(b(s), current: current) {
     case .success(let m): return m.hexString
     case .failure(let e): return e.symbol
@@ -42,8 +42,8 @@ private func parseMask(_ s: String, from current: Bitmap256) -> String {
 
 /// kernel-reference §2.3 (`ap_parse_bitmap_str`), V2–V4.
 @Suite struct MaskParsingTests {
-    let zero = Bitmap256()
-    let ones = Bitmap256.all
+    let zero = Bitmap256<APID>()
+    let ones = Bitmap256<APID>.all
 
     // MARK: absolute mode
 
@@ -57,8 +57,8 @@ private func parseMask(_ s: String, from current: Bitmap256) -> String {
         // V2: ids 3, 6, 10, 11
         let text = parseMask("0x123", from: ones)
         #expect(text == "0x1230000000000000000000000000000000000000000000000000000000000000")
-        var m = Bitmap256()
-        for id in [3, 6, 10, 11] { m.insert(id) }
+        var m = Bitmap256<APID>()
+        for id: APID in [3, 6, 10, 11] { m.insert(id) }
         #expect(text == m.hexString)
     }
 
@@ -191,7 +191,7 @@ private func parseMask(_ s: String, from current: Bitmap256) -> String {
         try h.assign(.domain, mdev: uuidA, b("255"))
         try h.assign(.controlDomain, mdev: uuidA, b("255"))
         #expect(h.mx(uuidA) == "ff.00ff\n")
-        #expect(h.mdevs[uuidA]?.matrix.adm == ids([255]))
+        #expect(h.vfio.mdevs[uuidA]?.matrix.adm == ids([255]))
     }
 
     @Test func nonAPXAHostLimits63And15() throws {
@@ -216,7 +216,7 @@ private func parseMask(_ s: String, from current: Bitmap256) -> String {
     func acceptedAsOne(_ input: String) throws {
         var h = try makeHost(adapters: [5], domains: [4], deconfigured: [5])
         #expect(errnoOf { try h.storeCardConfig(5, b(input)) } == nil)
-        #expect(h.adapters[5]?.configured == true)
+        #expect(h.firmware.adapters[5]?.configured == true)
         #expect(h.drv(5, 4) == "vfio_ap")
     }
 
@@ -224,7 +224,7 @@ private func parseMask(_ s: String, from current: Bitmap256) -> String {
     func acceptedAsZero(_ input: String) throws {
         var h = try makeHost(adapters: [5], domains: [4])
         #expect(errnoOf { try h.storeCardConfig(5, b(input)) } == nil)
-        #expect(h.adapters[5]?.configured == false)
+        #expect(h.firmware.adapters[5]?.configured == false)
         #expect(h.drv(5, 4) == "absent")
     }
 

@@ -17,49 +17,49 @@ enum DocumentedDifference: String, CaseIterable {
 
 /// Everything whose value does not depend on the profile's shadow rules.
 struct Lockstep: Equatable {
-    var apmask, aqmask: Bitmap256
-    var matrices: [String: Matrix]
+    var apmask: Bitmap256<APID>, aqmask: Bitmap256<APQI>
+    var matrices: [MdevUUID: Matrix]
     var drivers: [APQN: QueueDriver?]
-    var devices: [String: String?]
+    var devices: [String: MdevUUID?]
 
     init(_ h: APHost) {
-        apmask = h.apmask
-        aqmask = h.aqmask
-        matrices = h.mdevs.mapValues(\.matrix)
-        drivers = h.queues.mapValues(\.driver)
+        apmask = h.bus.apmask
+        aqmask = h.bus.aqmask
+        matrices = h.vfio.mdevs.mapValues(\.matrix)
+        drivers = h.bus.queues.mapValues(\.driver)
         devices = h.guests.mapValues { $0.device?.mdev }
     }
 }
 
 @Suite struct ProfileDifferenceTests {
-    static let uuids = [uuidA, uuidB, uuidC, "00000000-0000-0000-0000-000000000004"]
+    static let uuids = [uuidA, uuidB, uuidC, MdevUUID(parsing: "00000000-0000-0000-0000-000000000004")!]
 
     /// One random operation; the same on both hosts (the generator is seeded).
     enum Op: CustomStringConvertible {
         case mask(MaskAxis, String)
-        case create(String), remove(String)
-        case assign(AssignTarget, String, Int), unassign(AssignTarget, String, Int)
+        case create(MdevUUID), remove(MdevUUID)
+        case assign(AssignTarget, MdevUUID, Int), unassign(AssignTarget, MdevUUID, Int)
         case unbind(APQN), bind(APQN)
-        case config(Int, Int)
-        case start(String, String), stop(String)
-        case addAdapter(Int), removeAdapter(Int), addDomain(Int), removeDomain(Int)
+        case config(APID, Int)
+        case start(String, MdevUUID), stop(String)
+        case addAdapter(APID), removeAdapter(APID), addDomain(APQI), removeDomain(APQI)
 
         var description: String {
             switch self {
             case let .mask(a, v): return "echo \(v) > \(a.rawValue)"
-            case let .create(u): return "create \(u.prefix(8))"
-            case let .remove(u): return "remove \(u.prefix(8))"
-            case let .assign(t, u, id): return "assign_\(t.rawValue) \(id) > \(u.prefix(8))"
-            case let .unassign(t, u, id): return "unassign_\(t.rawValue) \(id) > \(u.prefix(8))"
+            case let .create(u): return "create \(u.description.prefix(8))"
+            case let .remove(u): return "remove \(u.description.prefix(8))"
+            case let .assign(t, u, id): return "assign_\(t.rawValue) \(id) > \(u.description.prefix(8))"
+            case let .unassign(t, u, id): return "unassign_\(t.rawValue) \(id) > \(u.description.prefix(8))"
             case let .unbind(q): return "unbind \(q)"
             case let .bind(q): return "bind \(q)"
-            case let .config(a, v): return "card\(a) config \(v)"
-            case let .start(g, u): return "start \(g) on \(u.prefix(8))"
+            case let .config(a, v): return "\(a.cardName) config \(v)"
+            case let .start(g, u): return "start \(g) on \(u.description.prefix(8))"
             case let .stop(g): return "stop \(g)"
-            case let .addAdapter(a): return "add adapter \(a)"
-            case let .removeAdapter(a): return "remove adapter \(a)"
-            case let .addDomain(q): return "add domain \(q)"
-            case let .removeDomain(q): return "remove domain \(q)"
+            case let .addAdapter(a): return "add adapter \(a.value)"
+            case let .removeAdapter(a): return "remove adapter \(a.value)"
+            case let .addDomain(q): return "add domain \(q.value)"
+            case let .removeDomain(q): return "remove domain \(q.value)"
             }
         }
 
@@ -70,7 +70,7 @@ struct Lockstep: Equatable {
         func apply(_ h: inout APHost) throws {
             switch self {
             case let .mask(a, v): try h.storeMask(a, b(v))
-            case let .create(u): try h.createMdev(b(u))
+            case let .create(u): try h.createMdev(b(u.description))
             case let .remove(u): try h.removeMdev(u, b("1"))
             case let .assign(t, u, id): try h.assign(t, mdev: u, b("\(id)"))
             case let .unassign(t, u, id): try h.unassign(t, mdev: u, b("\(id)"))
@@ -87,18 +87,19 @@ struct Lockstep: Equatable {
         }
     }
 
-    static let adapters = [4, 5, 6, 7], domains = [4, 5, 0x47, 0x54]
+    static let adapters: [APID] = [4, 5, 6, 7], domains: [APQI] = [4, 5, 0x47, 0x54]
 
     func randomOp(_ rng: inout SplitMix64) -> Op {
         func pick<T>(_ list: [T]) -> T { list[Int(rng.next() % UInt64(list.count))] }
         let uuid = pick(Self.uuids)
+        let ids = Self.adapters.map(\.value) + Self.domains.map(\.value)
         switch rng.next() % 16 {
-        case 0: return .mask(pick([.apmask, .aqmask]), pick(["+", "-"]) + "\(pick(Self.adapters + Self.domains))")
+        case 0: return .mask(pick([.apmask, .aqmask]), pick(["+", "-"]) + "\(pick(ids))")
         case 1: return .create(uuid)
         case 2: return .remove(uuid)
-        case 3, 4: return .assign(pick([.adapter, .domain]), uuid, pick(Self.adapters + Self.domains))
-        case 5: return .assign(.controlDomain, uuid, pick(Self.domains + [6]))
-        case 6: return .unassign(pick(AssignTarget.allCases), uuid, pick(Self.adapters + Self.domains))
+        case 3, 4: return .assign(pick([.adapter, .domain]), uuid, pick(ids))
+        case 5: return .assign(.controlDomain, uuid, pick(Self.domains.map(\.value) + [6]))
+        case 6: return .unassign(pick(AssignTarget.allCases), uuid, pick(ids))
         case 7: return .unbind(APQN(pick(Self.adapters), pick(Self.domains)))
         case 8: return .bind(APQN(pick(Self.adapters), pick(Self.domains)))
         case 9: return .config(pick(Self.adapters), Int(rng.next() % 2))
@@ -153,11 +154,11 @@ struct Lockstep: Equatable {
                 if e2 == nil { upstream = upstreamBefore }
             }
             try #require(Lockstep(seed) == Lockstep(upstream), "step \(step): \(op) made more than the shadow differ")
-            for uuid in seed.mdevs.keys {
+            for uuid in seed.vfio.mdevs.keys {
                 let g1 = seed.gm(uuid), g2 = upstream.gm(uuid)
                 guard g1 != g2 else { continue }
                 let d: DocumentedDifference = g1 == "ENODEV" ? .guestMatrixWithoutGuest : .shadow
-                seen[d, default: []].append("guest_matrix of \(uuid.prefix(8)) after \(op)")
+                seen[d, default: []].append("guest_matrix of \(uuid.description.prefix(8)) after \(op)")
             }
         }
         return seen

@@ -18,7 +18,7 @@ func both<T: Equatable>(_ scenario: (Profile) throws -> T) rethrows -> Both<T> {
 
 /// Unbinds queue (a,q) from vfio_ap (`echo aa.qqqq > drivers/vfio_ap/unbind`).
 extension APHost {
-    mutating func unbindVfio(_ a: Int, _ q: Int) throws(APError) {
+    mutating func unbindVfio(_ a: APID, _ q: APQI) throws(APError) {
         try unbind(driver: "vfio_ap", b(APQN(a, q).description))
     }
 }
@@ -28,9 +28,9 @@ extension APHost {
         var h = try makeHost(adapters: [5], domains: [4], apmask: .all, aqmask: .all, profile: profile)
         try h.storeMask(.apmask, b("0x7d00000000000000000000000000000000000000000000000000000000000000"))
         try h.storeMask(.aqmask, b("0x8000000000000000000000000000000000000000000000000000000000000000"))
-        #expect(h.isReserved(APQN(5, 0)) && !h.isReserved(APQN(6, 0)) && !h.isReserved(APQN(1, 1)))
+        #expect(h.bus.isReserved(APQN(5, 0)) && !h.bus.isReserved(APQN(6, 0)) && !h.bus.isReserved(APQN(1, 1)))
         try h.storeMask(.apmask, b("0x41"))
-        #expect(h.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
+        #expect(h.bus.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
         #expect(errnoOf { try h.storeMask(.apmask, b("0X41")) } == "EINVAL")
         #expect(errnoOf { try h.storeMask(.apmask, b("+1, +2")) } == "EINVAL")
         try h.createMdev(b(uuidA))
@@ -47,8 +47,8 @@ extension APHost {
             try h.mk(uuidA, adapters: [5, 6], domains: [4, 0xab], control: [4])
             #expect(h.mx(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
             guard h.hasUpstreamAttributes else { return nil }
-            let a = h.mdevs[uuidA]!.matrix
-            return [a.apm, a.aqm, a.adm].map(\.hexString).joined(separator: ",") + "\n"
+            let a = h.vfio.mdevs[uuidA]!.matrix
+            return [a.apm.hexString, a.aqm.hexString, a.adm.hexString].joined(separator: ",") + "\n"
         }
         #expect(r.seed == nil)
         #expect(r.upstream == "0x0600000000000000000000000000000000000000000000000000000000000000,0x0800000000000000000000000000000000000000001000000000000000000000,0x0800000000000000000000000000000000000000000000000000000000000000\n")
@@ -126,7 +126,7 @@ extension APHost {
             try h.mk(uuidB, adapters: [4], domains: [0x54])
             _ = h.takeEvents()
             let e = errnoOf { try h.storeMask(.aqmask, b("+0x54")) } ?? "ok"
-            return [e, h.aqmask.hexString] + h.kernelLines
+            return [e, h.bus.aqmask.hexString] + h.kernelLines
         }
         #expect(r.seed == ["EADDRINUSE", "0xfffffffffffffffffffff7ffffffffffffffffffffffffffffffffffffffffff",
                            "Userspace may not re-assign queue 05.0054 already assigned to 62177883-f1bb-47f0-914d-32a22e3a8804",
@@ -198,7 +198,7 @@ extension APHost {
             try h.start("g", mdev: uuidA)
             _ = h.takeEvents()
             let e = errnoOf { try h.removeMdev(uuidA, b("1")) } ?? "ok"
-            return [e, h.mdevs[uuidA] == nil ? "removed" : "kept", h.guests["g"]?.device?.id ?? "no device",
+            return [e, h.vfio.mdevs[uuidA] == nil ? "removed" : "kept", h.guests["g"]?.device?.id ?? "no device",
                     "\(h.resets(5, 4))"] + h.kernelLines
         }
         #expect(r.seed == ["EBUSY", "kept", "hostdev0", "0"])
@@ -252,7 +252,7 @@ extension APHost {
         #expect(h.gm(uuidA) == "05.0004\n")
         #expect(h.crycb(of: "g") == Matrix())
         #expect(h.resets(5, 4) == 1)
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == nil)
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
     }
 
     @Test func upstreamUnbindResetsAQueueOutsideAnyShadow() throws {
@@ -280,7 +280,7 @@ extension APHost {
         #expect(errnoOf { try small.storeAPConfig(mdev: uuidA, b("0x04,0x0000800000000000,0x00")) } == "ENODEV")
         // Fields past the third and bytes past the 201st are ignored.
         try h.storeAPConfig(mdev: uuidB, b("0x,0x,0x08,garbage" + String(repeating: "x", count: 300)))
-        #expect(h.mdevs[uuidB]!.matrix == Matrix(adm: ids([4])))
+        #expect(h.vfio.mdevs[uuidB]!.matrix == Matrix(adm: ids([4])))
     }
 
     @Test func queueStatusUpstream() throws {

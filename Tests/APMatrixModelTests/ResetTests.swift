@@ -14,7 +14,7 @@ import Testing
         var h = try makeHost(adapters: [5], domains: [4])
         try h.mk(uuidA, adapters: [5], domains: [4])
         try h.start("g1", mdev: uuidA)
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == "g1")
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g1")
         #expect(h.resets(5, 4) == 0)
         switch path {
         case .unassignAdapter: try h.unassign(.adapter, mdev: uuidA, b("5"))
@@ -22,7 +22,7 @@ import Testing
         case .unassignOtherAxisEmpties:
             try h.unassign(.domain, mdev: uuidA, b("4"))
             try h.assign(.domain, mdev: uuidA, b("4"))
-            #expect(h.records[APQN(5, 4)]?.holdsStateOf == "g1")
+            #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g1")
             try h.unassign(.adapter, mdev: uuidA, b("5"))
         case .unbind: try h.unbind(driver: "vfio_ap", b("05.0004"))
         case .stopGuest: try h.stopGuest("g1")
@@ -33,7 +33,7 @@ import Testing
         }
         #expect(!h.shadow(uuidA).contains(APQN(5, 4)))
         #expect(h.resets(5, 4) == (path == .unassignOtherAxisEmpties ? 2 : 1))
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == nil)
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
         #expect(h.currentOwner(of: APQN(5, 4)) != .guest("g1"))
     }
 
@@ -45,7 +45,7 @@ import Testing
         try h.unassign(.controlDomain, mdev: uuidA, b("1"))
         try h.assign(.adapter, mdev: uuidA, b("8"))          // not in H: no change
         try h.storeMask(.apmask, b("+0x80"))                 // no queue moves
-        #expect(h.records.values.allSatisfy { $0.resets == 0 })
+        #expect(h.firmware.records.values.allSatisfy { $0.resets == 0 })
         #expect(h.gm(uuidA) == "05.0004\n05.0007\n06.0004\n06.0007\n")
     }
 
@@ -58,7 +58,7 @@ import Testing
         try h.mk(uuidB, adapters: [5], domains: [4])
         try h.start("g2", mdev: uuidB)
         #expect(h.resets(5, 4) == 2)                          // release, then remove
-        #expect(h.records[APQN(5, 4)]?.holdsStateOf == "g2")
+        #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g2")
     }
 
     @Test func removeResetsBoundQueuesEvenWithoutAGuest() throws {

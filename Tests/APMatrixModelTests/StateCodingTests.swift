@@ -12,7 +12,7 @@ import Testing
         try h.mk(uuidA, adapters: [5], domains: [4, 7], control: [4])
         try h.mk(uuidB)
         try h.start("g1", mdev: uuidA, cpu: "host,apqi=off")
-        try h.putGuestState("g1", APQN(5, 4), "key-1")
+        try h.putHeldState("g1", APQN(5, 4), "key-1")
         try h.storeMask(.aqmask, b("+9"))
         try h.unbind(driver: "vfio_ap", b("06.0004"))
         _ = h.takeEvents()
@@ -39,12 +39,12 @@ import Testing
         let h = try host()
         let back = try JSONDecoder().decode(APHost.self, from: JSONEncoder().encode(h))
         #expect(back == h)
-        #expect(back.mdevsInOrder.map(\.uuid) == [uuidA, uuidB])
-        #expect(back.mdevs[uuidB]?.iommuGroup == 1)
+        #expect(back.vfio.mdevsInOrder.map(\.uuid) == [uuidA, uuidB])
+        #expect(back.vfio.mdevs[uuidB]?.iommuGroup == 1)
         #expect(back.guests["g1"]?.cpu.description == "host,ap=on,apqci=on,apft=on,apqi=off")
-        #expect(back.records[APQN(5, 4)]?.guestState == "key-1")
-        #expect(back.queues[APQN(6, 4)]?.driver == nil)
-        #expect(back.aqmask.hexString == mask("0040"))
+        #expect(back.firmware.records[APQN(5, 4)]?.heldState == "key-1")
+        #expect(back.bus.queues[APQN(6, 4)]?.driver == nil)
+        #expect(back.bus.aqmask.hexString == mask("0040"))
     }
 
     @Test func theDocumentIsReadable() throws {
@@ -133,5 +133,22 @@ import Testing
             let r = refusal(doc)
             #expect(r?.contains(expected) == true, "expected …\(expected), got \(r ?? "accepted")")
         }
+    }
+
+    /// A guest bus saved before time was derived (`scans`, `sinceTimerArmed`,
+    /// no `timerArmed`) loads with its count and its timer armed at boot.
+    @Test func aGuestBusOfTheEarlierFormatLoads() throws {
+        var doc = try json(try host())
+        var guests = doc["guests"] as! [[String: Any]]
+        var bus = guests[0]["bus"] as! [String: Any]
+        #expect(bus["scans"] as? Int == 1 && bus["timerArmed"] as? Double == 0)
+        bus["timerArmed"] = nil
+        bus["sinceTimerArmed"] = 12.5
+        bus["scans"] = 3
+        guests[0]["bus"] = bus
+        doc["guests"] = guests
+        let back = try JSONDecoder().decode(APHost.self, from: JSONSerialization.data(withJSONObject: doc))
+        #expect(back.guests["g1"]?.bus.timerArmed == .boot)
+        #expect(back.guests["g1"]?.busScans(at: 61) == 5)
     }
 }

@@ -9,8 +9,8 @@ import Testing
 @Suite struct VectorTests {
     @Test func v5BootParameters() throws {
         // ap.apmask=0xffff ap.aqmask=0x40, each parsed into an all-zero mask.
-        guard case .success(let apmask) = KernelParse.apMask(b("0xffff"), current: Bitmap256()),
-              case .success(let aqmask) = KernelParse.apMask(b("0x40"), current: Bitmap256()) else {
+        guard case .success(let apmask) = KernelParse.apMask(b("0xffff"), current: Bitmap256<APID>()),
+              case .success(let aqmask) = KernelParse.apMask(b("0x40"), current: Bitmap256<APQI>()) else {
             Issue.record("boot strings refused")
             return
         }
@@ -58,10 +58,10 @@ import Testing
 
     @Test func seedExampleSecuring() throws {
         let h = try seedExampleHost()
-        #expect(h.apmask.hexString == "0xf9ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")
-        #expect(h.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
+        #expect(h.bus.apmask.hexString == "0xf9ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")
+        #expect(h.bus.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
         for q in ["0004", "0047", "00ab", "00ff"] {
-            for a in ["05", "06"] { #expect(h.queues[APQN(sysfsName: "\(a).\(q)")!]?.driver == .vfioAP) }
+            for a in ["05", "06"] { #expect(h.bus.queues[APQN(sysfsName: "\(a).\(q)")!]?.driver == .vfioAP) }
         }
         // Adapters 4 and 7 keep every other domain for the host.
         #expect(h.drv(4, 0) == "cex4queue" && h.drv(7, 0x0f) == "cex4queue")
@@ -114,6 +114,6 @@ import Testing
             inUse("06.0047", uuidC), inUse("06.00ff", uuidC),
         ])
         #expect(HostState(h) == before)
-        #expect(h.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
+        #expect(h.bus.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
     }
 }

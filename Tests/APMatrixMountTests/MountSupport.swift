@@ -45,6 +45,7 @@ struct Mounted {
     var matrixDir: String { root + "/devices/vfio_ap/matrix" }
     var typeDir: String { matrixDir + "/mdev_supported_types/vfio_ap-passthrough" }
     func mdev(_ uuid: String) -> String { matrixDir + "/" + uuid }
+    func mdev(_ uuid: MdevUUID) -> String { mdev(uuid.description) }
 }
 
 /// True when `dir` is listed in /proc/mounts with type fuse.apmatrix.

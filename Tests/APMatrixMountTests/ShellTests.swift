@@ -10,6 +10,9 @@ import Testing
 
 let uuid1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
 let uuid2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
+
+/// A test UUID as the model types it.
+func mdevUUID(_ text: String) -> MdevUUID { MdevUUID(parsing: text)! }
 let uuid3 = "4f2a1c3e-7b5d-4e8f-9a0b-1c2d3e4f5a6b"
 
 extension MountTests {
@@ -144,11 +147,7 @@ extension MountTests {
                 #expect(cat(d2 + "/matrix") == "04.0004\n")
 
                 // EBUSY: remove while a guest uses the mdev (SPEC §3 "remove")
-                try m.runtime.perform("test") { (h: inout APHost) throws(APError) in
-                    try h.startGuest("guest1", cpu: try CPUModel(parsing: "host", facilities: h.facilities),
-                                     device: VfioAPDevice(id: "hostdev0", mdev: uuid1,
-                                                          sysfsdev: "/sys/bus/mdev/devices/\(uuid1)"))
-                }
+                try startGuest(m, "guest1", uuid1, sysfsdev: "/sys/bus/mdev/devices/\(uuid1)")
                 expectFailure("1", d1 + "/remove", "Device or resource busy")
                 expectSuccess("0", d1 + "/remove")          // 0 does nothing, even in use
                 #expect(cat(d1 + "/guest_matrix") == "05.0004\n")

@@ -22,10 +22,12 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// Starts a guest on `uuid` through the model (no QMP needed for sysfs tests).
-func startGuest(_ m: Mounted, _ name: String, _ uuid: String) throws {
+func startGuest(_ m: Mounted, _ name: String, _ uuid: String, sysfsdev: String? = nil) throws {
+    let now = m.runtime.clock.now()
     try m.runtime.perform("test") { (h: inout APHost) throws(APError) in
-        try h.startGuest(name, cpu: try CPUModel(parsing: "host", facilities: h.facilities),
-                         device: VfioAPDevice(id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"))
+        try h.startGuest(name, cpu: try CPUModel(parsing: "host", facilities: h.firmware.facilities),
+                         device: VfioAPDevice(id: "hostdev0", mdev: mdevUUID(uuid),
+                                              sysfsdev: sysfsdev ?? "/sys/devices/vfio_ap/matrix/\(uuid)"), at: now)
     }
 }
 
@@ -41,7 +43,7 @@ extension MountTests {
                 }
                 let dir = SysfsDirectory(m.root)
                 var s = try Snapshot.read(dir)
-                #expect(ExplainReport(s, mdev: try #require(s.mdev(uuid1))).text == """
+                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1)))).text == """
                     mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, no guest (seed profile rules)
 
                     05.0004 05.0047 06.0004 06.0047 20.0004 20.0047
@@ -55,7 +57,7 @@ extension MountTests {
                 try startGuest(m, "g1", uuid1)
                 s = try Snapshot.read(dir)
                 #expect(cat(m.mdev(uuid1) + "/guest_matrix") == "05.0004\n05.0047\n")
-                #expect(ExplainReport(s, mdev: try #require(s.mdev(uuid1))).text == """
+                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1)))).text == """
                     mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, 2 in its guest (seed profile rules)
 
                     06.0004 06.0047
@@ -72,12 +74,12 @@ extension MountTests {
                 // bind it back: hot plug adds adapter 6, nothing is left to explain but adapter 0x20
                 #expect(writeAttr(m.path("bus/ap/drivers/vfio_ap/bind"), "06.0047") == .ok)
                 s = try Snapshot.read(dir)
-                #expect(ExplainReport(s, mdev: try #require(s.mdev(uuid1))).missing.map(\.explanation.reason)
+                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1)))).missing.map(\.explanation.reason)
                         == ["adapter-not-in-lpar", "adapter-not-in-lpar"])
                 // deconfigure card 5: it leaves the guest and the reason names its config
                 #expect(writeAttr(m.path("devices/ap/card05/config"), "0") == .ok)
                 s = try Snapshot.read(dir)
-                let r = ExplainReport(s, mdev: try #require(s.mdev(uuid1)), apqn: APQN(5, 4))
+                let r = try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1))), apqn: APQN(5, 4))
                 #expect(r.missing.map(\.explanation.reason) == ["adapter-deconfigured"])
                 #expect(r.missing.first?.explanation.action == "echo 1 > devices/ap/card05/config; vfio_ap hot plugs the adapter into the running guest")
                 try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
@@ -92,7 +94,7 @@ extension MountTests {
                 for (attr, v) in [("assign_adapter", "2"), ("assign_domain", "0x10"), ("assign_domain", "0x11")] {
                     #expect(writeAttr(m.mdev(uuid1) + "/" + attr, v) == .ok)
                 }
-                let text = MatrixPicture(try Snapshot.read(SysfsDirectory(m.root))).text
+                let text = try MatrixPicture(try Snapshot.read(SysfsDirectory(m.root))).text
                 #expect(text == """
                     AP matrix of \(m.root) (seed profile)
                     adapters across, usage domains down (hex)
@@ -162,15 +164,15 @@ extension MountTests {
                         #expect(plan.steps[i].predicted?.errno.rawValue ?? 0 == actual,
                                 "seed \(seed) write \(i + 1) \(w.path) \(w.value): predicted \(plan.steps[i].predicted.map(\.description) ?? "ok"), mount \(actual)")
                     }
-                    #expect(cat(m.path("bus/ap/apmask")) == plan.after.apmask.hexString + "\n", "seed \(seed)")
-                    #expect(cat(m.path("bus/ap/aqmask")) == plan.after.aqmask.hexString + "\n", "seed \(seed)")
-                    #expect(Set(listDir(m.matrixDir)?.filter { $0.count == 36 } ?? []) == Set(plan.after.mdevs.keys), "seed \(seed)")
-                    for (uuid, md) in plan.after.mdevs {
+                    #expect(cat(m.path("bus/ap/apmask")) == plan.after.bus.apmask.hexString + "\n", "seed \(seed)")
+                    #expect(cat(m.path("bus/ap/aqmask")) == plan.after.bus.aqmask.hexString + "\n", "seed \(seed)")
+                    #expect(Set(listDir(m.matrixDir)?.filter { $0.count == 36 } ?? []) == Set(plan.after.vfio.mdevs.keys.map(\.description)), "seed \(seed)")
+                    for (uuid, md) in plan.after.vfio.mdevs {
                         #expect(cat(m.mdev(uuid) + "/matrix") == md.matrix.matrixText(), "seed \(seed) \(uuid)")
                         #expect(cat(m.mdev(uuid) + "/guest_matrix") == (md.guest == nil ? "<\(errnoText(ENODEV))>" : md.shadow.matrixText()),
                                 "seed \(seed) \(uuid)")
                     }
-                    #expect(plan.before.mdevs[uuid1]?.guest != nil, "seed \(seed): the rebuild has no guest on \(uuid1)")
+                    #expect(plan.before.vfio.mdevs[mdevUUID(uuid1)]?.guest != nil, "seed \(seed): the rebuild has no guest on \(uuid1)")
                     if try m.runtime.perform("test", { (h: inout APHost) throws(APError) in h.guests["g1"] != nil }) {
                         try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
                     }

@@ -146,7 +146,7 @@ struct MonitorTests {
         #expect(ev["timestamp"]?["microseconds"]?.intValue != nil)
         let host = f.runtime.snapshot
         #expect(host.guests["g1"]?.device == nil)
-        #expect(host.mdevs[mdevA]?.guest == nil)
+        #expect(host.vfio.mdevs[mdevA]?.guest == nil)
         let again = try c.execute("device_del", #"{"id": "hostdev0"}"#)
         #expect(again.errorClass == "DeviceNotFound")
         #expect(again.errorDesc == "Device 'hostdev0' not found")
@@ -194,8 +194,8 @@ struct MonitorTests {
         let f = try Fixture(plugged: false)
         defer { f.close() }
         try f.runtime.perform("test") { (h: inout APHost) throws(APError) in
-            try h.startGuest("g2", cpu: CPUModel(parsing: "host", facilities: h.facilities),
-                             device: VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)))
+            try h.startGuest("g2", cpu: CPUModel(parsing: "host", facilities: h.firmware.facilities),
+                             device: VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)), at: .boot)
         }
         let c = try f.negotiated()
         let busy = try c.execute("device_add", #"{"driver": "vfio-ap", "id": "hostdev0", "sysfsdev": "\#(sysfsdev(mdevA))"}"#)
@@ -215,8 +215,8 @@ struct MonitorTests {
         let f = try Fixture()
         defer { f.close() }
         let c = try f.negotiated()
-        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.assign(.domain, mdev: mdevA, Array("5".utf8)) }
-        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.unassign(.domain, mdev: mdevA, Array("5".utf8)) }
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.assign(.domain(5), to: mdevA) }
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.unassign(.domain(5), from: mdevA) }
         #expect(try c.execute("device_del", #"{"id": "hostdev0"}"#).isEmptyReturn)
         #expect(try c.execute("quit").isEmptyReturn)
         var names = c.events.compactMap { $0["event"]?.stringValue }
@@ -233,7 +233,7 @@ struct MonitorTests {
         let f = try Fixture()
         defer { f.close() }
         let c = try f.negotiated()
-        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.assign(.domain, mdev: mdevA, Array("5".utf8)) }
+        try f.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.assign(.domain(5), to: mdevA) }
         let ev = try c.event("__io.github.apmatrix_VFIO_AP_CFG_CHANGED")
         #expect(ev["data"]?["device"] == .string("hostdev0"))
         #expect(ev["data"]?["before"]?["aqm"]?.ints == [4])
@@ -263,11 +263,11 @@ struct MonitorTests {
         defer { f.close() }
         let c = try f.negotiated()
         let runtime = f.runtime
-        let threads = [("domain", AssignTarget.domain, "5"), ("control", AssignTarget.controlDomain, "6")].map { _, target, id in
+        let threads = [Assignment.domain(5), .controlDomain(6)].map { id in
             Job {
                 for i in 0..<200 {
                     try? runtime.perform("test") { (h: inout APHost) throws(APError) in
-                        if i % 2 == 0 { try h.assign(target, mdev: mdevA, Array(id.utf8)) } else { try h.unassign(target, mdev: mdevA, Array(id.utf8)) }
+                        if i % 2 == 0 { try h.assign(id, to: mdevA) } else { try h.unassign(id, from: mdevA) }
                     }
                 }
             }
@@ -436,7 +436,7 @@ struct MonitorTests {
         let start = Date()
         for i in 0..<4000 {
             try f.runtime.perform("test") { (h: inout APHost) throws(APError) in
-                if i % 2 == 0 { try h.assign(.domain, mdev: mdevA, Array("5".utf8)) } else { try h.unassign(.domain, mdev: mdevA, Array("5".utf8)) }
+                if i % 2 == 0 { try h.assign(.domain(5), to: mdevA) } else { try h.unassign(.domain(5), from: mdevA) }
             }
         }
         #expect(Date().timeIntervalSince(start) < 10)

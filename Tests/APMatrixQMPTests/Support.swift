@@ -10,8 +10,8 @@ import Testing
 // running guest, a monitor on a socket in a private temp dir, and a raw QMP
 // client that reads the stream the way qemu.qmp does (one message per line).
 
-let mdevA = "62177883-f1bb-47f0-914d-32a22e3a8804"
-let mdevB = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
+let mdevA = MdevUUID(parsing: "62177883-f1bb-47f0-914d-32a22e3a8804")!
+let mdevB = MdevUUID(parsing: "cef03c3c-903d-4ecc-9a83-40694cb8aee4")!
 
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
@@ -23,17 +23,17 @@ struct TestFailure: Error, CustomStringConvertible {
 /// (unassigned) exists for "in use" tests.
 func preparedHost() throws -> APHost {
     var host = try APHost(.seedExample)
-    try host.storeMask(.apmask, Array("-5,-6".utf8))
-    try host.storeMask(.aqmask, Array("-4,-5,-0x47".utf8))
-    try host.createMdev(Array(mdevA.utf8))
-    try host.createMdev(Array(mdevB.utf8))
-    try host.assign(.adapter, mdev: mdevA, Array("5".utf8))
-    try host.assign(.domain, mdev: mdevA, Array("4".utf8))
-    try host.assign(.controlDomain, mdev: mdevA, Array("4".utf8))
+    try host.setAPMask(host.bus.apmask.subtracting(Bitmap256([5, 6])))
+    try host.setAQMask(host.bus.aqmask.subtracting(Bitmap256([4, 5, 0x47])))
+    try host.createMdev(mdevA)
+    try host.createMdev(mdevB)
+    try host.assign(.adapter(5), to: mdevA)
+    try host.assign(.domain(4), to: mdevA)
+    try host.assign(.controlDomain(4), to: mdevA)
     return host
 }
 
-func sysfsdev(_ uuid: String) -> String { "/sys/bus/mdev/devices/\(uuid)" }
+func sysfsdev(_ uuid: MdevUUID) -> String { "/sys/bus/mdev/devices/\(uuid)" }
 
 /// A temp directory with a short path (sun_path holds 107 bytes).
 func makeTempDir() throws -> String {

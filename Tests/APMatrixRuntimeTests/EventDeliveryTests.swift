@@ -13,6 +13,7 @@ import Testing
 
     @Test func concurrentOperationsReachEverySubscriberInOrderOnce() throws {
         let runtime = Runtime(host: try APHost(.seedExample))
+        let sysfs = SysfsEndpoint(runtime)
         let start = runtime.log().last?.sequence ?? 0
         let early = Received(), late = Received()
         let a = runtime.subscribe(after: start) { e in early.sequences.withLock { $0 += e.map(\.sequence) } }
@@ -22,9 +23,7 @@ import Testing
             Thread {
                 for i in 0..<250 {
                     // Adapters 8-11 are not in the LPAR: every write changes apmask and logs one line.
-                    _ = try? runtime.perform("test") { (h: inout APHost) throws(APError) in
-                        try h.storeMask(.apmask, Array((i % 2 == 0 ? "-\(w + 8)" : "+\(w + 8)").utf8))
-                    }
+                    try? sysfs.write("/bus/ap/apmask", Array((i % 2 == 0 ? "-\(w + 8)" : "+\(w + 8)").utf8))
                 }
                 done.add(1, ordering: .releasing)
             }.start()
@@ -44,12 +43,12 @@ import Testing
         let runtime = Runtime(host: try APHost(.seedExample))
         let got = Received()
         let s = runtime.subscribe(after: nil) { e in got.sequences.withLock { $0 += e.map(\.sequence) } }
-        try runtime.perform("test") { (h: inout APHost) throws(APError) in try h.storeMask(.apmask, Array("-8".utf8)) }
+        try SysfsEndpoint(runtime).write("/bus/ap/apmask", Array("-8".utf8))
         #expect(got.sequences.withLock { $0.count } == 1)
         #expect(runtime.subscriberCount == 1)
         s.cancel()
         #expect(runtime.subscriberCount == 0)
-        try runtime.perform("test") { (h: inout APHost) throws(APError) in try h.storeMask(.apmask, Array("+8".utf8)) }
+        try SysfsEndpoint(runtime).write("/bus/ap/apmask", Array("+8".utf8))
         #expect(got.sequences.withLock { $0.count } == 1)
     }
 }

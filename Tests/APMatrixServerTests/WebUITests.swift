@@ -81,10 +81,10 @@ final class StreamReader {
             #expect(m.apmaskIDs == "0-4,7-255")
             #expect(m.aqmaskIDs == "0-3,5-70,72-170,172-254")
             #expect(m.cells.count == 4 * 19 + 1)
-            let cells = Dictionary(uniqueKeysWithValues: m.cells.map { ($0.apqn, $0) })
-            #expect(cells["04.0000"]?.state == "host-reserved" && cells["04.0000"]?.driver == "cex4queue")
+            let cells = Dictionary(uniqueKeysWithValues: m.cells.map { ($0.apqn.description, $0) })
+            #expect(cells["04.0000"]?.state == "host" && cells["04.0000"]?.driver == "cex4queue")
             #expect(cells["04.0004"]?.state == "free" && cells["04.0004"]?.driver == "vfio_ap")
-            #expect(cells["05.0004"]?.state == "assigned" && cells["05.0004"]?.mdev == uuid1)
+            #expect(cells["05.0004"]?.state == "assigned" && cells["05.0004"]?.mdev?.description == uuid1)
             #expect(cells["07.0004"]?.state == "free" && cells["07.0004"]?.driver == "vfio_ap")
             #expect(cells["08.0004"]?.state == "over-provisioned" && cells["08.0004"]?.driver == nil)
             #expect(cells["08.0005"] == nil)
@@ -99,12 +99,12 @@ final class StreamReader {
             #expect(try await client.write("bus/ap/drivers/vfio_ap/unbind", "06.0047").status == .ok)
             let c = try await client.execute(uri: "/api/v1/cells/06.0004", method: .get) { try decode(CellDTO.self, $0) }
             #expect(c.state == "filtered")
-            #expect(c.guest == "guest1" && c.mdev == uuid1 && c.driver == "vfio_ap" && c.owner == "none")
+            #expect(c.guest == "guest1" && c.mdev?.description == uuid1 && c.driver == "vfio_ap" && c.owner == "none")
             #expect(c.explanation == "assigned to mdev \(uuid1) but filtered out of guest guest1's CRYCB: adapter 06 is passed to a guest only with all its queues in the guest's domains bound to vfio_ap, and queue 06.0047 is bound to no driver (unbound)")
             let g = try await client.execute(uri: "/api/v1/cells/05.0047", method: .get) { try decode(CellDTO.self, $0) }
             #expect(g.state == "in-guest" && g.owner == "guest guest1")
             let far = try await client.execute(uri: "/api/v1/cells/ff.00ff", method: .get) { try decode(CellDTO.self, $0) }
-            #expect(far.state == "not-in-lpar" && far.driver == nil)
+            #expect(far.state == "absent" && far.driver == nil)
             #expect(far.explanation == "adapter ff is not in the LPAR; no mdev has ff.00ff assigned")
             for bad in ["5.4", "05.0100", "05.0004x", "zz.0004"] {
                 try expectError(try await client.execute(uri: "/api/v1/cells/\(bad)", method: .get), .badRequest, "EINVAL",

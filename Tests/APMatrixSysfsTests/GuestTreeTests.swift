@@ -20,20 +20,20 @@ import Testing
             #expect(h.echo(v + "\n", attr(u, f)) == nil, "\(f) \(v) on \(u)")
         }
         for (i, u) in [uuidA, uuidB, uuidC].enumerated() {
-            try h.startGuest("Guest\(i + 1)", cpu: CPUModel(parsing: cpu[i], facilities: h.facilities),
-                             device: VfioAPDevice(id: "hostdev0", mdev: u, sysfsdev: "/sys/devices/vfio_ap/matrix/\(u)"))
+            try h.startGuest("Guest\(i + 1)", cpu: CPUModel(parsing: cpu[i], facilities: h.firmware.facilities),
+                             device: device(u), at: .boot)
         }
         return h
     }
 
-    func cat(_ h: APHost, _ guest: String, _ path: String) -> String {
-        do { return String(decoding: try GuestSysfsTree(guest: guest).read(path, in: h), as: UTF8.self) } catch {
+    func cat(_ h: APHost, _ guest: String, _ path: String, at now: Uptime = .boot) -> String {
+        do { return String(decoding: try GuestSysfsTree(guest: guest).read(path, in: h, at: now), as: UTF8.self) } catch {
             return error.errno.symbol
         }
     }
 
-    func echo(_ h: inout APHost, _ guest: String, _ text: String, _ path: String) -> String? {
-        do { try GuestSysfsTree(guest: guest).write(path, b(text), in: &h); return nil } catch { return error.errno.symbol }
+    func echo(_ h: inout APHost, _ guest: String, _ text: String, _ path: String, at now: Uptime = .boot) -> String? {
+        do { try GuestSysfsTree(guest: guest).write(path, b(text), in: &h, at: now); return nil } catch { return error.errno.symbol }
     }
 
     func ls(_ h: APHost, _ guest: String, _ path: String) -> [String] {
@@ -128,7 +128,7 @@ import Testing
 
     @Test func apOffHasNoAPBusAndAStoppedGuestNoTree() throws {
         var h = try APHost(.seedExample)
-        try h.startGuest("g", cpu: CPUModel(parsing: "host,ap=off", facilities: h.facilities), device: nil)
+        try h.startGuest("g", cpu: CPUModel(parsing: "host,ap=off", facilities: h.firmware.facilities), device: nil, at: .boot)
         #expect(ls(h, "g", "/") == ["bus", "devices"])
         #expect(ls(h, "g", "/bus") == [])
         #expect(ls(h, "g", "/devices") == [])
@@ -136,5 +136,18 @@ import Testing
         try h.stopGuest("g")
         #expect(ls(h, "g", "/") == ["ENOENT"])
         #expect(cat(h, "g", "/bus/ap/scans") == "ENODEV")
+    }
+
+    /// `scans` and `bindings` are read at a time: the periodic scans of a
+    /// guest with apqci count from its boot scan; without apqci they do not.
+    @Test func scansAreReadAtATime() throws {
+        var h = try seedGuests(cpu: ["host", "host,apqci=off", "host"])
+        #expect(cat(h, "Guest1", "/bus/ap/scans", at: 29) == "1\n")
+        #expect(cat(h, "Guest1", "/bus/ap/scans", at: 95) == "4\n")
+        #expect(cat(h, "Guest2", "/bus/ap/scans", at: 95) == "1\n")
+        #expect(echo(&h, "Guest1", "1", "/bus/ap/scans", at: 100) == nil)
+        #expect(cat(h, "Guest1", "/bus/ap/scans", at: 100) == "5\n")
+        #expect(cat(h, "Guest1", "/bus/ap/scans", at: 130) == "6\n")
+        #expect(cat(h, "Guest1", "/bus/ap/bindings", at: 130) == "4/4 (complete)\n")
     }
 }

@@ -63,10 +63,15 @@ extension APHost {
 
     /// Starts a guest using mdev `uuid` (guests are not part of sysfs).
     mutating func start(_ name: String, mdev uuid: String) throws {
-        try startGuest(name, cpu: CPUModel(parsing: "host", facilities: facilities),
-                       device: VfioAPDevice(id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"))
+        try startGuest(name, cpu: CPUModel(parsing: "host", facilities: firmware.facilities),
+                       device: device(uuid), at: .boot)
     }
 
     /// The kernel's log lines since the last `takeEvents()`.
     var kernelLines: [String] { events.filter(\.isKernelText).map(\.line) }
+}
+
+/// The vfio-ap device of a guest that uses mdev `uuid`.
+func device(_ uuid: String) -> VfioAPDevice {
+    VfioAPDevice(id: "hostdev0", mdev: MdevUUID(parsing: uuid)!, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)")
 }

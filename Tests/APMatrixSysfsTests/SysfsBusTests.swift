@@ -75,7 +75,7 @@ import Testing
         #expect(h.cat("\(matrixDir)/\(uuidA)/guest_matrix") == "05.0004\n05.0007\n06.0004\n06.0007\n")
         #expect(h.echo("06.0007", "/bus/ap/drivers/vfio_ap/unbind") == nil)
         #expect(h.cat("\(matrixDir)/\(uuidA)/guest_matrix") == "05.0004\n05.0007\n")
-        #expect(h.records[APQN(6, 4)]?.resets == 1 && h.records[APQN(6, 7)]?.resets == 1)
+        #expect(h.firmware.records[APQN(6, 4)]?.resets == 1 && h.firmware.records[APQN(6, 7)]?.resets == 1)
         #expect(h.echo("06.0007", "/bus/ap/drivers/vfio_ap/bind") == nil)
         #expect(h.cat("\(matrixDir)/\(uuidA)/guest_matrix") == "05.0004\n05.0007\n06.0004\n06.0007\n")
     }

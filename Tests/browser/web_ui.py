@@ -90,8 +90,8 @@ def main():
         # The known scenario: V4 masks, the first mdev assigned 5,6 x 4,0x47.
         wait_cell(driver, "05.0004", "assigned", "A")
         wait_cell(driver, "06.0047", "assigned", "A")
-        wait_cell(driver, "04.0000", "host-reserved", "H")
-        wait_cell(driver, "07.0001", "host-reserved", "H")
+        wait_cell(driver, "04.0000", "host", "H")
+        wait_cell(driver, "07.0001", "host", "H")
         wait_cell(driver, "05.0000", "free", "F")
         wait_cell(driver, "07.0004", "free", "F")
         ids = driver.find_element(By.ID, "apmask-ids").text

@@ -10,17 +10,17 @@ enum ModelBenchmarks {
             // so every validation of mdev 0 is checked against all of them.
             var host = try APHost(fullHostDescription())
             for n in 0..<mdevCount {
-                try host.createMdev(bytes(uuid(n)))
-                try host.assign(.adapter, mdev: uuid(n), bytes("\(n)"))
-                if n > 0 { for q in 0..<128 { try host.assign(.domain, mdev: uuid(n), bytes("\(q)")) } }
+                try host.createMdev(mdevUUID(n))
+                try host.assign(.adapter(APID(rawValue: UInt8(n))), to: mdevUUID(n))
+                if n > 0 { for q: APQI in 0...127 { try host.assign(.domain(q), to: mdevUUID(n)) } }
             }
-            let target = uuid(0)
+            let target = mdevUUID(0)
             let iterations = 1_000_000
             out.append(measure("validate an assignment (refusal check), \(mdevCount) mdev(s)", unit: "ns",
                                iterations: iterations) {
                 var refused = 0
                 for i in 0..<iterations {
-                    let q = 128 + (i & 127)
+                    let q = APQI(rawValue: UInt8(128 + (i & 127)))
                     if host.refusal(of: Matrix(apm: Bitmap256([0]), aqm: Bitmap256([q])), for: target) != nil { refused += 1 }
                 }
                 precondition(refused == 0)
@@ -39,24 +39,24 @@ enum ModelBenchmarks {
 
         let host = try APHost(fullHostDescription())
         let full = Matrix(apm: .all, aqm: .all, adm: .all)
-        let h = host.hostConfiguration
+        let h = host.firmware.hostConfiguration
         out.append(measure("filter a full 256×256 mdev (seed rule)", unit: "ns", iterations: 100_000) {
             for _ in 0..<100_000 {
-                precondition(Profile.seed.filter(full, host: h, boundDomains: host.vfioBoundDomains(of:)).shadow.apm.count == 256)
+                precondition(Profile.seed.filter(full, host: h, boundDomains: host.bus.vfioBoundDomains(of:)).shadow.apm.count == 256)
             }
         })
         out.append(measure("filter a full 256×256 mdev (upstream rule)", unit: "ns", iterations: 100_000) {
             for _ in 0..<100_000 {
-                precondition(Profile.upstream.filter(full, host: h, boundDomains: host.vfioBoundDomains(of:)).shadow.apm.count == 256)
+                precondition(Profile.upstream.filter(full, host: h, boundDomains: host.bus.vfioBoundDomains(of:)).shadow.apm.count == 256)
             }
         })
 
         // apmask all ones: toggling aqmask moves every queue between vfio_ap and cex4queue.
         var maskHost = try APHost(fullHostDescription())
-        try maskHost.storeMask(.apmask, bytes("0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"))
+        try maskHost.setAPMask(.all)
         out.append(measure("mask change rebinding all 65,536 queues", unit: "ms", repetitions: 6, iterations: 1) {
-            let value = maskHost.aqmask.isEmpty ? "0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" : "0x"
-            try! maskHost.storeMask(.aqmask, bytes(value))
+            let value = maskHost.bus.aqmask.isEmpty ? "0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" : "0x"
+            try! Store.mask(.aqmask, bytes(value), in: &maskHost)
             _ = maskHost.takeEvents()
         })
         return out

@@ -67,11 +67,11 @@ final class Floor {
 enum MountBenchmarks {
     static func run(floorSource: String) throws -> [(Figure, Figure)] {
         var host = try APHost(.seedExample)
-        try host.storeMask(.apmask, bytes("-5,-6"))
-        try host.storeMask(.aqmask, bytes("-4,-0x47,-0xab,-0xff"))
-        try host.createMdev(bytes(uuid(1)))
-        try host.assign(.adapter, mdev: uuid(1), bytes("5"))
-        try host.assign(.domain, mdev: uuid(1), bytes("4"))
+        try host.setAPMask(host.bus.apmask.subtracting(Bitmap256([5, 6])))
+        try host.setAQMask(host.bus.aqmask.subtracting(Bitmap256([4, 0x47, 0xab, 0xff])))
+        try host.createMdev(mdevUUID(1))
+        try host.assign(.adapter(5), to: mdevUUID(1))
+        try host.assign(.domain(4), to: mdevUUID(1))
         let m = try Mounted(host)
         defer { m.stop() }
         let floor = Floor(source: floorSource)

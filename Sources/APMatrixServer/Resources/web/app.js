@@ -4,16 +4,19 @@
 "use strict";
 
 const API = "/api/v1";
+// The model's APQN states (APQNState): the cell's class is s-<state>.
 const STATES = {
-  "host-reserved":    { letter: "H", label: "reserved for the host (apmask and aqmask bits set)" },
-  "free":             { letter: "F", label: "free for vfio_ap (not reserved, no mdev)" },
+  "host":             { letter: "H", label: "reserved for the host (bound to cex4queue by apmask and aqmask)" },
+  "free":             { letter: "F", label: "free for vfio_ap (bound to vfio_ap, no mdev)" },
+  "unbound":          { letter: "U", label: "bound to no driver, no mdev" },
   "assigned":         { letter: "A", label: "assigned to an mdev no guest uses" },
   "in-guest":         { letter: "G", label: "in a guest's CRYCB" },
   "filtered":         { letter: "X", label: "assigned, but filtered out of the guest" },
   "over-provisioned": { letter: "O", label: "assigned, not in the LPAR (over-provisioned)" },
-  "no-device":        { letter: "N", label: "in the LPAR, no queue device" },
-  "not-in-lpar":      { letter: "·", label: "not in the LPAR" },
+  "absent":           { letter: "N", label: "absent: in the LPAR, but no queue device" },
 };
+// The cells the matrix leaves out are absent too: their adapter or domain is not in the LPAR.
+const OUTSIDE = { letter: "·", label: "absent: not in the LPAR" };
 
 const state = { host: null, matrix: null, cells: new Map(), selectedMdev: null, focus: null, lastSeq: 0 };
 const $ = (id) => document.getElementById(id);
@@ -114,8 +117,8 @@ function renderGrid() {
       const c = state.cells.get(apqnName(a, q));
       if (!c) {
         // not in the LPAR: kept short, since "show all" draws 65536 cells
-        html.push(`<td role="gridcell" tabindex="-1" class="cell s-not-in-lpar" data-apid="${a}" data-apqi="${q}"`
-          + ` aria-label="${apqnName(a, q)} not in the LPAR">·</td>`);
+        html.push(`<td role="gridcell" tabindex="-1" class="cell s-absent outside" data-apid="${a}" data-apqi="${q}"`
+          + ` aria-label="${apqnName(a, q)} ${OUTSIDE.label}">${OUTSIDE.letter}</td>`);
         continue;
       }
       const s = STATES[c.state];
@@ -293,7 +296,7 @@ function follow() {
 }
 
 function wire() {
-  $("legend").replaceChildren(...Object.entries(STATES).map(([k, s]) =>
+  $("legend").replaceChildren(...[...Object.entries(STATES), ["absent outside", OUTSIDE]].map(([k, s]) =>
     el("li", {}, el("span", { class: `swatch s-${k}`, "aria-hidden": "true" }, s.letter), ` ${s.label}`)));
   $("grid").addEventListener("keydown", onGridKey);
   $("grid").addEventListener("click", (e) => { const td = e.target.closest("td"); if (td) moveFocus(td); });

@@ -13,42 +13,26 @@ struct GuestAttachDevice: AsyncParsableCommand {
             <source><address uuid='UUID'/></source></hostdev>, as in the seed's migration procedure.
             """)
 
-    @OptionGroup var server: ServerOptions
-    @Argument(help: "The guest's name.") var name: String
+    @OptionGroup var guest: GuestTarget
     @Argument(help: "The hostdev XML file.") var xmlFile: String
 
     func run() async throws {
-        let g = try await HostdevCommand.send(server, name, xmlFile, detach: false)
+        let g = try await HostdevCommand.send(guest, xmlFile, detach: false)
         print(GuestReport.summary(g))
     }
 }
 
-/// `virsh detach-device` for the emulated guests.
-struct GuestDetachDevice: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "detach-device",
-        abstract: "Hot unplug the mdev described by libvirt hostdev XML (virsh detach-device).")
-
-    @OptionGroup var server: ServerOptions
-    @Argument(help: "The guest's name.") var name: String
-    @Argument(help: "The hostdev XML file.") var xmlFile: String
-
-    func run() async throws {
-        let g = try await HostdevCommand.send(server, name, xmlFile, detach: true)
-        print(GuestReport.summary(g))
-    }
-}
-
+/// Both hostdev commands: the XML file posted to the guest's hostdev endpoint.
 enum HostdevCommand {
-    static func send(_ server: ServerOptions, _ name: String, _ file: String, detach: Bool) async throws -> GuestDTO {
+    static func send(_ guest: GuestTarget, _ file: String, detach: Bool) async throws -> GuestDTO {
         let xml: [UInt8]
         switch Files.read(file) {
         case .success(let b): xml = b
         case .failure(let f): throw Failure("\(file): \(f)")
         }
-        let client = server.client
+        let client = guest.server.client
         return try await reporting { () async throws(APError) in
-            let path = "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/hostdev\(detach ? "/detach" : "")"
+            let path = guest.path + "/hostdev" + (detach ? "/detach" : "")
             return try client.decode(try await client.send(.POST, path, body: xml, contentType: "application/xml"))
         }
     }

@@ -1,0 +1,17 @@
+import APMatrixModel
+import APMatrixServer
+import ArgumentParser
+
+struct HostDomainRemove<Kind: DomainKind>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "remove", abstract: "Remove a \(Kind.noun) from the LPAR. ENOENT if it lacks it.")
+    }
+
+    @OptionGroup var target: DomainTarget
+
+    func run() async throws {
+        _ = try await reporting { () async throws(APError) in
+            try await target.server.client.send(.DELETE, "\(ControlAPI.prefix)/host/\(Kind.path)/\(target.id.value)")
+        }
+    }
+}
