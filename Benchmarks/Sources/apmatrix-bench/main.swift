@@ -10,6 +10,16 @@ let root = "/" + #filePath.split(separator: "/").dropLast(4).joined(separator: "
 let binary = args.firstIndex(of: "--apmatrix").map { args[$0 + 1] } ?? root + "/.build/release/apmatrix"
 
 print("# apmatrix benchmarks\n")
+print("| through `serve` as a process (C client, \(5) interleaved rounds) | apmatrix | C floor | ratio |")
+print("|---|---|---|---|")
+for r in ServeBenchmarks.run(binary: binary, floorSource: root + "/Benchmarks/floor/floorfs.c",
+                             clientSource: root + "/Benchmarks/floor/client.c") {
+    func med(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+    func span(_ v: [Double]) -> String { "\(Int(v.min()!.rounded()))–\(Int(v.max()!.rounded()))" }
+    let ratios = zip(r.ours, r.floor).map { $0 / $1 }
+    print("| \(r.name) | \(Int(med(r.ours).rounded())) µs (\(span(r.ours))) | \(Int(med(r.floor).rounded())) µs (\(span(r.floor))) | \(Double(Int(med(ratios) * 100)) / 100)× (\(Double(Int(ratios.min()! * 100)) / 100)–\(Double(Int(ratios.max()! * 100)) / 100)) |")
+}
+print("")
 print("| what | median | range | runs |")
 print("|---|---|---|---|")
 for f in try ModelBenchmarks.run() { print(f.line) }
