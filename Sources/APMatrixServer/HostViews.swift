@@ -16,7 +16,7 @@ enum HostViews {
             usageDomains: Array(h.usageDomains), controlDomains: Array(h.controlDomains),
             apmask: h.apmask.hexString, aqmask: h.aqmask.hexString, availableInstances: h.availableInstances,
             mdevs: mdevs(h),
-            guests: h.guests.keys.sorted().map { guest(h, $0, runtime) })
+            guests: guests(h, runtime))
     }
 
     /// `guest_matrix` is what sysfs shows, by the profile's own rule (the
@@ -28,8 +28,19 @@ enum HostViews {
         }
     }
 
-    static func guest(_ h: APHost, _ name: String, _ runtime: Runtime) -> GuestDTO {
-        let g = h.guests[name]!
+    /// The running guests by name.
+    static func guests(_ h: APHost, _ runtime: Runtime) -> [GuestDTO] {
+        h.guests.values.sorted { $0.name < $1.name }.map { guest(h, $0, runtime) }
+    }
+
+    /// The guest as it is now; ENOENT when none of that name runs (any more).
+    static func guest(named name: String, _ runtime: Runtime) throws(APError) -> GuestDTO {
+        let h = runtime.snapshot
+        return guest(h, try h.guest(name), runtime)
+    }
+
+    static func guest(_ h: APHost, _ g: Guest, _ runtime: Runtime) -> GuestDTO {
+        let name = g.name
         let v = (try? h.guestView(name)) ?? GuestView()
         return GuestDTO(
             name: name, cpu: g.cpu.description,

@@ -46,10 +46,6 @@ enum HostdevCommand {
         case .success(let b): xml = b
         case .failure(let f): throw Failure("\(file): \(f)")
         }
-        let client = server.client
-        return try await reporting { () async throws(APError) in
-            let path = "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/hostdev\(detach ? "/detach" : "")"
-            return try client.decode(try await client.send(.POST, path, body: xml, contentType: "application/xml"))
-        }
+        return try await reporting { () async throws(APError) in try await server.client.hostdev(name, xml: xml, detach: detach) }
     }
 }

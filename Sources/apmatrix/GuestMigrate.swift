@@ -21,10 +21,14 @@ struct GuestMigrate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve the guest's QMP monitor on this socket on the target.", valueName: "SOCKET"))
     var qmp: String?
 
+    @Option(help: ArgumentHelp(
+        "The target daemon's write token, when it runs on another machine (on this one the daemon finds it).",
+        valueName: "TOKEN"))
+    var toToken: String?
+
     func run() async throws {
-        let _: Empty = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/migrate",
-                                         MigrateRequest(to: to, qmp: qmp))
+        try await reporting { () async throws(APError) in
+            try await server.client.migrate(name, MigrateRequest(to: to, qmp: qmp, token: toToken))
         }
         print("guest \(name) migrated to \(to)")
     }

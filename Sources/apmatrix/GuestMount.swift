@@ -29,9 +29,8 @@ struct GuestMount: AsyncParsableCommand {
     var dir: String
 
     func run() async throws {
-        let g: GuestDTO = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/mount",
-                                         GuestMountRequest(dir: absolutePath(dir)))
+        let g = try await reporting { () async throws(APError) in
+            try await server.client.mountGuestTree(name, dir: absolutePath(dir))
         }
         print("\(g.name): guest tree mounted at \(g.sysfsMount ?? dir)")
     }
@@ -48,8 +47,6 @@ struct GuestUnmount: AsyncParsableCommand {
     var name: String
 
     func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/mount")
-        }
+        _ = try await reporting { () async throws(APError) in try await server.client.unmountGuestTree(name) }
     }
 }

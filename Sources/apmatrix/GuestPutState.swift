@@ -28,9 +28,8 @@ struct GuestPutState: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let _: GuestDTO = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)/state",
-                                         GuestStateRequest(apqn: apqn, state: state))
+        _ = try await reporting { () async throws(APError) in
+            try await server.client.putGuestState(name, GuestStateRequest(apqn: apqn, state: state))
         }
     }
 }

@@ -13,8 +13,6 @@ struct GuestStop: AsyncParsableCommand {
     var name: String
 
     func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)")
-        }
+        try await reporting { () async throws(APError) in try await server.client.stopGuest(name) }
     }
 }

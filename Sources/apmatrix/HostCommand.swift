@@ -54,9 +54,8 @@ struct AddAdapter: AsyncParsableCommand {
 
     func run() async throws {
         let apid = try parseID(id, "adapter")
-        let _: Empty = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/host/adapters",
-                                         AdapterRequest(id: apid, type: type, domains: domains))
+        try await reporting { () async throws(APError) in
+            try await server.client.addAdapter(AdapterRequest(id: apid, type: type, domains: domains))
         }
     }
 }
@@ -72,30 +71,27 @@ struct RemoveAdapter: AsyncParsableCommand {
 
     func run() async throws {
         let apid = try parseID(id, "adapter")
-        _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/host/adapters/\(apid)")
-        }
+        try await reporting { () async throws(APError) in try await server.client.removeAdapter(apid) }
     }
 }
 
-/// The two kinds of domain the LPAR has: usage domains (queues) and control domains.
-protocol DomainKind {
-    /// The API path below /host.
-    static var path: String { get }
+/// The two kinds of domain the LPAR has, as command types: usage domains (queues) and control domains.
+protocol DomainCommandKind {
+    static var kind: DomainKind { get }
     static var noun: String { get }
 }
 
-enum UsageDomains: DomainKind {
-    static var path: String { "domains" }
+enum UsageDomains: DomainCommandKind {
+    static var kind: DomainKind { .usage }
     static var noun: String { "usage domain" }
 }
 
-enum ControlDomains: DomainKind {
-    static var path: String { "control-domains" }
+enum ControlDomains: DomainCommandKind {
+    static var kind: DomainKind { .control }
     static var noun: String { "control domain" }
 }
 
-struct AddDomain<Kind: DomainKind>: AsyncParsableCommand {
+struct AddDomain<Kind: DomainCommandKind>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "add", abstract: "Add a \(Kind.noun) to the LPAR. EEXIST if it has it.")
     }
@@ -107,13 +103,11 @@ struct AddDomain<Kind: DomainKind>: AsyncParsableCommand {
 
     func run() async throws {
         let apqi = try parseID(id, Kind.noun)
-        let _: Empty = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/host/\(Kind.path)", DomainRequest(id: apqi))
-        }
+        try await reporting { () async throws(APError) in try await server.client.addDomain(Kind.kind, apqi) }
     }
 }
 
-struct RemoveDomain<Kind: DomainKind>: AsyncParsableCommand {
+struct RemoveDomain<Kind: DomainCommandKind>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "remove", abstract: "Remove a \(Kind.noun) from the LPAR. ENOENT if it lacks it.")
     }
@@ -125,8 +119,6 @@ struct RemoveDomain<Kind: DomainKind>: AsyncParsableCommand {
 
     func run() async throws {
         let apqi = try parseID(id, Kind.noun)
-        _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/host/\(Kind.path)/\(apqi)")
-        }
+        try await reporting { () async throws(APError) in try await server.client.removeDomain(Kind.kind, apqi) }
     }
 }
