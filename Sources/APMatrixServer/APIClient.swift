@@ -6,10 +6,17 @@ import NIOHTTP1
 import SystemPackage
 
 /// A client of the control API, used by the CLI and by a daemon that
-/// migrates a guest to another. Errors come back as the server's errno and message.
+/// migrates a guest to another: one typed method per operation
+/// (`APIClient+Operations.swift`), the paths from `APIRoute`. Refusals come
+/// back as the server's errno and message.
 public struct APIClient: Sendable {
     /// `http://HOST:PORT` or `unix:PATH`.
     public let server: String
+    /// The daemon's write token (`--token`, `APMATRIX_TOKEN`); without one, a
+    /// write looks for the daemon's token file, which a daemon of this user
+    /// on this machine wrote (`TokenFile`). A unix socket needs none: the
+    /// daemon asks the kernel who is connecting.
+    let token: String?
 
     /// One shared client that fails at once when nobody listens (the
     /// default pool retries connecting until the request's deadline).
@@ -20,8 +27,9 @@ public struct APIClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    public init(server: String) {
+    public init(server: String, token: String? = nil) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
+        self.token = token
     }
 
     func url(_ path: String) throws(APError) -> String {
@@ -38,11 +46,17 @@ public struct APIClient: Sendable {
         return server + path
     }
 
-    /// Sends one request; returns the body of a 2xx answer.
-    public func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil,
-                     contentType: String = "application/json") async throws(APError) -> [UInt8] {
+    /// Sends one request for `route`; returns the body of a 2xx answer.
+    func send(_ route: APIRoute, _ parameters: [String: String] = [:], query: String = "", body: [UInt8]? = nil,
+              contentType: String = "application/json") async throws(APError) -> [UInt8] {
+        let path = route.path(parameters) + query
         var request = HTTPClientRequest(url: try url(path))
-        request.method = method
+        request.method = HTTPMethod(rawValue: route.method.rawValue)
+        let token = route.changesHost && !server.hasPrefix("unix:") ? self.token ?? TokenFile.find(for: server) : nil
+        if let token {
+            guard APIPattern.token.matches(token) else { throw APError(.invalidArgument, "token '\(token)' is not \(APIPattern.token.noun)") }
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: body))
@@ -57,36 +71,34 @@ public struct APIClient: Sendable {
             throw APError(.connectionRefused, "cannot reach apmatrix at \(server) (\(error)); is `apmatrix serve` running there?")
         }
         guard (200..<300).contains(status) else {
-            if let e = try? JSONDecoder().decode(ErrorDTO.self, from: Data(bytes)) {
-                throw APError(Errno(symbol: e.error.errno) ?? Errno(rawValue: e.error.code), e.error.message)
+            guard let e = try? JSONDecoder().decode(ErrorDTO.self, from: Data(bytes)) else {
+                throw APError(.ioError, "\(server)\(path): HTTP \(status) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
             }
-            throw APError(.ioError, "\(server)\(path): HTTP \(status) \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+            var message = e.error.message
+            if status == 401 && token == nil {
+                message += "; no token file for \(server) in \(TokenFile.directory())/: pass --token or set APMATRIX_TOKEN"
+            }
+            throw APError(Errno(symbol: e.error.errno) ?? Errno(rawValue: e.error.code), message)
         }
         return bytes
     }
 
-    public func get<T: Decodable>(_ path: String, as: T.Type = T.self) async throws(APError) -> T {
-        try decode(try await send(.GET, path))
+    /// Sends a request whose body and answer are JSON documents.
+    func call<T: Decodable>(_ route: APIRoute, _ parameters: [String: String] = [:], query: String = "",
+                            json body: (some Encodable)? = nil as Empty?) async throws(APError) -> T {
+        let bytes = try body.map { b throws(APError) in try encode(b) }
+        return try decode(try await send(route, parameters, query: query, body: bytes))
     }
 
-    public func post<T: Decodable, B: Encodable>(_ path: String, _ body: B, as: T.Type = T.self) async throws(APError) -> T {
-        try decode(try await send(.POST, path, body: encode(body)))
-    }
-
-    public func encode<B: Encodable>(_ body: B) throws(APError) -> [UInt8] {
+    func encode<B: Encodable>(_ body: B) throws(APError) -> [UInt8] {
         do { return Array(try JSONEncoder().encode(body)) } catch {
             throw APError(.invalidArgument, "cannot encode the request: \(error)")
         }
     }
 
-    public func decode<T: Decodable>(_ bytes: [UInt8]) throws(APError) -> T {
+    func decode<T: Decodable>(_ bytes: [UInt8]) throws(APError) -> T {
         do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
             throw APError(.ioError, "unexpected answer from \(server): \(error)")
         }
     }
-}
-
-/// An empty JSON object, for endpoints that answer `{}`.
-public struct Empty: Codable, Sendable {
-    public init() {}
 }

@@ -1,8 +1,9 @@
 import APMatrixRuntime
 import APMatrixModel
+import Hummingbird
 
-// The JSON documents of the control API (openapi.yaml describes them).
-// Ids are numbers, masks 0x-hex strings, APQNs `05.0004`, UUIDs canonical.
+// The JSON documents of the control API's answers (openapi.yaml describes
+// them). Ids are numbers, masks 0x-hex strings, APQNs `05.0004`, UUIDs canonical.
 
 public struct MatrixDTO: Codable, Sendable, Equatable {
     public var apm: [APID]
@@ -36,7 +37,7 @@ public struct GuestViewDTO: Codable, Sendable, Equatable {
     public var queues: [APQN]
 }
 
-public struct GuestDTO: Codable, Sendable, Equatable {
+public struct GuestDTO: ResponseCodable, Sendable, Equatable {
     public var name: String
     public var cpu: String
     public var device: DeviceDTO?
@@ -75,7 +76,7 @@ public struct GuestBusDTO: Codable, Sendable, Equatable {
     }
 }
 
-public struct MdevDTO: Codable, Sendable, Equatable {
+public struct MdevDTO: ResponseCodable, Sendable, Equatable {
     public var uuid: MdevUUID
     public var matrix: MatrixDTO
     /// The shadow CRYCB; absent when no guest uses the mdev (guest_matrix is ENODEV then).
@@ -94,7 +95,7 @@ public struct AdapterDTO: Codable, Sendable, Equatable {
 }
 
 /// One hardware queue: its device (if any) and its hand-over record (SPEC §5).
-public struct QueueDTO: Codable, Sendable, Equatable {
+public struct QueueDTO: ResponseCodable, Sendable, Equatable {
     public var apqn: APQN
     /// `cex4queue`, `vfio_ap`, `none` (unbound), or absent when no queue device exists.
     public var driver: String?
@@ -106,7 +107,7 @@ public struct QueueDTO: Codable, Sendable, Equatable {
     public var holdsStateOf: String?
 }
 
-public struct HostDTO: Codable, Sendable, Equatable {
+public struct HostDTO: ResponseCodable, Sendable, Equatable {
     public var profile: String
     public var apxa: Bool
     public var maxAdapter: APID
@@ -122,7 +123,7 @@ public struct HostDTO: Codable, Sendable, Equatable {
     public var guests: [GuestDTO]
 }
 
-public struct EventDTO: Codable, Sendable, Equatable {
+public struct EventDTO: ResponseCodable, Sendable, Equatable {
     public var sequence: Int
     public var seconds: Double
     /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices).
@@ -143,82 +144,23 @@ public struct ErrorDTO: Codable, Sendable, Equatable {
     public var error: Body
 }
 
-// MARK: requests
-
-public struct StartGuestRequest: Codable, Sendable {
-    public var name: String
-    /// A QEMU `-cpu` value; default `host`.
-    public var cpu: String?
-    /// A QEMU `-device` value: `vfio-ap,sysfsdev=PATH,id=ID`.
-    public var device: String?
-    /// A unix socket path for the guest's QMP monitor.
-    public var qmp: String?
-    /// An absolute directory where to mount the guest's own `/sys`.
-    public var sysfsMount: String?
-    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil) {
-        self.name = name
-        self.cpu = cpu
-        self.device = device
-        self.qmp = qmp
-        self.sysfsMount = sysfsMount
-    }
-}
-
-public struct GuestMountRequest: Codable, Sendable {
-    /// An absolute directory; created if missing.
-    public var dir: String
-    public init(dir: String) { self.dir = dir }
-}
-
-public struct PlugRequest: Codable, Sendable {
-    public var sysfsdev: String
-    public var id: String
-    public init(sysfsdev: String, id: String) {
-        self.sysfsdev = sysfsdev
-        self.id = id
-    }
-}
-
-public struct AdapterRequest: Codable, Sendable {
-    public var id: APID
-    public var type: String
-    /// The adapter's own usage-domain restriction: `0-15,0x47`.
-    public var domains: String?
-    public init(id: APID, type: String, domains: String? = nil) {
-        self.id = id
-        self.type = type
-        self.domains = domains
-    }
-}
-
-public struct DomainRequest: Codable, Sendable {
-    public var id: APQI
-    public init(id: APQI) { self.id = id }
-}
-
-public struct MigrateRequest: Codable, Sendable {
-    /// The target daemon's API URL.
-    public var to: String
-    /// A QMP socket for the guest on the target.
-    public var qmp: String?
-    public init(to: String, qmp: String? = nil) {
-        self.to = to
-        self.qmp = qmp
-    }
-}
-
-public struct SysfsWriteRequest: Codable, Sendable {
-    /// A path below the mount, such as `bus/ap/apmask`.
-    public var path: String
-    /// The bytes of one `write()`, as text.
-    public var value: String
-    public init(path: String, value: String) {
-        self.path = path
-        self.value = value
-    }
-}
-
-public struct SysfsReadResponse: Codable, Sendable, Equatable {
+public struct SysfsReadResponse: ResponseCodable, Sendable, Equatable {
     public var path: String
     public var value: String
+}
+
+/// An empty JSON object, the answer of operations that return nothing else.
+public struct Empty: ResponseCodable, Sendable {
+    public init() {}
+}
+
+/// `GET /check`: the invariant checker's verdict on the host as it is now.
+public struct CheckDTO: ResponseCodable, Sendable, Equatable {
+    /// `rule: detail` per broken invariant; empty when the host is sound.
+    public var violations: [String]
+    public var mdevs: Int
+    public var guests: Int
+    public var queues: Int
+    /// The state file, when the daemon has one.
+    public var stateFile: String?
 }

@@ -5,7 +5,7 @@ import APMatrixRuntime
 /// plain function of one snapshot, so a response never mixes two states.
 enum HostViews {
     static func host(_ h: APHost, _ runtime: Runtime) -> HostDTO {
-        let fw = h.firmware, now = runtime.clock.now()
+        let fw = h.firmware
         return HostDTO(
             profile: h.profile.rawValue, apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
             facilities: fw.facilities,
@@ -17,7 +17,7 @@ enum HostViews {
             usageDomains: Array(fw.usageDomains), controlDomains: Array(fw.controlDomains),
             apmask: h.bus.apmask.hexString, aqmask: h.bus.aqmask.hexString, availableInstances: h.vfio.availableInstances,
             mdevs: mdevs(h),
-            guests: h.guests.keys.sorted().map { guest(h, $0, runtime, at: now) })
+            guests: guests(h, runtime))
     }
 
     /// `guest_matrix` is what sysfs shows, by the profile's own rule (the
@@ -29,8 +29,20 @@ enum HostViews {
         }
     }
 
-    static func guest(_ h: APHost, _ name: String, _ runtime: Runtime, at now: Uptime) -> GuestDTO {
-        let g = h.guests[name]!
+    /// The running guests by name.
+    static func guests(_ h: APHost, _ runtime: Runtime) -> [GuestDTO] {
+        let now = runtime.clock.now()
+        return h.guests.values.sorted { $0.name < $1.name }.map { guest(h, $0, runtime, at: now) }
+    }
+
+    /// The guest as it is now; ENOENT when none of that name runs (any more).
+    static func guest(named name: String, _ runtime: Runtime) throws(APError) -> GuestDTO {
+        let h = runtime.snapshot
+        return guest(h, try h.guest(name), runtime, at: runtime.clock.now())
+    }
+
+    static func guest(_ h: APHost, _ g: Guest, _ runtime: Runtime, at now: Uptime) -> GuestDTO {
+        let name = g.name
         let v = (try? h.guestView(name)) ?? GuestView()
         return GuestDTO(
             name: name, cpu: g.cpu.description,

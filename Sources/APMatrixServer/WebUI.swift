@@ -2,10 +2,9 @@ import APMatrixRuntime
 import APMatrixModel
 import Foundation
 import Hummingbird
-import Synchronization
 
 /// One cell of the AP matrix as the web page shows it (`APHost.apqnInfo`).
-public struct CellDTO: Codable, Sendable, Equatable {
+public struct CellDTO: ResponseCodable, Sendable, Equatable {
     public var apqn: APQN
     public var apid: APID
     public var apqi: APQI
@@ -36,7 +35,7 @@ public struct CellDTO: Codable, Sendable, Equatable {
 /// The matrix the page draws: the ids in use and every cell among them that
 /// is in the host configuration or assigned (the page draws the rest as
 /// absent, and all 256×256 on demand).
-public struct MatrixViewDTO: Codable, Sendable, Equatable {
+public struct MatrixViewDTO: ResponseCodable, Sendable, Equatable {
     /// The largest APID and APQI an mdev takes: the grid's size when showing all.
     public var maxAdapter: APID
     public var maxDomain: APQI
@@ -49,10 +48,11 @@ public struct MatrixViewDTO: Codable, Sendable, Equatable {
     public var cells: [CellDTO]
 }
 
-/// The web page (`GET /`), its data (`/api/v1/matrix`, `/api/v1/cells/…`),
-/// the live event stream (server-sent events) and `/metrics`. Actions on the
-/// page go through the existing endpoints: `POST /api/v1/sysfs` (the same
-/// store as a write to the mount) and the guest endpoints.
+/// The web page (`GET /`), its files, its data (`/api/v1/matrix`,
+/// `/api/v1/cells/…`), the live event stream and `/metrics`. Actions on the
+/// page go through the API's own operations: `POST /api/v1/sysfs` (the same
+/// store as a write to the mount) and the guest operations, with the token
+/// the page keeps in a cookie.
 enum WebUI {
     /// The page's files, served from the bundle (no CDN, no build step).
     static let assets: [String: String] = [
@@ -61,39 +61,36 @@ enum WebUI {
         "style.css": "text/css; charset=utf-8",
     ]
 
-    /// Seconds between keep-alive comments on an idle event stream; a write
-    /// to a client that went away fails and ends the stream.
-    static let keepAlive: Duration = .seconds(10)
-
-    static func add(to router: Router<BasicRequestContext>, _ service: APIService) {
+    static func add(_ r: Routes, _ service: APIService) {
         let runtime = service.runtime
-        router.get("/") { _, _ in asset("index.html") }
-        router.get("ui/:file") { _, context in asset(context.parameters.get("file") ?? "") }
-        router.get("metrics") { _, _ in
+        r.on(.page) { request, context in try page(request, context, service.access) }
+        r.on(.asset) { _, context in try asset(context.parameters.get("file") ?? "") }
+        r.on(.metrics) { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: service.metrics.render(runtime.snapshot))))
         }
+        r.on(.matrix) { _, _ in matrix(runtime.snapshot) }
+        r.on(.cell) { _, context in
+            let name = try context.parameter("apqn", .apqn)
+            return CellDTO(runtime.snapshot.apqnInfo(APQN(sysfsName: name)!), explained: true)
+        }
+        EventStream.add(r, service)
+    }
 
-        let api = router.group(RouterPath(ControlAPI.prefix))
-        api.get("matrix") { _, _ in ControlAPI.json(matrix(runtime.snapshot)) }
-        api.get("cells/:apqn") { _, context in
-            ControlAPI.respond {
-                let name = try ControlAPI.parameter("apqn", context)
-                guard let apqn = APQN(sysfsName: name) else {
-                    throw APError(.invalidArgument, "'\(name)' is not an APQN such as 05.0004 (two and four hex digits)")
-                }
-                return ControlAPI.json(CellDTO(runtime.snapshot.apqnInfo(apqn), explained: true))
-            }
+    /// The page. Opened with `?token=` (the URL serve prints), it keeps the
+    /// token in a cookie only this daemon's pages send (HttpOnly: no script
+    /// reads it; SameSite=Strict: no other site's page sends it) and reloads
+    /// without it, so that the token leaves the address bar and the history.
+    static func page(_ request: Request, _ context: APIContext, _ access: WriteAccess) throws -> Response {
+        guard let token = try request.query("token", .token) else { return try asset("index.html") }
+        guard access.isToken(token) else {
+            throw APIError(status: .unauthorized, APError(.permissionDenied, "the token in the URL does not match this daemon's; use the URL serve printed"))
         }
-        api.get("events/stream") { request, _ in
-            // A reconnecting EventSource names the last event it got.
-            let resumed = request.headers.first { $0.name.canonicalName == "last-event-id" }.flatMap { Int($0.value) } ?? 0
-            let after = max(request.uri.queryParameters.get("after").flatMap { Int($0) } ?? 0, resumed)
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                            body: ResponseBody { writer in
-                                try await stream(runtime, service.eventStreams, after: after, to: &writer)
-                            })
+        var response = Response(status: .seeOther, headers: [.location: "/"])
+        if let port = context.channel.localAddress?.port {
+            response.setCookie(Cookie(name: WriteAccess.cookieName(port: port), value: token, path: "/", httpOnly: true, sameSite: .strict))
         }
+        return response
     }
 
     static func matrix(_ h: APHost) -> MatrixViewDTO {
@@ -114,87 +111,13 @@ enum WebUI {
                              cells: cells)
     }
 
-    static func asset(_ file: String) -> Response {
+    static func asset(_ file: String) throws(APError) -> Response {
         guard let type = assets[file],
               let url = Bundle.module.url(forResource: file, withExtension: nil, subdirectory: "Resources/web"),
               let data = try? Data(contentsOf: url) else {
-            return ControlAPI.error(APError(.noSuchFileOrDirectory, "no such page: \(file)"))
+            throw APError(.noSuchFileOrDirectory, "no such page: \(file)")
         }
         return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    enum StreamItem: Sendable {
-        case entries([LogEntry])
-        case keepAlive
-    }
-
-    /// The open event streams, so that shutting the server down can end them
-    /// (an endless response would hold the graceful shutdown up forever).
-    final class Streams: Sendable {
-        private let open = Mutex<(next: Int, closed: Bool, all: [Int: AsyncStream<StreamItem>.Continuation])>((0, false, [:]))
-
-        /// Registers a stream; false once the server is shutting down.
-        func add(_ c: AsyncStream<StreamItem>.Continuation) -> Int? {
-            open.withLock { s in
-                guard !s.closed else { return nil }
-                s.next += 1
-                s.all[s.next] = c
-                return s.next
-            }
-        }
-
-        func remove(_ id: Int) { _ = open.withLock { $0.all.removeValue(forKey: id) } }
-
-        func finishAll() {
-            let all = open.withLock { s in
-                s.closed = true
-                return Array(s.all.values)
-            }
-            for c in all { c.finish() }
-        }
-    }
-
-    /// Server-sent events: every log entry after `after` (the backlog first),
-    /// one `event: log` per entry with its sequence as the id, then live
-    /// ones, in sequence order (the runtime delivers them in order, once).
-    /// The subscription ends when the client goes away (a write fails, at
-    /// the latest at the next keep-alive) or the server shuts down.
-    static func stream(_ runtime: Runtime, _ streams: Streams, after: Int, to writer: inout any ResponseBodyWriter) async throws {
-        let (items, continuation) = AsyncStream<StreamItem>.makeStream()
-        guard let id = streams.add(continuation) else { return try await writer.finish(nil) }
-        let subscription = runtime.subscribe(after: after) { continuation.yield(.entries($0)) }
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: keepAlive)
-                continuation.yield(.keepAlive)
-            }
-        }
-        defer {
-            subscription.cancel()
-            streams.remove(id)
-            ticker.cancel()
-            continuation.finish()
-        }
-        try await writer.write(ByteBuffer(string: ": apmatrix events\nretry: 1000\n\n"))
-        for await item in items {
-            switch item {
-            case .entries(let entries): try await writer.write(ByteBuffer(string: sse(entries)))
-            case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-            }
-        }
-        try await writer.finish(nil)
-    }
-
-    /// The entries as SSE messages.
-    static func sse(_ entries: [LogEntry]) -> String {
-        var out = ""
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        for e in entries {
-            let data = (try? encoder.encode(HostViews.event(e))) ?? Data("{}".utf8)
-            out += "id: \(e.sequence)\nevent: log\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
-        }
-        return out
     }
 }

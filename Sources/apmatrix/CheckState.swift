@@ -17,9 +17,7 @@ struct CheckState: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let c: CheckDTO = try await reporting { () async throws(APError) in
-            try await server.client.get("\(ControlAPI.prefix)/check")
-        }
+        let c = try await reporting { () async throws(APError) in try await server.client.check() }
         guard c.violations.isEmpty else {
             for v in c.violations { writeLine(STDERR_FILENO, v) }
             throw Failure("\(c.violations.count) invariant(s) broken")

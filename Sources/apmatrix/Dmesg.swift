@@ -19,9 +19,7 @@ struct Dmesg: AsyncParsableCommand {
     func run() async throws {
         var last = 0
         repeat {
-            let events: [EventDTO] = try await reporting { () async throws(APError) in
-                try await server.client.get("\(ControlAPI.prefix)/events?after=\(last)")
-            }
+            let events = try await reporting { () async throws(APError) in try await server.client.events(after: last) }
             for e in events where !kernel || e.kind == "kernel" { print(e.dmesg) }
             if let l = events.last { last = l.sequence }
             if follow {

@@ -31,9 +31,6 @@ enum HostdevCommand {
         case .failure(let f): throw Failure("\(file): \(f)")
         }
         let client = guest.server.client
-        return try await reporting { () async throws(APError) in
-            let path = guest.path + "/hostdev" + (detach ? "/detach" : "")
-            return try client.decode(try await client.send(.POST, path, body: xml, contentType: "application/xml"))
-        }
+        return try await reporting { () async throws(APError) in try await client.hostdev(guest.name, xml: xml, detach: detach) }
     }
 }

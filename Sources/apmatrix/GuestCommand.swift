@@ -14,7 +14,4 @@ struct GuestCommand: AsyncParsableCommand {
 struct GuestTarget: ParsableArguments {
     @OptionGroup var server: ServerOptions
     @Argument(help: "The guest's name.") var name: String
-
-    /// The guest's resource in the control API.
-    var path: String { "\(ControlAPI.prefix)/guests/\(name.urlPathEscaped)" }
 }

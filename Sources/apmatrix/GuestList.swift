@@ -13,9 +13,7 @@ struct GuestList: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let guests: [GuestDTO] = try await reporting { () async throws(APError) in
-            try await server.client.get("\(ControlAPI.prefix)/guests")
-        }
+        let guests = try await reporting { () async throws(APError) in try await server.client.guests() }
         if json {
             print(try JSONText.encode(guests))
             return

@@ -20,9 +20,14 @@ struct GuestMigrate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve the guest's QMP monitor on this socket on the target.", valueName: "SOCKET"))
     var qmp: String?
 
+    @Option(help: ArgumentHelp(
+        "The target daemon's write token, when it runs on another machine (on this one the daemon finds it).",
+        valueName: "TOKEN"))
+    var toToken: String?
+
     func run() async throws {
-        let _: Empty = try await reporting { () async throws(APError) in
-            try await guest.server.client.post(guest.path + "/migrate", MigrateRequest(to: to, qmp: qmp))
+        try await reporting { () async throws(APError) in
+            try await guest.server.client.migrate(guest.name, MigrateRequest(to: to, qmp: qmp, token: toToken))
         }
         print("guest \(guest.name) migrated to \(to)")
     }

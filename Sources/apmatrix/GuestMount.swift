@@ -26,8 +26,8 @@ struct GuestMount: AsyncParsableCommand {
     var dir: String
 
     func run() async throws {
-        let g: GuestDTO = try await reporting { () async throws(APError) in
-            try await guest.server.client.post(guest.path + "/mount", GuestMountRequest(dir: absolutePath(dir)))
+        let g = try await reporting { () async throws(APError) in
+            try await guest.server.client.mountGuestTree(guest.name, dir: absolutePath(dir))
         }
         print("\(g.name): guest tree mounted at \(g.sysfsMount ?? dir)")
     }

@@ -21,8 +21,8 @@ struct GuestPutState: AsyncParsableCommand {
     var state: String
 
     func run() async throws {
-        let _: GuestDTO = try await reporting { () async throws(APError) in
-            try await guest.server.client.post(guest.path + "/state", HeldStateRequest(apqn: apqn.description, state: state))
+        _ = try await reporting { () async throws(APError) in
+            try await guest.server.client.putHeldState(guest.name, HeldStateRequest(apqn: apqn.description, state: state))
         }
     }
 }

@@ -102,10 +102,3 @@ enum JSONText {
         return String(decoding: try e.encode(value), as: UTF8.self)
     }
 }
-
-extension String {
-    /// Escapes a value for use as one URL path component.
-    var urlPathEscaped: String {
-        addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? self
-    }
-}

@@ -14,19 +14,13 @@ struct GuestShow: AsyncParsableCommand {
 
     func run() async throws {
         let client = guest.server.client
-        let g: GuestDTO = try await reporting { () async throws(APError) in
-            try await client.get(guest.path)
-        }
+        let g = try await reporting { () async throws(APError) in try await client.guest(guest.name) }
         if json {
             print(try JSONText.encode(g))
             return
         }
-        let events: [EventDTO] = try await reporting { () async throws(APError) in
-            try await client.get("\(ControlAPI.prefix)/events")
-        }
-        let mdevs: [MdevDTO] = try await reporting { () async throws(APError) in
-            try await client.get("\(ControlAPI.prefix)/mdevs")
-        }
+        let events = try await reporting { () async throws(APError) in try await client.events() }
+        let mdevs = try await reporting { () async throws(APError) in try await client.mdevs() }
         let assigned = mdevs.first { $0.uuid == g.device?.mdev }?.matrix
         print(GuestReport.full(g, assigned: assigned,
                                changes: events.filter { ($0.kind == "crycb" || $0.kind == "bus") && $0.guest == guest.name }))

@@ -39,10 +39,9 @@ struct GuestStart: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let g: GuestDTO = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/guests",
-                                         StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp,
-                                                           sysfsMount: sysfsMount.map(absolutePath)))
+        let g = try await reporting { () async throws(APError) in
+            try await server.client.startGuest(StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp,
+                                                                 sysfsMount: sysfsMount.map(absolutePath)))
         }
         print(GuestReport.summary(g))
     }

@@ -10,8 +10,6 @@ struct GuestStop: AsyncParsableCommand {
     @OptionGroup var guest: GuestTarget
 
     func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await guest.server.client.send(.DELETE, guest.path)
-        }
+        try await reporting { () async throws(APError) in try await guest.server.client.stopGuest(guest.name) }
     }
 }

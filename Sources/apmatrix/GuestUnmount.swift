@@ -10,8 +10,6 @@ struct GuestUnmount: AsyncParsableCommand {
     @OptionGroup var guest: GuestTarget
 
     func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await guest.server.client.send(.DELETE, guest.path + "/mount")
-        }
+        _ = try await reporting { () async throws(APError) in try await guest.server.client.unmountGuestTree(guest.name) }
     }
 }

@@ -22,8 +22,8 @@ struct HostAdapterAdd: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let _: Empty = try await reporting { () async throws(APError) in
-            try await server.client.post("\(ControlAPI.prefix)/host/adapters", AdapterRequest(id: id, type: type, domains: domains))
+        try await reporting { () async throws(APError) in
+            try await server.client.addAdapter(AdapterRequest(id: id.value, type: type, domains: domains))
         }
     }
 }

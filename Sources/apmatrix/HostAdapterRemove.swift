@@ -10,8 +10,6 @@ struct HostAdapterRemove: AsyncParsableCommand {
     @Argument(help: "The APID: decimal or 0x hex.", transform: APID.argument) var id: APID
 
     func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await server.client.send(.DELETE, "\(ControlAPI.prefix)/host/adapters/\(id.value)")
-        }
+        try await reporting { () async throws(APError) in try await server.client.removeAdapter(id) }
     }
 }

@@ -1,3 +1,4 @@
+import APMatrixServer
 import ArgumentParser
 
 struct HostControlDomainCommand: AsyncParsableCommand {
@@ -7,7 +8,7 @@ struct HostControlDomainCommand: AsyncParsableCommand {
         subcommands: [HostDomainAdd<ControlDomains>.self, HostDomainRemove<ControlDomains>.self])
 }
 
-enum ControlDomains: DomainKind {
-    static var path: String { "control-domains" }
+enum ControlDomains: DomainCommandKind {
+    static var kind: DomainKind { .control }
     static var noun: String { "control domain" }
 }

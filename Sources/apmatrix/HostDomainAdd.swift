@@ -2,7 +2,7 @@ import APMatrixModel
 import APMatrixServer
 import ArgumentParser
 
-struct HostDomainAdd<Kind: DomainKind>: AsyncParsableCommand {
+struct HostDomainAdd<Kind: DomainCommandKind>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "add", abstract: "Add a \(Kind.noun) to the LPAR. EEXIST if it has it.")
     }
@@ -10,9 +10,7 @@ struct HostDomainAdd<Kind: DomainKind>: AsyncParsableCommand {
     @OptionGroup var target: DomainTarget
 
     func run() async throws {
-        let _: Empty = try await reporting { () async throws(APError) in
-            try await target.server.client.post("\(ControlAPI.prefix)/host/\(Kind.path)", DomainRequest(id: target.id))
-        }
+        try await reporting { () async throws(APError) in try await target.server.client.addDomain(Kind.kind, target.id) }
     }
 }
 

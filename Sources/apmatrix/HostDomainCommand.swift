@@ -1,3 +1,4 @@
+import APMatrixServer
 import ArgumentParser
 
 struct HostDomainCommand: AsyncParsableCommand {
@@ -7,14 +8,13 @@ struct HostDomainCommand: AsyncParsableCommand {
         subcommands: [HostDomainAdd<UsageDomains>.self, HostDomainRemove<UsageDomains>.self])
 }
 
-/// The two kinds of domain the LPAR has: usage domains (queues) and control domains.
-protocol DomainKind {
-    /// The API path below /host.
-    static var path: String { get }
+/// The two kinds of domain the LPAR has, as command types: usage domains (queues) and control domains.
+protocol DomainCommandKind {
+    static var kind: DomainKind { get }
     static var noun: String { get }
 }
 
-enum UsageDomains: DomainKind {
-    static var path: String { "domains" }
+enum UsageDomains: DomainCommandKind {
+    static var kind: DomainKind { .usage }
     static var noun: String { "usage domain" }
 }

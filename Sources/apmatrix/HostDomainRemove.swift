@@ -2,7 +2,7 @@ import APMatrixModel
 import APMatrixServer
 import ArgumentParser
 
-struct HostDomainRemove<Kind: DomainKind>: AsyncParsableCommand {
+struct HostDomainRemove<Kind: DomainCommandKind>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "remove", abstract: "Remove a \(Kind.noun) from the LPAR. ENOENT if it lacks it.")
     }
@@ -10,8 +10,6 @@ struct HostDomainRemove<Kind: DomainKind>: AsyncParsableCommand {
     @OptionGroup var target: DomainTarget
 
     func run() async throws {
-        _ = try await reporting { () async throws(APError) in
-            try await target.server.client.send(.DELETE, "\(ControlAPI.prefix)/host/\(Kind.path)/\(target.id.value)")
-        }
+        try await reporting { () async throws(APError) in try await target.server.client.removeDomain(Kind.kind, target.id) }
     }
 }

@@ -18,8 +18,10 @@ struct Serve: ParsableCommand {
             logs what the host does to stderr, and unmounts and exits 0 on SIGINT or SIGTERM.
             A dead mount left at DIR by a crashed daemon is recovered. Without --host the embedded
             default LPAR is used: adapters 0x00-0x07 (CEX8C/8P/8A/7C), usage and control domains
-            0-84, masks all ones. The API listens on loopback by default; to expose it, pass
-            --listen 0.0.0.0:7807 (it has no authentication: use it on trusted networks only).
+            0-84, masks all ones. The API listens on loopback by default. Anyone may read through it;
+            a change, as a sysfs write, is for root and the user running serve: over TCP it needs the
+            daemon's token (a file of mode 0600 the CLI finds by itself, see the README; the page's
+            URL with the token is logged at start), on unix:PATH the kernel names the peer.
             """)
 
     @Option(help: ArgumentHelp("Where to mount the tree (it stands for /sys); created if missing.", valueName: "DIR"))
@@ -130,8 +132,10 @@ struct Serve: ParsableCommand {
             blockingAwait { await server.shutdown() }
             runtime.shutdown()
             fuse.stop()
-            throw Failure("cannot serve: \(failure.withLock { $0 } ?? "the mount at \(dir) did not answer") (--listen \(listen))")
+            let why = server.startFailure?.description ?? failure.withLock { $0 } ?? "the mount at \(dir) did not answer"
+            throw Failure("cannot serve: \(why) (--listen \(listen))")
         }
+        if let page = server.pageURL { logger.info("the web page, with the token that lets it change the host: \(page)") }
         writeLine(STDOUT_FILENO, "ready \(address)")
         logger.info("""
             serving \(dir) (profile \(profile.rawValue)), API \(address). Try from another terminal:

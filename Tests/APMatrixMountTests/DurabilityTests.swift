@@ -91,6 +91,7 @@ extension MountTests {
                 }
                 p.signal(SIGKILL)
                 #expect(p.reap(timeout: 10) == 128 + SIGKILL)
+                removeTokenFile(of: p)
                 #expect(writers.reap(timeout: 70) == 0, "writers did not stop after the kill")
 
                 (p, address) = try startStateServe(dir, state: state)
@@ -152,6 +153,7 @@ extension MountTests {
             #expect(put.status == 0, "\(put)")
             p.signal(SIGKILL)
             #expect(p.reap(timeout: 10) == 128 + SIGKILL)
+            removeTokenFile(of: p)
 
             (p, address) = try startStateServe(dir, state: state)
             serve = p
@@ -168,6 +170,7 @@ extension MountTests {
             #expect(sh("\(q(cli)) guest stop g1 --server \(q(address!))").status == 0)
             p.signal(SIGKILL)
             #expect(p.reap(timeout: 10) == 128 + SIGKILL)
+            removeTokenFile(of: p)
             (p, address) = try startStateServe(dir, state: state)
             serve = p
             let queues = sh("curl -sf \(q(address!))/api/v1/queues")

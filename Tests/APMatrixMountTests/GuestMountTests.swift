@@ -14,10 +14,12 @@ final class GuestServe {
     let process: Spawned
     let server: String
 
-    init(host: String? = nil) throws {
+    /// `isolated`: in a mount namespace of its own, so that no tree it
+    /// mounts where a request says is seen outside it.
+    init(host: String? = nil, isolated: Bool = false) throws {
         base = try makeTempDir()
         sys = base + "/sys"
-        process = try startServe(sys, host: host)
+        process = try startServe(sys, host: host, prefix: isolated ? ["/usr/bin/unshare", "--mount", "--propagation", "private"] : [])
         guard let ready = process.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http") else {
             cleanupServe(process, sys)
             throw TestFailure("serve is not ready: \(process.stdoutText) \(process.stderrText)")
@@ -37,11 +39,6 @@ final class GuestServe {
         cleanupServe(process, sys)
         _ = sh("rm -rf \(q(base))")
     }
-}
-
-/// The package root (for hosts/seed-example.json).
-func packageRoot() -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
 
 extension MountTests {

@@ -7,11 +7,20 @@ import Glibc
 import Testing
 
 /// Cleans up after a serve test whatever happened: kills the daemon if it is
-/// still running, lazily unmounts anything left at `dir`, removes `dir`.
+/// still running, removes the token file a killed daemon leaves, lazily
+/// unmounts anything left at `dir`, removes `dir`.
 func cleanupServe(_ p: Spawned?, _ dir: String) {
     if let p, p.status == nil { p.signal(SIGKILL); p.reap(timeout: 5) }
+    if let p { removeTokenFile(of: p) }
     while isApmatrixMount(dir) { if umount2(dir, Int32(MNT_DETACH)) != 0 { break } }
     rmdir(dir)
+}
+
+/// Removes the token file of a serve killed with SIGKILL (a daemon that
+/// exits removes its own).
+func removeTokenFile(of p: Spawned) {
+    guard p.status == 128 + SIGKILL, let ready = p.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http://") else { return }
+    unlink("/run/apmatrix/\(ready.dropFirst("ready http://".count)).token")
 }
 
 /// Whether this build's `serve` takes `--listen` (SPEC §6). With it the tests
@@ -21,9 +30,10 @@ func serveTakesListen() throws -> Bool {
     return r.stdout.contains("--listen")
 }
 
-/// Starts `apmatrix serve --mount dir` and waits (30 s at most) for `ready`.
-func startServe(_ dir: String, host: String? = nil) throws -> Spawned {
-    var argv = [try apmatrixExecutable(), "serve", "--mount", dir]
+/// Starts `apmatrix serve --mount dir` (after `prefix`, a command that
+/// execs it) and waits (30 s at most) for `ready`.
+func startServe(_ dir: String, host: String? = nil, prefix: [String] = []) throws -> Spawned {
+    var argv = prefix + [try apmatrixExecutable(), "serve", "--mount", dir]
     if let host { argv += ["--host", host] }
     if try serveTakesListen() { argv += ["--listen", "127.0.0.1:0"] }
     let p = try Spawned(argv)

@@ -7,26 +7,6 @@ import Foundation
 import Glibc
 import Testing
 
-/// The package root, from this file's path (Tests/APMatrixMountTests/<file>).
-private func packageRoot(_ file: String = #filePath) -> String {
-    var url = URL(fileURLWithPath: file)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}
-
-/// The venv's Python ($APMATRIX_PYTHON, else <root>/.venv/bin/python3) after
-/// checking that it has `modules` and that every file in `files` is there.
-private func python(modules: [String], files: [String] = []) throws -> String {
-    let setup = "run scripts/setup (it installs chromium, chromium-driver and the venv with selenium and prometheus_client)"
-    for f in files where access(f, X_OK) != 0 { throw TestFailure("\(f) is missing: \(setup)") }
-    let env = ProcessInfo.processInfo.environment["APMATRIX_PYTHON"] ?? ""
-    let py = env.isEmpty ? packageRoot() + "/.venv/bin/python3" : env
-    guard access(py, X_OK) == 0 else { throw TestFailure("no Python at \(py): \(setup)") }
-    let r = sh("\(q(py)) -c \(q("import " + modules.joined(separator: ", ")))", timeout: 60)
-    guard r.status == 0 else { throw TestFailure("\(py) cannot import \(modules): \(r.stderr) — \(setup)") }
-    return py
-}
-
 /// Runs `serve --host hosts/seed-example.json` and returns it with its API's base URL.
 private func serveSeedExample(_ dir: String) throws -> (Spawned, String) {
     let p = try startServe(dir, host: packageRoot() + "/hosts/seed-example.json")
@@ -45,9 +25,12 @@ extension MountTests {
             defer { cleanupServe(serve, dir) }
             let (p, url) = try serveSeedExample(dir)
             serve = p
+            // The page's URL with the token, as serve logs it for the browser.
+            let printed = try #require(p.stderrText.range(of: url + "/?token="), "serve did not log the page's URL: \(p.stderrText)")
+            let page = url + "/?token=" + p.stderrText[printed.upperBound...].prefix(64)
             let artifacts = packageRoot() + "/.build/artifacts"
             // SE_OFFLINE: Selenium must not fetch a driver; the script names Debian's.
-            let r = sh("SE_OFFLINE=true HOME=/tmp \(q(py)) \(q(packageRoot() + "/Tests/browser/web_ui.py")) \(q(url)) \(q(dir)) \(q(artifacts))",
+            let r = sh("SE_OFFLINE=true HOME=/tmp \(q(py)) \(q(packageRoot() + "/Tests/browser/web_ui.py")) \(q(page)) \(q(dir)) \(q(artifacts))",
                        timeout: 240)
             #expect(r.status == 0, "browser test failed:\n\(r.stdout)\n\(r.stderr)\nserve: \(p.stderrText)")
             #expect(r.stdout.hasSuffix("OK\n"), "\(r.stdout)")

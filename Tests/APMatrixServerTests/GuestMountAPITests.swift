@@ -31,11 +31,11 @@ import Testing
     }
 
     func service(_ r: Recorder?) throws -> APIService {
-        APIService(runtime: Runtime(host: try APHost(.seedExample), edges: r), metrics: ServerMetrics())
+        APIService(runtime: Runtime(host: try APHost(.seedExample), edges: r), metrics: ServerMetrics(), access: WriteAccess(token: testToken))
     }
 
     func mount(_ client: some TestClientProtocol, _ name: String, _ dir: String) async throws -> TestResponse {
-        try await client.execute(uri: "/api/v1/guests/\(name)/mount", method: .post, body: body(GuestMountRequest(dir: dir)))
+        try await client.execute(uri: "/api/v1/guests/\(name)/mount", method: .post, headers: writer, body: body(GuestMountRequest(dir: dir)))
     }
 
     @Test func mountUnmountAndRefusals() async throws {
@@ -51,11 +51,11 @@ import Testing
             #expect(g.sysfsMount == "/tmp/g1")
             #expect(g.bus?.scans == 1 && g.bus?.queues == [] && g.bus?.configTime == 30)
             try expectError(try await mount(client, "g1", "/tmp/g1b"), .conflict, "EBUSY")
-            #expect(try await client.execute(uri: "/api/v1/guests/g1/mount", method: .delete).status == .ok)
-            try expectError(try await client.execute(uri: "/api/v1/guests/g1/mount", method: .delete), .notFound, "ENOENT")
+            #expect(try await client.execute(uri: "/api/v1/guests/g1/mount", method: .delete, headers: writer).status == .ok)
+            try expectError(try await client.execute(uri: "/api/v1/guests/g1/mount", method: .delete, headers: writer), .notFound, "ENOENT")
             #expect(try await mount(client, "g1", "/tmp/g1c").status == .created)
-            #expect(try await client.execute(uri: "/api/v1/guests/g1", method: .delete).status == .ok)
-            let started = try await client.execute(uri: "/api/v1/guests", method: .post,
+            #expect(try await client.execute(uri: "/api/v1/guests/g1", method: .delete, headers: writer).status == .ok)
+            let started = try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer,
                                                   body: body(StartGuestRequest(name: "g2", sysfsMount: "/tmp/g2")))
             #expect(started.status == .created)
             #expect(try decode(GuestDTO.self, started).sysfsMount == "/tmp/g2")
@@ -69,7 +69,7 @@ import Testing
         try await app(try service(nil)).test(.router) { client in
             #expect(try await client.startGuest("g1", uuid: nil).status == .created)
             try expectError(try await mount(client, "g1", "/tmp/g1"), .notImplemented, "ENOTSUP")
-            let start = try await client.execute(uri: "/api/v1/guests", method: .post,
+            let start = try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer,
                                                 body: body(StartGuestRequest(name: "g2", sysfsMount: "/tmp/g2")))
             try expectError(start, .notImplemented, "ENOTSUP")
             try expectError(try await client.execute(uri: "/api/v1/guests/g2", method: .get), .notFound, "ENOENT")

@@ -20,15 +20,15 @@ import Testing
         try await app(try seedService()).test(.router) { client in
             try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
             #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
-            let put = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
+            let put = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post, headers: writer,
                                                body: body(HeldStateRequest(apqn: "05.0004", state: "key-1")))
             #expect(put.status == .ok)
             #expect(try decode(GuestDTO.self, put).heldState == ["05.0004": "key-1"])
-            let other = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
+            let other = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post, headers: writer,
                                                  body: body(HeldStateRequest(apqn: "06.0004", state: "k")))
-            #expect(other.status == .notFound)
+            #expect(other.status == .conflict)
             #expect(try decode(ErrorDTO.self, other).error.errno == "ENODEV")
-            let bad = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post,
+            let bad = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post, headers: writer,
                                                body: body(HeldStateRequest(apqn: "5.4", state: "k")))
             #expect(try decode(ErrorDTO.self, bad).error.message == "apqn '5.4': write it as the queue device is named, such as 05.0004")
             // unassigning the domain takes the queue: reset, state gone

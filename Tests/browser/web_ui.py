@@ -1,9 +1,12 @@
 """The web page in a real browser (Debian's chromium + chromedriver, Selenium).
 
-Usage: web_ui.py BASE_URL MOUNT ARTIFACT_DIR
+Usage: web_ui.py PAGE_URL MOUNT ARTIFACT_DIR
 
-Against a fresh `apmatrix serve --host hosts/seed-example.json`: sets up the
-seed's first mdev through the mount, loads the page and checks the grid;
+Against a fresh `apmatrix serve --host hosts/seed-example.json`, PAGE_URL
+being the page's URL with the token that serve logs: checks that a change
+without the token, or with a wrong one, is refused; sets up the seed's
+first mdev through the mount, opens PAGE_URL (the token becomes an
+HttpOnly, SameSite=Strict cookie and leaves the address bar) and checks the grid;
 changes the host through the mount and waits for the page to follow; assigns a
 domain from the page (with its confirmation) and reads it back from the
 mount; tries a refused assignment and checks the page shows the kernel's
@@ -14,6 +17,8 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
@@ -23,7 +28,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-BASE, MOUNT, ARTIFACTS = sys.argv[1], sys.argv[2], sys.argv[3]
+PAGE, MOUNT, ARTIFACTS = sys.argv[1], sys.argv[2], sys.argv[3]
+_url = urllib.parse.urlsplit(PAGE)
+BASE = f"{_url.scheme}://{_url.netloc}"
+TOKEN = urllib.parse.parse_qs(_url.query)["token"][0]
 U1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
 MDEV = f"{MOUNT}/devices/vfio_ap/matrix/{U1}"
 WAIT = 10  # seconds for the page to show a change
@@ -60,12 +68,31 @@ def wait_cell(driver, apqn, state, letter):
         raise AssertionError(f"{apqn}: want {state}/{letter}, page shows {c.get_attribute('class')}/{c.text!r}")
 
 
+def post(path, body, token=None):
+    """A change through the API: its HTTP status and JSON answer."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(BASE + path, method="POST", headers=headers, data=json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
 def confirm(driver):
     ok = WebDriverWait(driver, WAIT).until(EC.element_to_be_clickable((By.ID, "confirm-ok")))
     ok.click()
 
 
 def main():
+    # Without the token, or with a wrong one, the API changes nothing.
+    for token in (None, "0" * 64):
+        status, answer = post("/api/v1/sysfs", {"path": "bus/ap/apmask", "value": "-5"}, token)
+        assert status == 401 and answer["error"]["errno"] == "EACCES", (status, answer)
+    assert cat(f"{MOUNT}/bus/ap/apmask") == "0x" + "f" * 64 + "\n", cat(f"{MOUNT}/bus/ap/apmask")
+
     # The seed's first mdev, through the mount (README walk-through).
     echo(f"{MOUNT}/bus/ap/apmask", "-5,-6")
     echo(f"{MOUNT}/bus/ap/aqmask", "-4,-0x47,-0xab,-0xff")
@@ -84,8 +111,12 @@ def main():
         driver.set_page_load_timeout(30)
         driver.set_script_timeout(30)
         driver.set_window_size(1280, 800)
-        driver.get(BASE + "/")
+        driver.get(PAGE)
         WebDriverWait(driver, WAIT).until(EC.text_to_be_present_in_element((By.ID, "live"), "live"))
+        assert driver.current_url == BASE + "/", f"the token stayed in the address bar: {driver.current_url}"
+        cookies = driver.get_cookies()
+        assert [(c["name"], c["httpOnly"], c.get("sameSite")) for c in cookies] == \
+            [(f"apmatrix_token_{_url.port}", True, "Strict")], cookies
 
         # The known scenario: V4 masks, the first mdev assigned 5,6 x 4,0x47.
         wait_cell(driver, "05.0004", "assigned", "A")
@@ -98,10 +129,9 @@ def main():
         assert ids == "ids 0-4,7-255", ids
 
         # A guest starts through the API, then a queue leaves vfio_ap through the mount.
-        req = urllib.request.Request(BASE + "/api/v1/guests", method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"name": "guest1", "device":
-                                                      f"vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/{U1},id=hostdev0"}).encode())
-        urllib.request.urlopen(req, timeout=10).read()
+        status, answer = post("/api/v1/guests", {"name": "guest1", "device":
+                                                 f"vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/{U1},id=hostdev0"}, TOKEN)
+        assert status == 201, (status, answer)
         wait_cell(driver, "06.0004", "in-guest", "G")
         echo(f"{MOUNT}/bus/ap/drivers/vfio_ap/unbind", "06.0047")
         wait_cell(driver, "06.0004", "filtered", "X")
