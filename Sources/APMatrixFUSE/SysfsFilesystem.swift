@@ -43,7 +43,7 @@ func fillStat(_ st: UnsafeMutablePointer<stat>, _ node: Node) {
 }
 
 /// Runs one FUSE request and reports its latency.
-func timed(_ op: String, _ body: () -> Int32) -> Int32 {
+func timed(_ op: FuseOperation, _ body: () -> Int32) -> Int32 {
     var start = timespec(), end = timespec()
     clock_gettime(CLOCK_MONOTONIC, &start)
     let result = body()
@@ -75,13 +75,13 @@ func sysfsOperations() -> fuse_operations {
         return fuse_get_context()?.pointee.private_data
     }
 
-    ops.getattr = { p, st, _ in timed("getattr") {
+    ops.getattr = { p, st, _ in timed(.getattr) {
         guard let st, let node = currentTree().node(path(p)) else { return -ENOENT }
         fillStat(st, node)
         return 0
     } }
 
-    ops.readlink = { p, buf, size in timed("readlink") {
+    ops.readlink = { p, buf, size in timed(.readlink) {
         guard let buf, size > 0 else { return -EINVAL }
         guard let target = currentTree().readlink(path(p)) else { return -EINVAL }
         let bytes = Array(target.utf8.prefix(size - 1))
@@ -92,7 +92,7 @@ func sysfsOperations() -> fuse_operations {
         return 0
     } }
 
-    ops.readdir = { p, buf, filler, _, _, _ in timed("readdir") {
+    ops.readdir = { p, buf, filler, _, _, _ in timed(.readdir) {
         guard let filler else { return -EINVAL }
         guard let names = currentTree().children(path(p)) else { return -ENOTDIR }
         _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(0))
@@ -101,7 +101,7 @@ func sysfsOperations() -> fuse_operations {
         return 0
     } }
 
-    ops.open = { p, fi in timed("open") {
+    ops.open = { p, fi in timed(.open) {
         guard let fi else { return -EINVAL }
         let tree = currentTree()
         let file = path(p)
@@ -127,7 +127,7 @@ func sysfsOperations() -> fuse_operations {
         return 0
     }
 
-    ops.read = { _, buf, size, offset, fi in timed("read") {
+    ops.read = { _, buf, size, offset, fi in timed(.read) {
         guard let buf, let file = openFile(fi), let content = file.content else { return -EACCES }
         switch content {
         case .failure(let e): return -e.errno.rawValue
@@ -140,7 +140,7 @@ func sysfsOperations() -> fuse_operations {
         }
     } }
 
-    ops.write = { p, buf, size, _, _ in timed("write") {
+    ops.write = { p, buf, size, _, _ in timed(.write) {
         let bytes = buf.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
         do throws(APError) {
             try currentTree().write(path(p), bytes)
@@ -151,7 +151,7 @@ func sysfsOperations() -> fuse_operations {
     } }
 
     // `echo x > attr` opens with O_TRUNC; truncation of an attribute means nothing.
-    ops.truncate = { p, _, _ in timed("truncate") {
+    ops.truncate = { p, _, _ in timed(.truncate) {
         guard case .attribute(let a)? = currentTree().node(path(p)) else { return -ENOENT }
         return a.isWritable ? 0 : -EACCES
     } }
@@ -166,7 +166,7 @@ func sysfsOperations() -> fuse_operations {
     ops.link = { _, _ in -EPERM }
     ops.rename = { _, _, _ in -EPERM }
 
-    ops.access = { p, mask in timed("access") {
+    ops.access = { p, mask in timed(.access) {
         guard let node = currentTree().node(path(p)) else { return -ENOENT }
         if mask & X_OK != 0, case .attribute = node { return -EACCES }
         return 0

@@ -203,18 +203,33 @@ public struct HostClock: Sendable {
 }
 
 /// Writes log entries to the logger (stderr) on its own queue, in order,
-/// so that no request waits for a terminal or a pipe.
+/// so that no request waits for a terminal or a pipe. Entries are gathered
+/// for a few milliseconds and written together: waking a thread for every
+/// operation cost more than the operation.
 final class LogWriter: Sendable {
     let logger: Logger
     let queue = DispatchQueue(label: "apmatrix.log")
+    private let pending = Mutex<(entries: [LogEntry], scheduled: Bool)>(([], false))
+    static let gathering: DispatchTimeInterval = .milliseconds(5)
 
     init(logger: Logger) { self.logger = logger }
 
     func write(_ entries: [LogEntry]) {
-        queue.async { [logger] in
-            for e in entries {
-                if e.event.isKernelText { logger.warning("\(e.event.line)") } else { logger.info("\(e.event.line)") }
-            }
+        let schedule = pending.withLock { p -> Bool in
+            p.entries += entries
+            defer { p.scheduled = true }
+            return !p.scheduled
+        }
+        if schedule { queue.asyncAfter(deadline: .now() + Self.gathering) { self.drain() } }
+    }
+
+    private func drain() {
+        let batch = pending.withLock { p -> [LogEntry] in
+            defer { p = ([], false) }
+            return p.entries
+        }
+        for e in batch {
+            if e.event.isKernelText { logger.warning("\(e.event.line)") } else { logger.info("\(e.event.line)") }
         }
     }
 }

@@ -1,6 +1,7 @@
 import APMatrixRuntime
 import APMatrixModel
 import Prometheus
+import Synchronization
 
 /// The daemon's Prometheus metrics (`GET /metrics`). Counters are fed by the
 /// runtime's instrumentation and event log; gauges are read from a snapshot
@@ -28,17 +29,37 @@ public final class ServerMetrics: Sendable {
     static var queues: MetricNameDescriptor { name("queues", "", "Queue devices by driver (none: unbound)") }
     static var available: MetricNameDescriptor { name("available_instances", "", "mdevs that can still be created") }
 
-    public init() {}
+    /// One latency series per FUSE operation, made once: looking a series
+    /// up in the registry on every request cost more than recording to it.
+    let fuseSeries: [DurationHistogram]
+    /// Operation counters by kind and result, made on first use and kept.
+    let operationSeries = Mutex<[OperationKey: Counter]>([:])
+
+    struct OperationKey: Hashable {
+        let kind: String
+        let result: String
+    }
+
+    public init() {
+        fuseSeries = FuseOperation.allCases.map { [registry] op in
+            registry.makeDurationHistogram(descriptor: Self.fuseRequests, labels: [("op", op.rawValue)], buckets: Self.fuseBuckets)
+        }
+    }
 
     public var instrumentation: Instrumentation {
         Instrumentation(
-            operation: { [registry] kind, error in
-                registry.makeCounter(descriptor: Self.operations,
-                                     labels: [("kind", kind), ("result", error?.errno.symbol ?? "ok")]).increment()
+            operation: { [self] kind, error in
+                let key = OperationKey(kind: kind, result: error?.errno.symbol ?? "ok")
+                let counter = operationSeries.withLock { series in
+                    if let c = series[key] { return c }
+                    let c = registry.makeCounter(descriptor: Self.operations, labels: [("kind", key.kind), ("result", key.result)])
+                    series[key] = c
+                    return c
+                }
+                counter.increment()
             },
-            fuseRequest: { [registry] op, nanoseconds in
-                registry.makeDurationHistogram(descriptor: Self.fuseRequests, labels: [("op", op)], buckets: Self.fuseBuckets)
-                    .recordNanoseconds(nanoseconds)
+            fuseRequest: { [fuseSeries] op, nanoseconds in
+                fuseSeries[FuseOperation.allCases.firstIndex(of: op)!].recordNanoseconds(nanoseconds)
             })
     }
 
