@@ -86,6 +86,35 @@ def confirm(driver):
     ok.click()
 
 
+def show_all(driver):
+    """"Show all ids" draws the 256x256 cells once; an event then changes only
+    the cells it concerns (a marked cell survives every update). Prints how
+    long each change took from the write on the mount to the cell on screen
+    (for BENCHMARKS.md; nothing here asserts a time)."""
+    driver.find_element(By.ID, "show-all").click()
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.querySelectorAll('#grid td').length") == 65536)
+    driver.execute_script("""
+        document.querySelector('td[data-apid="0"][data-apqi="200"]').dataset.marker = "kept";
+        const td = document.querySelector('td[data-apid="7"][data-apqi="4"]');
+        window.__changes = [];
+        new MutationObserver(() => window.__changes.push(Date.now())).observe(td, { attributes: true, attributeFilter: ["class"] });
+    """)
+    latencies = []
+    for i in range(10):
+        seen = len(latencies)
+        start = time.time() * 1000
+        echo(f"{MOUNT}/bus/ap/drivers/vfio_ap/{'unbind' if i % 2 == 0 else 'bind'}", "07.0004")
+        WebDriverWait(driver, WAIT, poll_frequency=0.01).until(
+            lambda d: d.execute_script("return window.__changes.length") > seen)
+        latencies.append(driver.execute_script("return window.__changes[arguments[0]]", seen) - start)
+    wait_cell(driver, "07.0004", "free", "F")
+    assert driver.execute_script('return document.querySelector(\'td[data-apid="0"][data-apqi="200"]\').dataset.marker') == "kept", \
+        "the grid was drawn again: every update must change only its cells"
+    latencies.sort()
+    print(f"show-all update latency: median {latencies[5]:.0f} ms, {latencies[0]:.0f}-{latencies[-1]:.0f} ms over {len(latencies)} changes")
+    driver.find_element(By.ID, "show-all").click()
+
+
 def main():
     # Without the token, or with a wrong one, the API changes nothing.
     for token in (None, "0" * 64):
@@ -174,6 +203,8 @@ def main():
         # The event log follows too.
         WebDriverWait(driver, WAIT).until(EC.text_to_be_present_in_element(
             (By.ID, "log"), "queue 06.0047 unbound from vfio_ap"))
+
+        show_all(driver)
 
         cell(driver, "06.0004").click()
         driver.execute_script("window.scrollTo(0, 0)")

@@ -103,30 +103,54 @@ function axes() {
   return { adapters: m.adapters, domains: m.domains };
 }
 
-function renderGrid() {
+// What one cell shows: its class, letter and words, from the cell's state
+// and whether the selected mdev has it assigned or in its guest.
+function cellView(a, q, mdev) {
+  const c = state.cells.get(apqnName(a, q));
+  // not in the LPAR: kept short, since "show all" draws 65536 cells
+  if (!c) return { cls: "cell s-absent outside", letter: OUTSIDE.letter, title: null, label: `${apqnName(a, q)} ${OUTSIDE.label}` };
+  const s = STATES[c.state];
+  const has = (m) => m && m.apm.includes(a) && m.aqm.includes(q);
+  const marks = (has(mdev?.matrix) ? " hl-matrix" : "") + (has(mdev?.guestMatrix) ? " hl-guest" : "");
+  const who = c.guest ? ` guest ${c.guest}` : c.mdev ? ` mdev ${c.mdev}` : "";
+  return { cls: `cell s-${c.state}${marks}`, letter: s.letter, title: `${c.apqn}: ${s.label}${who}`,
+           label: `${c.apqn} ${s.label}${who}${marks ? ", in selected mdev" : ""}` };
+}
+
+// The axes the grid in the page was drawn with ("" before the first drawing).
+let drawnAxes = "";
+
+// Draws the grid. With the same axes as the grid on the page (every update
+// while "show all" draws its 65536 cells), only the cells whose view changed
+// are touched: those that are or were in the matrix's cell list.
+function renderGrid(previousCells = new Map()) {
   const { adapters, domains } = axes();
   const mdev = state.host.mdevs.find((m) => m.uuid === state.selectedMdev);
-  const inMatrix = (a, q) => mdev && mdev.matrix.apm.includes(a) && mdev.matrix.aqm.includes(q);
-  const inGuest = (a, q) => mdev && mdev.guestMatrix && mdev.guestMatrix.apm.includes(a) && mdev.guestMatrix.aqm.includes(q);
+  const key = `${adapters}|${domains}`;
+  if (key === drawnAxes) {
+    const inAxes = new Set(adapters), inRows = new Set(domains);
+    for (const name of new Set([...previousCells.keys(), ...state.cells.keys()])) {
+      const c = state.cells.get(name) ?? previousCells.get(name);
+      if (!inAxes.has(c.apid) || !inRows.has(c.apqi)) continue;
+      const td = gridCell(c.apid, c.apqi), v = cellView(c.apid, c.apqi, mdev);
+      if (td.className === v.cls && td.getAttribute("aria-label") === v.label) continue;
+      td.className = v.cls;
+      td.textContent = v.letter;
+      if (v.title) td.title = v.title; else td.removeAttribute("title");
+      td.setAttribute("aria-label", v.label);
+    }
+    return;
+  }
+  drawnAxes = key;
   const html = ['<thead><tr><th scope="col" class="corner">APQI \\ APID</th>'];
   for (const a of adapters) html.push(`<th scope="col">${hex(a, 2)}</th>`);
   html.push("</tr></thead><tbody>");
   for (const q of domains) {
     html.push(`<tr><th scope="row">${hex(q, 4)}</th>`);
     for (const a of adapters) {
-      const c = state.cells.get(apqnName(a, q));
-      if (!c) {
-        // not in the LPAR: kept short, since "show all" draws 65536 cells
-        html.push(`<td role="gridcell" tabindex="-1" class="cell s-absent outside" data-apid="${a}" data-apqi="${q}"`
-          + ` aria-label="${apqnName(a, q)} ${OUTSIDE.label}">${OUTSIDE.letter}</td>`);
-        continue;
-      }
-      const s = STATES[c.state];
-      const marks = (inMatrix(a, q) ? " hl-matrix" : "") + (inGuest(a, q) ? " hl-guest" : "");
-      const who = c.guest ? ` guest ${c.guest}` : c.mdev ? ` mdev ${c.mdev}` : "";
-      html.push(`<td role="gridcell" tabindex="-1" class="cell s-${c.state}${marks}" data-apid="${a}" data-apqi="${q}"`
-        + ` title="${c.apqn}: ${s.label}${who}" aria-label="${c.apqn} ${s.label}${who}${marks ? ", in selected mdev" : ""}">`
-        + `${s.letter}</td>`);
+      const v = cellView(a, q, mdev);
+      html.push(`<td role="gridcell" tabindex="-1" class="${v.cls}" data-apid="${a}" data-apqi="${q}"`
+        + `${v.title ? ` title="${v.title}"` : ""} aria-label="${v.label}">${v.letter}</td>`);
     }
     html.push("</tr>");
   }
@@ -213,7 +237,7 @@ function renderMdevs() {
       type: "radio", name: "mdev", value: m.uuid, "aria-label": `select mdev ${m.uuid}`, checked: m.uuid === state.selectedMdev,
       onchange: () => {
         state.selectedMdev = m.uuid;
-        render();
+        render(state.cells);
         if (state.focus) selectCell(state.focus.apid, state.focus.apqi);
       },
     })),
@@ -247,9 +271,9 @@ function renderMasks() {
   $("aqmask-ids").textContent = `ids ${state.matrix.aqmaskIDs || "–"}`;
 }
 
-function render() {
+function render(previousCells) {
   $("profile").textContent = `— ${state.host.profile} profile`;
-  renderGrid();
+  renderGrid(previousCells);
   renderMdevs();
   renderGuests();
   renderMasks();
@@ -275,9 +299,10 @@ async function refresh() {
       const [host, matrix] = await Promise.all([api("GET", "/host"), api("GET", "/matrix")]);
       state.host = host;
       state.matrix = matrix;
+      const previousCells = state.cells;
       state.cells = new Map(matrix.cells.map((c) => [c.apqn, c]));
       const hadFocus = document.activeElement?.closest?.("#grid");
-      render();
+      render(previousCells);
       if (hadFocus && state.focus) gridCell(state.focus.apid, state.focus.apqi)?.focus();
       if (state.focus) selectCell(state.focus.apid, state.focus.apqi);
     } while (again);
@@ -300,7 +325,7 @@ function wire() {
     el("li", {}, el("span", { class: `swatch s-${k}`, "aria-hidden": "true" }, s.letter), ` ${s.label}`)));
   $("grid").addEventListener("keydown", onGridKey);
   $("grid").addEventListener("click", (e) => { const td = e.target.closest("td"); if (td) moveFocus(td); });
-  $("show-all").addEventListener("change", renderGrid);
+  $("show-all").addEventListener("change", () => renderGrid());
   $("create-mdev").addEventListener("click", () =>
     sysfsWrite("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", crypto.randomUUID()));
   $("remove-mdev").addEventListener("click", () => sysfsWrite(`${mdevPath(state.selectedMdev)}/remove`, "1"));
