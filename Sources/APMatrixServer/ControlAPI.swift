@@ -14,7 +14,7 @@ public enum ControlAPI {
         let api = router.group(RouterPath(prefix))
         let runtime = service.runtime
 
-        api.get("host") { _, _ in json(HostViews.host(runtime.snapshot, runtime)) }
+        api.get("host") { _, _ in json(HostViews.host(runtime.snapshot, service)) }
         api.get("queues") { _, _ in json(HostViews.queues(runtime.snapshot)) }
         api.get("mdevs") { _, _ in json(HostViews.mdevs(runtime.snapshot)) }
         api.get("events") { request, _ in
