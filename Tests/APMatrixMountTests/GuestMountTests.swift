@@ -7,17 +7,18 @@ import Foundation
 import Glibc
 import Testing
 
-/// A running `apmatrix serve` with its API address, for CLI commands.
+/// A running `apmatrix serve` with its API address, for CLI commands. Its
+/// private root (`apmatrix exec`'s directories) is under `base`, never /run.
 final class GuestServe {
     let base: String
     let sys: String
     let process: Spawned
     let server: String
 
-    init(host: String? = nil) throws {
+    init(host: String? = nil, arguments: [String] = []) throws {
         base = try makeTempDir()
         sys = base + "/sys"
-        process = try startServe(sys, host: host)
+        process = try startServe(sys, host: host, arguments: arguments, environment: ["APMATRIX_RUN_DIR": base + "/run"])
         guard let ready = process.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http") else {
             cleanupServe(process, sys)
             throw TestFailure("serve is not ready: \(process.stdoutText) \(process.stderrText)")
