@@ -12,5 +12,5 @@ struct APMatrix: AsyncParsableCommand {
             """,
         subcommands: [Serve.self, GuestCommand.self, HostCommand.self, Dmesg.self, CheckState.self,
                       Ls.self, MatrixCommand.self, Explain.self, Plan.self, MdevctlCalloutCommand.self,
-                      Exec.self, ExecNamespace.self])
+                      Exec.self, Capture.self, ExecNamespace.self])
 }
