@@ -43,26 +43,27 @@ struct LPARSysfs {
             "pendingq_count": "0", "raw_hwtype": "\(hwtype)", "request_count": "0", "requestq_count": "0",
             "uevent": "DEV_TYPE=\(hwtype)\nDRIVER=cex4card\nMODALIAS=\(modalias)", "type": type, "online": "\(config)", "load": "0",
         ]
-        for (name, text) in attrs { tree.file(c + "/" + name, text) }
-        tree.mkdirs(c + "/power")
-        tree.link(c + "/driver", "../../../bus/ap/drivers/cex4card")
-        tree.link(c + "/subsystem", "../../../bus/ap")
-        tree.link("bus/ap/devices/card" + id, "../../../" + c)
-        tree.link("bus/ap/drivers/cex4card/card" + id, "../../../../" + c)
+        device(c, name: "card" + id, driver: "cex4card", attrs)
         for q in queues {
-            let name = id + "." + q, qd = c + "/" + name
-            let qattrs: [String: String] = [
+            let name = id + "." + q
+            device(c + "/" + name, name: name, driver: "cex4queue", [
                 "ap_functions": functions, "chkstop": "0", "config": "1", "driver_override": "(null)",
                 "interrupt": "Interrupts enabled.", "pendingq_count": "0", "request_count": "0", "requestq_count": "0",
                 "reset": "No Reset Timer set.", "uevent": "DEV_TYPE=\(hwtype)\nDRIVER=cex4queue", "online": "1", "load": "0",
-            ]
-            for (f, text) in qattrs { tree.file(qd + "/" + f, text) }
-            tree.mkdirs(qd + "/power")
-            tree.link(qd + "/driver", "../../../../bus/ap/drivers/cex4queue")
-            tree.link(qd + "/subsystem", "../../../../bus/ap")
-            tree.link("bus/ap/devices/" + name, "../../../" + qd)
-            tree.link("bus/ap/drivers/cex4queue/" + name, "../../../../" + qd)
+            ])
         }
+    }
+
+    /// A device directory: its attributes, `power/`, the driver core's links
+    /// and its links in `bus/ap/devices` and its driver's directory.
+    func device(_ dir: String, name: String, driver: String, _ attrs: [String: String]) {
+        let up = String(repeating: "../", count: dir.split(separator: "/").count)
+        for (f, text) in attrs { tree.file(dir + "/" + f, text) }
+        tree.mkdirs(dir + "/power")
+        tree.link(dir + "/driver", up + "bus/ap/drivers/" + driver)
+        tree.link(dir + "/subsystem", up + "bus/ap")
+        tree.link("bus/ap/devices/" + name, "../../../" + dir)
+        tree.link("bus/ap/drivers/\(driver)/" + name, "../../../../" + dir)
     }
 }
 

@@ -41,25 +41,16 @@ struct CaptureRun {
 
 extension MountTests {
     @Suite struct Capture {
-        @Test func seedExampleRoundTrip() throws {
-            try withMount(.seedExample) { m in
+        /// The seed example and the embedded default, as they boot.
+        @Test(arguments: zip([HostDescription.seedExample, .embeddedDefault], [1107, 9027]))
+        func freshHostRoundTrip(host: HostDescription, expectedEntries: Int) throws {
+            try withMount(host) { m in
                 let c = try CaptureRun(m.root)
                 defer { c.remove() }
                 #expect(c.result.status == 0, "\(c.result)")
                 let (diff, entries) = try c.serveAndCompare(m.root)
                 #expect(diff == [], "\(diff.prefix(20))")
-                #expect(entries == 1107, "entries compared")
-            }
-        }
-
-        @Test func embeddedDefaultRoundTrip() throws {
-            try withMount(.embeddedDefault) { m in
-                let c = try CaptureRun(m.root)
-                defer { c.remove() }
-                #expect(c.result.status == 0, "\(c.result)")
-                let (diff, entries) = try c.serveAndCompare(m.root)
-                #expect(diff == [], "\(diff.prefix(20))")
-                #expect(entries == 9027, "entries compared")
+                #expect(entries == expectedEntries, "entries compared")
             }
         }
 
