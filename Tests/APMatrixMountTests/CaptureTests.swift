@@ -103,6 +103,35 @@ extension MountTests {
             }
         }
 
+        /// Upstream shows every mdev's guest_matrix; only a queue `in use` says a guest has it.
+        @Test func upstreamTreeRoundTripWithState() throws {
+            let used = "cef03c3c-903d-4ecc-9a83-40694cb8aee4", idle = "49f9c6d3-6a8c-4d27-bd57-fa4d7ae7a3e6"
+            try withMount(.seedExample, profile: .upstream) { m in
+                try applyV4Masks(m)
+                for u in [used, idle] { try createMdev(m, u) }
+                for (u, attr, value) in [(used, "assign_adapter", "5"), (used, "assign_domain", "0xab"),
+                                         (idle, "assign_adapter", "6"), (idle, "assign_domain", "0xff")] {
+                    #expect(writeAttr(m.mdev(u) + "/" + attr, value) == .ok, "\(u) \(attr)")
+                }
+                let device = try VfioAPDevice(qemuDevice: "vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/\(used),id=hostdev0")
+                try m.runtime.startGuest(GuestStart(name: "vm1", device: device))
+                #expect(cat(m.path("devices/ap/card05/05.00ab/status")) == "in use\n")
+                #expect(cat(m.path("devices/ap/card06/06.00ff/status")) == "assigned\n")
+
+                let c = try CaptureRun(m.root, state: true)
+                defer { c.remove() }
+                #expect(c.result.status == 0, "\(c.result)")
+                #expect(c.hostText.contains("the tree is a Linux 6.x kernel's (matrix/features lists ap_config): serve it with --profile upstream"))
+                #expect(!c.hostText.contains("mdev \(idle) is used by a guest"))
+                let (diff, entries) = try c.serveAndCompare(m.root, arguments: ["--profile", "upstream"]) { s in
+                    let guests = try s.cli("guest list")
+                    #expect(guests.stdout.split(separator: "\n").count == 1 && guests.stdout.hasPrefix("guest-of-\(used)"), "\(guests)")
+                }
+                #expect(diff == [], "\(diff.prefix(20))")
+                #expect(entries == 1152, "entries compared")
+            }
+        }
+
         @Test func masksBindingsMdevsAndAGuestRoundTripWithState() throws {
             let u1 = "62177883-f1bb-47f0-914d-32a22e3a8804", u2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
             let u3 = "49f9c6d3-6a8c-4d27-bd57-fa4d7ae7a3e6"
