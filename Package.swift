@@ -24,6 +24,8 @@ let package = Package(
     targets: [
         // libfuse3 as a system library: only a shim header that fixes FUSE_USE_VERSION.
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        // unshare(2) for `apmatrix exec`, which Swift's Glibc module does not declare.
+        .target(name: "CNamespace"),
 
         // The pure model: bitmaps, parsing, the AP bus, vfio_ap, guests. No I/O, no Foundation.
         .target(name: "APMatrixModel", dependencies: [
@@ -54,6 +56,7 @@ let package = Package(
         ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
+            "CNamespace",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

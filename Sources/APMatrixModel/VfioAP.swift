@@ -48,6 +48,12 @@ public struct VfioAP: Hashable, Sendable {
         }.sorted { $0.mdev.serial < $1.mdev.serial }
     }
 
+    /// The group the next mdev gets: the lowest free one (`iommu_group_alloc`).
+    public var lowestFreeIOMMUGroup: Int {
+        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? iommuGroupsInUse.count
+        return word << 6 | (word < iommuGroupsInUse.count ? (~iommuGroupsInUse[word]).trailingZeroBitCount : 0)
+    }
+
     /// Whether an mdev has IOMMU group `n`.
     public func isIOMMUGroupInUse(_ n: Int) -> Bool {
         n >= 0 && n >> 6 < iommuGroupsInUse.count && iommuGroupsInUse[n >> 6] & (1 << UInt64(n & 63)) != 0
@@ -55,8 +61,7 @@ public struct VfioAP: Hashable, Sendable {
 
     /// The lowest free IOMMU group number, now taken.
     mutating func takeIOMMUGroup() -> Int {
-        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? iommuGroupsInUse.count
-        let n = word << 6 | (word < iommuGroupsInUse.count ? (~iommuGroupsInUse[word]).trailingZeroBitCount : 0)
+        let n = lowestFreeIOMMUGroup
         markIOMMUGroup(n)
         return n
     }

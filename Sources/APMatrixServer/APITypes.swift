@@ -121,6 +121,11 @@ public struct HostDTO: ResponseCodable, Sendable, Equatable {
     public var availableInstances: Int
     public var mdevs: [MdevDTO]
     public var guests: [GuestDTO]
+    /// Where the host's tree (its `/sys`) is mounted.
+    public var sysfsMount: String?
+    /// The host's own `/etc/mdevctl.d`, `/etc/udev/rules.d` and `/run/lock`
+    /// live under this directory (`apmatrix exec` binds them).
+    public var privateRoot: String?
 }
 
 public struct EventDTO: ResponseCodable, Sendable, Equatable {

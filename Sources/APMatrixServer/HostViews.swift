@@ -4,8 +4,8 @@ import APMatrixRuntime
 /// The control API's documents, built from the host as it is: each a
 /// plain function of one snapshot, so a response never mixes two states.
 enum HostViews {
-    static func host(_ h: APHost, _ runtime: Runtime) -> HostDTO {
-        let fw = h.firmware
+    static func host(_ h: APHost, _ service: APIService) -> HostDTO {
+        let runtime = service.runtime, fw = h.firmware
         return HostDTO(
             profile: h.profile.rawValue, apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
             facilities: fw.facilities,
@@ -17,7 +17,8 @@ enum HostViews {
             usageDomains: Array(fw.usageDomains), controlDomains: Array(fw.controlDomains),
             apmask: h.bus.apmask.hexString, aqmask: h.bus.aqmask.hexString, availableInstances: h.vfio.availableInstances,
             mdevs: mdevs(h),
-            guests: guests(h, runtime))
+            guests: guests(h, runtime),
+            sysfsMount: service.sysfsMount, privateRoot: service.privateRoot?.path)
     }
 
     /// `guest_matrix` is what sysfs shows, by the profile's own rule (the

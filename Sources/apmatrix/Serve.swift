@@ -113,7 +113,10 @@ struct Serve: ParsableCommand {
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer
-        do { server = try ControlServer(service: APIService(runtime: runtime, metrics: metrics), listen: listen, logger: apiLogger) } catch {
+        // The host's own /etc/mdevctl.d, /etc/udev/rules.d and /run/lock (for `apmatrix exec`).
+        let privateRoot = state.map { PrivateRoot.beside(stateFile: absolutePath($0)) } ?? PrivateRoot.forMount(dir)
+        let service = APIService(runtime: runtime, metrics: metrics, sysfsMount: dir, privateRoot: privateRoot)
+        do { server = try ControlServer(service: service, listen: listen, logger: apiLogger) } catch {
             runtime.shutdown()
             fuse.stop()
             throw Failure(error.description)

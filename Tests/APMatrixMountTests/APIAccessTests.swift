@@ -25,11 +25,10 @@ extension MountTests {
         @Test func overTCPAChangeNeedsTheToken() throws {
             let s = try GuestServe()
             defer { s.finish(guestDirs: []) }
-            let address = String(s.server.dropFirst("http://".count))
-            let file = "/run/apmatrix/\(address).token"
+            let file = s.tokenFile
             var st = stat()
             #expect(stat(file, &st) == 0 && st.st_mode & 0o777 == 0o600 && st.st_uid == 0, "token file \(file)")
-            #expect(stat("/run/apmatrix", &st) == 0 && st.st_mode & 0o777 == 0o700)
+            #expect(stat(s.runDirectory, &st) == 0 && st.st_mode & 0o777 == 0o700)
             let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
             #expect(token.count == 64 && token.allSatisfy(\.isHexDigit))
 

@@ -7,7 +7,9 @@ import Foundation
 import Glibc
 import Testing
 
-/// A running `apmatrix serve` with its API address, for CLI commands.
+/// A running `apmatrix serve` with its API address, for CLI commands. Its
+/// run directory (its token, `apmatrix exec`'s directories) is under
+/// `base`, never /run; its CLI commands look there.
 final class GuestServe {
     let base: String
     let sys: String
@@ -16,10 +18,11 @@ final class GuestServe {
 
     /// `isolated`: in a mount namespace of its own, so that no tree it
     /// mounts where a request says is seen outside it.
-    init(host: String? = nil, isolated: Bool = false) throws {
+    init(host: String? = nil, isolated: Bool = false, arguments: [String] = []) throws {
         base = try makeTempDir()
         sys = base + "/sys"
-        process = try startServe(sys, host: host, prefix: isolated ? ["/usr/bin/unshare", "--mount", "--propagation", "private"] : [])
+        process = try startServe(sys, host: host, prefix: isolated ? ["/usr/bin/unshare", "--mount", "--propagation", "private"] : [],
+                                 arguments: arguments, environment: ["APMATRIX_RUN_DIR": base + "/run"])
         guard let ready = process.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http") else {
             cleanupServe(process, sys)
             throw TestFailure("serve is not ready: \(process.stdoutText) \(process.stderrText)")
@@ -27,9 +30,15 @@ final class GuestServe {
         server = String(ready.dropFirst("ready ".count))
     }
 
+    /// The daemon's run directory: its token file, its private root.
+    var runDirectory: String { base + "/run" }
+
+    /// The daemon's write token file (`TokenFile`).
+    var tokenFile: String { runDirectory + "/" + server.dropFirst("http://".count) + ".token" }
+
     /// `apmatrix ARGS` against this daemon.
     func cli(_ args: String) throws -> ShellResult {
-        sh("APMATRIX_SERVER=\(q(server)) \(q(try apmatrixExecutable())) \(args)", timeout: 30)
+        sh("APMATRIX_SERVER=\(q(server)) APMATRIX_RUN_DIR=\(q(runDirectory)) \(q(try apmatrixExecutable())) \(args)", timeout: 30)
     }
 
     /// Stops serve (SIGTERM) and removes every directory; lazily unmounts leftovers.

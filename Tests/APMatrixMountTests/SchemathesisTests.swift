@@ -21,8 +21,7 @@ extension MountTests {
             defer { target.finish(guestDirs: []) }
             let sandbox = source.base + "/sandbox"
             #expect(mkdir(sandbox, 0o700) == 0)
-            let address = String(source.server.dropFirst("http://".count))
-            let token = try String(contentsOfFile: "/run/apmatrix/\(address).token", encoding: .utf8)
+            let token = try String(contentsOfFile: source.tokenFile, encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let config = packageRoot() + "/Tests/api"
             // From the daemon's directory: schemathesis and hypothesis keep their caches in the current one.

@@ -30,13 +30,15 @@ func serveTakesListen() throws -> Bool {
     return r.stdout.contains("--listen")
 }
 
-/// Starts `apmatrix serve --mount dir` (after `prefix`, a command that
-/// execs it) and waits (30 s at most) for `ready`.
-func startServe(_ dir: String, host: String? = nil, prefix: [String] = []) throws -> Spawned {
+/// Starts `apmatrix serve --mount dir` (after `prefix`, a command that execs
+/// it; with `arguments` and the variables of `environment` added) and waits
+/// (30 s at most) for `ready`.
+func startServe(_ dir: String, host: String? = nil, prefix: [String] = [], arguments: [String] = [],
+                environment: [String: String] = [:]) throws -> Spawned {
     var argv = prefix + [try apmatrixExecutable(), "serve", "--mount", dir]
     if let host { argv += ["--host", host] }
     if try serveTakesListen() { argv += ["--listen", "127.0.0.1:0"] }
-    let p = try Spawned(argv)
+    let p = try Spawned(argv + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     _ = p.waitForStdoutLine(timeout: 30) { $0 == "ready" || $0.hasPrefix("ready ") }
     return p
 }
