@@ -49,6 +49,32 @@ public struct GuestDTO: Codable, Sendable, Equatable {
     public var bus: GuestBusDTO?
     /// APQN → the held state: what the guest put into that queue (absent when none).
     public var heldState: [String: String]?
+    /// True for a Secure Execution guest (absent otherwise).
+    public var secure: Bool? = nil
+    /// In a Secure Execution guest with AP pass-through (APSB): the SE state
+    /// of each queue it sees, as its TAPQ gives it now.
+    public var seQueues: [SEQueueDTO]? = nil
+}
+
+/// A queue of a Secure Execution guest: its bind state (lszcrypt's SESTAT) and association.
+public struct SEQueueDTO: Codable, Sendable, Equatable {
+    public var apqn: APQN
+    /// `usable`, `bound`, `unbound` or `illicit`.
+    public var state: String
+    /// The BS bits of the queue's `ap_functions`, 0-3.
+    public var bs: Int
+    /// The association index, while it is pending or once it is done (EP11 only).
+    public var association: Int?
+    /// True while the firmware has not completed the association.
+    public var associationPending: Bool?
+
+    public init(apqn: APQN, _ s: SEState) {
+        self.apqn = apqn
+        state = s.bind.description
+        bs = Int(s.bind.rawValue)
+        association = s.association
+        associationPending = s.association.map { _ in s.bind == .bound }
+    }
 }
 
 /// A guest's own AP bus: what its last scan found (not the CRYCB itself).
@@ -125,7 +151,8 @@ public struct HostDTO: Codable, Sendable, Equatable {
 public struct EventDTO: Codable, Sendable, Equatable {
     public var sequence: Int
     public var seconds: Double
-    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices).
+    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices),
+    /// `se` (a queue's Secure Execution state in a guest changed).
     public var kind: String
     public var line: String
     public var dmesg: String
@@ -155,12 +182,22 @@ public struct StartGuestRequest: Codable, Sendable {
     public var qmp: String?
     /// An absolute directory where to mount the guest's own `/sys`.
     public var sysfsMount: String?
-    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil) {
+    /// A Secure Execution guest; the same as `object` and `machine` below.
+    public var secure: Bool?
+    /// A QEMU `-object` value: `s390-pv-guest,id=ID`.
+    public var object: String?
+    /// A QEMU `-machine` value naming that object: `confidential-guest-support=ID`.
+    public var machine: String?
+    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil,
+                secure: Bool? = nil, object: String? = nil, machine: String? = nil) {
         self.name = name
         self.cpu = cpu
         self.device = device
         self.qmp = qmp
         self.sysfsMount = sysfsMount
+        self.secure = secure
+        self.object = object
+        self.machine = machine
     }
 }
 

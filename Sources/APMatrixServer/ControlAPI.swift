@@ -69,7 +69,9 @@ public enum ControlAPI {
             await respondAsync {
                 let r = try await decode(StartGuestRequest.self, request, context)
                 let device = try r.device.map { d throws(APError) in try VfioAPDevice(qemuDevice: d) }
-                try runtime.startGuest(GuestStart(name: r.name, cpu: r.cpu, device: device, qmp: r.qmp, sysfsMount: r.sysfsMount))
+                let secure = try ConfidentialGuestSupport.isSecure(secure: r.secure ?? false, object: r.object, machine: r.machine)
+                try runtime.startGuest(GuestStart(name: r.name, cpu: r.cpu, device: device, qmp: r.qmp, sysfsMount: r.sysfsMount,
+                                                  secure: secure))
                 var response = try guest(r.name)
                 response.status = .created
                 return response

@@ -118,7 +118,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             let started = try await client.startGuest("guest1", uuid: uuid1)
             #expect(started.status == .created)
             let g = try decode(GuestDTO.self, started)
-            #expect(g.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+            #expect(g.cpu == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
             #expect(g.crycb == MatrixDTO(Matrix(apm: Bitmap256([5, 6]), aqm: Bitmap256([4, 0x47]), adm: Bitmap256([4]))))
             #expect(g.view.queues.map(\.description) == ["05.0004", "05.0047", "06.0004", "06.0047"])
             #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix")
@@ -167,7 +167,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             try expectError(try await client.startGuest("g", cpu: "host,ap=off", uuid: uuid1), .badRequest, "EINVAL",
                             containing: "ap=on")
             let g = try decode(GuestDTO.self, try await client.startGuest("g", cpu: "z15", uuid: nil))
-            #expect(g.cpu == "z15,ap=off,apqci=off,apft=off,apqi=off")
+            #expect(g.cpu == "z15,ap=off,apqci=off,apft=off,apqi=off,appv=off,appvi=off")
             try expectError(try await client.startGuest("g", uuid: nil), .conflict, "EEXIST")
         }
     }
@@ -297,7 +297,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
                 #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_adapter", "6").status == .ok)
                 #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_domain", "0xab").status == .ok)
                 let moved = try await client.execute(uri: "/api/v1/guests/guest1", method: .get) { try decode(GuestDTO.self, $0) }
-                #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+                #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
                 let plugged = try await client.execute(uri: "/api/v1/guests/guest1/devices", method: .post,
                                                        body: body(PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid2)", id: "hostdev0"))) {
                     try decode(GuestDTO.self, $0)
