@@ -267,6 +267,54 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 }
 
+/// A Secure Execution guest through the API (docs/secure-execution.md): both
+/// spellings start one, its document shows each queue's SE state, the event
+/// log has kind `se`, and it cannot migrate.
+@Suite struct SecureExecutionAPITests {
+    @Test func secureGuestDocumentEventsAndMigration() async throws {
+        let service = try seedService()
+        try await app(service).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4"])
+            let device = "vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/\(uuid1),id=hostdev0"
+            try expectError(try await client.execute(uri: "/api/v1/guests", method: .post,
+                                                     body: body(StartGuestRequest(name: "se", object: "s390-pv-guest,id=pv0"))),
+                            .badRequest, "EINVAL", containing: "is not used: add -machine confidential-guest-support=pv0")
+            let started = try await client.execute(uri: "/api/v1/guests", method: .post, body: body(StartGuestRequest(
+                name: "se", device: device, object: "s390-pv-guest,id=pv0", machine: "s390-ccw-virtio,confidential-guest-support=pv0")))
+            #expect(started.status == .created)
+            let g = try decode(GuestDTO.self, started)
+            #expect(g.secure == true)
+            #expect(g.seQueues == [SEQueueDTO(apqn: APQN(5, 4), SEState(.illicit)), SEQueueDTO(apqn: APQN(6, 4), SEState(.unbound))])
+            #expect(g.seQueues?.map(\.bs) == [3, 2] && g.seQueues?.map(\.state) == ["illicit", "unbound"])
+
+            let runtime = service.runtime
+            try runtime.perform({ "test" }) { (h: inout APHost, now: Uptime) throws(APError) in
+                try h.seBind("se", APQN(6, 4), at: now + 1)
+                try h.seAssociate("se", APQN(6, 4), index: 3, at: now + 1)
+            }
+            let bound = try await client.execute(uri: "/api/v1/guests/se", method: .get) { try decode(GuestDTO.self, $0) }
+            let q = try #require(bound.seQueues?.last)
+            #expect(q.state == "bound" && q.bs == 1 && q.association == 3 && q.associationPending == true)
+            let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
+            #expect(events.filter { $0.kind == "se" }.map(\.line)
+                    == ["guest se: queue 06.0004 SE bound (se_bind 1)",
+                        "guest se: queue 06.0004 SE association with index 3 requested (se_associate 3)"])
+            #expect(events.filter { $0.kind == "se" }.allSatisfy { $0.guest == "se" })
+
+            try expectError(try await client.execute(uri: "/api/v1/guests/se/migrate", method: .post,
+                                                     body: body(MigrateRequest(to: "http://127.0.0.1:1"))),
+                            .notImplemented, "ENOTSUP", containing: "protected VMs are currently not migratable.")
+
+            let plain = try await client.execute(uri: "/api/v1/guests", method: .post,
+                                                 body: body(StartGuestRequest(name: "plain"))) { try decode(GuestDTO.self, $0) }
+            #expect(plain.secure == nil && plain.seQueues == nil)
+            let flag = try await client.execute(uri: "/api/v1/guests", method: .post,
+                                                body: body(StartGuestRequest(name: "flag", secure: true))) { try decode(GuestDTO.self, $0) }
+            #expect(flag.secure == true && flag.seQueues == [])
+        }
+    }
+}
+
 /// Two daemons, each with a live API, for the migration procedure.
 @Suite struct MigrationTests {
     @Test func migrateAfterUnplugThenPlugOnTarget() async throws {

@@ -1,5 +1,7 @@
 import APMatrixModel
+import APMatrixRuntime
 import APMatrixSysfs
+import Foundation
 import Testing
 
 /// A Secure Execution guest's own `/sys` (docs/secure-execution.md §1–§5):
@@ -135,5 +137,26 @@ import Testing
         #expect(echo(&h, "1", Self.q2 + "/se_bind", at: 2) == "EIO")
         #expect(echo(&h, "1", "/bus/ap/scans", at: 3) == nil)
         #expect(ls(h, "/devices/ap") == ["card04", "card06"])
+    }
+
+    @Test func hostFileFacilitiesAreOnUnlessTheFileSaysFalse() throws {
+        func parse(_ facilities: String) -> String {
+            do {
+                let d = try HostFile.parse(b(#"{"domains": "0", "adapters": []\#(facilities)}"#))
+                return ["pv", "appv", "appvi"].enumerated().map { i, n in
+                    "\(n)=\([d.facilities.pv, d.facilities.appv, d.facilities.appvi][i])"
+                }.joined(separator: " ")
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(parse("") == "pv=true appv=true appvi=true")
+        #expect(parse(#", "facilities": {"pv": false, "appvi": false}"#) == "pv=false appv=true appvi=false")
+        #expect(parse(#", "facilities": {"appv": "yes"}"#) == "facilities.appv: must be true or false")
+        #expect(parse(#", "facilities": {"apsb": true}"#)
+                == "facilities.apsb: unknown field (known: aiv, apft, appv, appvi, apqi, pv, qci)")
+        // A state file written before these facilities existed: they are on.
+        let old = try JSONDecoder().decode(Facilities.self, from: Data(#"{"qci": true, "apft": true, "apqi": false, "aiv": true}"#.utf8))
+        #expect(old == Facilities(apqi: false))
     }
 }
