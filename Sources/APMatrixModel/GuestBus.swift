@@ -73,11 +73,10 @@ extension APHost {
     /// creates no device; an adapter without any queue it can reach gets no
     /// card. Devices no longer found are removed, new ones created and bound
     /// to cex4card/cex4queue. A scan that changes the devices is an event.
-    /// The scan re-arms the config timer.
+    /// The scan re-arms the config timer. In an SE guest a queue device the
+    /// scan creates starts its reset, so it is not IDLE at once.
     ///
     /// The corresponding kernel function is `ap_scan_bus` (in the guest).
-    /// In an SE guest a queue device the scan creates starts its reset, so
-    /// it is not IDLE at once.
     public mutating func scanGuestBus(_ name: String, cause: String, at now: Uptime) throws(APError) {
         let g = try guestWithBus(name)
         rescan(g, cause: cause, at: now, number: g.busScans(at: now) + 1)

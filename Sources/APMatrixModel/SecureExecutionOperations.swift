@@ -1,12 +1,13 @@
 extension APHost {
     // MARK: inside an SE guest: se_bind and se_associate
 
-    /// The guest binds one of its queues (`echo 1 > se_bind`, docs §2): EIO
-    /// when TAPQ fails (the queue left its configuration), EINVAL unless the
-    /// queue is `unbound` (bound already, or illicit), EBUSY while the
-    /// device's state machine is still in its reset, then BAPQ binds it to
-    /// this guest. Synchronous: an EP11 queue is `bound` at once, an
-    /// accelerator `usable`. The guest kernel forgets its association index.
+    /// The guest binds one of its queues (`echo 1 > se_bind`,
+    /// docs/secure-execution.md §2): EIO when TAPQ fails (the queue left its
+    /// configuration), EINVAL unless the queue is `unbound` (bound already,
+    /// or illicit), EBUSY while the device's state machine is still in its
+    /// reset, then BAPQ binds it to this guest. Synchronous: an EP11 queue is
+    /// `bound` at once, an accelerator `usable`. The guest kernel forgets its
+    /// association index.
     ///
     /// The corresponding kernel function is `se_bind_store` (ap_queue.c, in the guest).
     public mutating func seBind(_ name: String, _ apqn: APQN, at now: Uptime) throws(APError) {
@@ -23,10 +24,10 @@ extension APHost {
         events.append(.seQueueChanged(guest: name, apqn: apqn, change: .bound, cause: "se_bind 1"))
     }
 
-    /// The guest unbinds one of its queues (`echo 0 > se_bind`): always
-    /// accepted, whatever the state. The guest kernel resets the queue with
-    /// the F bit (RAPQ), which drops the binding and the association; its
-    /// state machine runs through its reset again.
+    /// The guest unbinds one of its queues (`echo 0 > se_bind`,
+    /// docs/secure-execution.md §2): always accepted, whatever the state. The
+    /// guest kernel resets the queue with the F bit (RAPQ), which drops the
+    /// binding and the association; its state machine runs through its reset again.
     ///
     /// The corresponding kernel function is `se_bind_store` (ap_queue.c, in the guest).
     public mutating func seUnbind(_ name: String, _ apqn: APQN, at now: Uptime) throws(APError) {
@@ -38,13 +39,13 @@ extension APHost {
     }
 
     /// The guest associates one of its EP11 queues with secret `index`
-    /// (`echo N > se_associate`): EINVAL for an index above 0xffff, EIO when
-    /// TAPQ fails, EINVAL unless the queue is bound and not associated
-    /// (BS 1), EBUSY while its state machine is not IDLE (in its reset, or
-    /// an association is pending). Then AAPQ starts the association, which
-    /// the firmware completes `associationTime` later: until then
-    /// `association pending`, then `associated N` and BS 0. Every index is
-    /// accepted (the emulated Ultravisor has a secret at each).
+    /// (`echo N > se_associate`, docs/secure-execution.md §3): EINVAL for an
+    /// index above 0xffff, EIO when TAPQ fails, EINVAL unless the queue is
+    /// bound and not associated (BS 1), EBUSY while its state machine is not
+    /// IDLE (in its reset, or an association is pending). Then AAPQ starts
+    /// the association, which the firmware completes `associationTime`
+    /// later: until then `association pending`, then `associated N` and BS 0.
+    /// Every index is accepted (the emulated Ultravisor has a secret at each).
     ///
     /// The corresponding kernel function is `se_associate_store` (ap_queue.c, in the guest).
     public mutating func seAssociate(_ name: String, _ apqn: APQN, index: UInt32, at now: Uptime) throws(APError) {
@@ -90,7 +91,8 @@ extension APHost {
     // MARK: the firmware completes associations
 
     /// The associations the firmware completes in (`start`, `end`], by
-    /// completion time: what `advanceGuestClocks` logs.
+    /// completion time: what `advanceGuestClocks` logs. The guest kernel
+    /// notices them by polling TAPQ (`ap_sm_assoc_wait`).
     public func dueAssociations(from start: Uptime, to end: Uptime) -> [(guest: String, apqn: APQN, index: Int)] {
         firmware.records.compactMap { apqn, r -> (Uptime, String, APQN, Int)? in
             guard let b = r.seBinding, let a = b.association, start < a.completes, a.completes <= end else { return nil }
@@ -110,7 +112,10 @@ extension APHost {
     // MARK: the host's side
 
     /// A reset (zeroize) of a queue drops its SE binding and association:
-    /// the guest loses the queue's binding, visible after its next scan.
+    /// the guest loses the queue's binding, visible after its next scan
+    /// (docs/secure-execution.md §6).
+    ///
+    /// The corresponding kernel function is `vfio_ap_mdev_reset_queue` (ZAPQ, on the host).
     mutating func dropSEBinding(_ apqn: APQN, cause: String) {
         guard let b = firmware.records[apqn]?.seBinding else { return }
         firmware.records[apqn]?.seBinding = nil
@@ -118,9 +123,12 @@ extension APHost {
                                       cause: "queue reset: \(cause)"))
     }
 
-    /// Whether the guest may be migrated: a Secure Execution guest may not.
-    /// QEMU adds a migration blocker when the guest enters protected mode,
-    /// whatever devices it has (`s390_machine_protect`); the reason is its text.
+    /// Whether the guest may be migrated (SPEC §4 "Live migration"): a
+    /// Secure Execution guest may not, whatever devices it has; the reason
+    /// is QEMU's text (docs/secure-execution.md §7).
+    ///
+    /// The corresponding QEMU function is `s390_machine_protect`, which adds
+    /// the migration blocker when the guest enters protected mode.
     public func checkMigratable(_ name: String) throws(APError) {
         let g = try guest(name)
         if g.secure {

@@ -32,7 +32,7 @@ enum GuestReport {
         let seen = Set(g.bus?.queues ?? [])
         let all = Set(m.apqns).union(c.apqns).union(seen).sorted()
         var out = ["Host view vs guest view"
-                   + (g.bus.map { " (the guest's AP bus after scan \($0.scans))" } ?? " (the guest has no AP bus: ap=off)") + ":"]
+                   + (g.bus.map { " (the guest's AP bus after scan \($0.scans))" } ?? " (the guest has no AP bus: \(g.secure == true ? "ap=off or appv=off" : "ap=off"))") + ":"]
         guard !all.isEmpty || !m.adm.isEmpty || !c.adm.isEmpty else { return out + ["  no APQN assigned, in the CRYCB or seen"] }
         func mark(_ b: Bool) -> String { b ? "yes" : "-" }
         out.append("APQN     assigned  in CRYCB  seen by guest")
@@ -81,8 +81,8 @@ enum GuestReport {
         out.append("")
         out.append("What the guest sees (lszcrypt in the guest):")
         if g.view.cards.isEmpty {
-            out.append(g.cpu.contains("apft=off") || g.cpu.contains("ap=off")
-                       ? "  no AP devices (the CPU model turns off ap or apft)" : "  no AP devices")
+            out.append(g.bus == nil || g.cpu.contains("apft=off")
+                       ? "  no AP devices (the CPU model turns off ap or apft\(g.secure == true ? ", or appv" : ""))" : "  no AP devices")
         } else {
             out.append("CARD.DOMAIN TYPE  MODE        STATUS  REQUESTS")
             out.append("----------------------------------------------")
