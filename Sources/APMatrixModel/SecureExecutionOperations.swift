@@ -13,12 +13,12 @@ extension APHost {
     public mutating func seBind(_ name: String, _ apqn: APQN, at now: Uptime) throws(APError) {
         let (g, _) = try seQueue(name, apqn, association: false)
         let state = try tapq(g, apqn, at: now, "se_bind")
+        // An illicit (CCA) queue was refused by `seQueue`: here the queue is bound, or usable.
         guard state.bind == .unbound else {
-            throw APError(.invalidArgument, state.bind == .illicit
-                          ? "se_bind: queue \(apqn) is illicit (bind state 3): this SE guest cannot use it"
-                          : "se_bind: queue \(apqn) is \(state) already (bind state \(state.bind.rawValue)); write 0 to unbind it first")
+            throw APError(.invalidArgument,
+                          "se_bind: queue \(apqn) is \(state) already (bind state \(state.bind.rawValue)); write 0 to unbind it first")
         }
-        try checkIdle(g, apqn, at: now, "se_bind")
+        try checkIdle(g, apqn, at: now)
         firmware.records[apqn, default: QueueRecord()].seBinding = SEBinding(guest: name, association: nil)
         guests[name]?.bus.seQueues[apqn]?.associationIndex = nil
         events.append(.seQueueChanged(guest: name, apqn: apqn, change: .bound, cause: "se_bind 1"))
@@ -55,17 +55,14 @@ extension APHost {
         }
         let state = try tapq(g, apqn, at: now, "se_associate")
         guard state.bind == .bound else {
-            let hint = switch state.bind {
-            case .unbound: "bind it first"
-            case .illicit: "this SE guest cannot use it"
-            default: "it is associated already; unbind and bind it to associate it again"
-            }
+            let hint = state.bind == .unbound ? "bind it first" : "it is associated already; unbind and bind it to associate it again"
             throw APError(.invalidArgument, "se_associate: queue \(apqn) is \(state) (bind state \(state.bind.rawValue)): \(hint)")
         }
+        // The kernel's `sm_state != IDLE`: a bound queue's state machine has
+        // left its reset (bind waited for it), so only ASSOC_WAIT remains.
         if let pending = state.association {
             throw APError(.resourceBusy, "se_associate: queue \(apqn) is waiting for its association with index \(pending)")
         }
-        try checkIdle(g, apqn, at: now, "se_associate")
         let i = Int(index)
         firmware.records[apqn]?.seBinding?.association = SEAssociation(index: i, completes: now + SecureExecution.associationTime)
         guests[name]?.bus.seQueues[apqn]?.associationIndex = i
@@ -82,9 +79,9 @@ extension APHost {
     }
 
     /// EBUSY while the queue device's state machine is still in its reset.
-    func checkIdle(_ g: Guest, _ apqn: APQN, at now: Uptime, _ attribute: String) throws(APError) {
+    func checkIdle(_ g: Guest, _ apqn: APQN, at now: Uptime) throws(APError) {
         if let d = g.bus.seQueues[apqn], now < d.idle {
-            throw APError(.resourceBusy, "\(attribute): queue \(apqn) is still being reset after its creation or unbind (its state machine is idle from \(d.idle) on); try again")
+            throw APError(.resourceBusy, "se_bind: queue \(apqn) is still being reset after its creation or unbind (its state machine is idle from \(d.idle) on); try again")
         }
     }
 

@@ -287,6 +287,53 @@ import Testing
     }
 }
 
+extension SecureExecutionTests {
+    /// The host document with `edit` applied; nil when it decodes, else why not.
+    func refusal(_ h: APHost, _ edit: (inout [String: Any]) -> Void) throws -> String? {
+        var doc = try JSONSerialization.jsonObject(with: JSONEncoder().encode(h)) as! [String: Any]
+        edit(&doc)
+        do { _ = try JSONDecoder().decode(APHost.self, from: try JSONSerialization.data(withJSONObject: doc)) } catch {
+            return "\(error)"
+        }
+        return nil
+    }
+
+    @Test func stateDocumentsWithImpossibleSEValuesAreRefused() throws {
+        var h = try host()
+        try h.seBind("se", Self.ep11, at: 1)
+        try h.seAssociate("se", Self.ep11, index: 7, at: 1)
+        _ = h.takeEvents()
+        #expect(try refusal(h) { _ in } == nil)
+        let index = try refusal(h) { doc in
+            var records = doc["queueRecords"] as! [[String: Any]]
+            let i = records.firstIndex { $0["apqn"] as? String == "02.0005" }!
+            records[i]["seBinding"] = ["guest": "se", "association": ["index": 70000, "completes": 2]]
+            doc["queueRecords"] = records
+        }
+        #expect(index?.contains("queue 02.0005: association index 70000 is outside 0-65535") == true, "\(String(describing: index))")
+        let device = try refusal(h) { doc in
+            var guests = doc["guests"] as! [[String: Any]]
+            var bus = guests[0]["bus"] as! [String: Any]
+            bus["seQueues"] = [["apqn": "09.0005", "idle": 0]]
+            guests[0]["bus"] = bus
+            doc["guests"] = guests
+        }
+        #expect(device?.contains("queue 09.0005: no such queue device, or an association index outside 0-65535") == true,
+                "\(String(describing: device))")
+        let missing = try refusal(h) { doc in
+            var guests = doc["guests"] as! [[String: Any]]
+            var bus = guests[0]["bus"] as! [String: Any]
+            bus["seQueues"] = nil
+            guests[0]["bus"] = bus
+            doc["guests"] = guests
+        }
+        #expect(missing?.contains("se-devices: guest se's SE queue devices [] are not its queue devices") == true,
+                "\(String(describing: missing))")
+        let event = #"{"kind": "se", "guest": "se", "apqn": "02.0005", "change": "associated", "cause": "x"}"#
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Event.self, from: Data(event.utf8)) }
+    }
+}
+
 extension String {
     /// Eight hex digits, as `ap_functions` prints them.
     var leftPadded8: String { String(repeating: "0", count: max(0, 8 - count)) + self }
