@@ -41,11 +41,11 @@ extension APHost {
     /// The guest associates one of its EP11 queues with secret `index`
     /// (`echo N > se_associate`, docs/secure-execution.md §3): EINVAL for an
     /// index above 0xffff, EIO when TAPQ fails, EINVAL unless the queue is
-    /// bound and not associated (BS 1), EBUSY while its state machine is not
-    /// IDLE (in its reset, or an association is pending). Then AAPQ starts
-    /// the association, which the firmware completes `associationTime`
-    /// later: until then `association pending`, then `associated N` and BS 0.
-    /// Every index is accepted (the emulated Ultravisor has a secret at each).
+    /// bound and not associated (BS 1), EBUSY while an association is pending
+    /// (the state machine in ASSOC_WAIT). Then AAPQ starts the association,
+    /// which the firmware completes `associationTime` later: until then
+    /// `association pending`, then `associated N` and BS 0. Every index is
+    /// accepted (the emulated Ultravisor has a secret at each).
     ///
     /// The corresponding kernel function is `se_associate_store` (ap_queue.c, in the guest).
     public mutating func seAssociate(_ name: String, _ apqn: APQN, index: UInt32, at now: Uptime) throws(APError) {
