@@ -16,7 +16,7 @@ public struct Firmware: Hashable, Sendable {
     public internal(set) var usageDomains: Bitmap256<APQI>
     /// H.adm: the LPAR's control domains.
     public internal(set) var controlDomains: Bitmap256<APQI>
-    /// The hardware queues vfio_ap has reset or a guest has put state into.
+    /// The hardware queues vfio_ap has reset, a guest has put state into or an SE guest has bound.
     public internal(set) var records: [APQN: QueueRecord] = [:]
 
     init(_ d: HostDescription) {
@@ -73,6 +73,8 @@ public struct QueueRecord: Hashable, Sendable {
     public var holdsStateOf: String?
     /// The held state: what that guest put into the queue (`putHeldState`), cleared by a reset.
     public var heldState: String?
+    /// The Secure Execution guest that bound the queue, and its association; cleared by a reset.
+    public var seBinding: SEBinding?
 }
 
 /// A crypto adapter's type: generation (CEX3…CEX8) and mode (A, C, P).

@@ -86,12 +86,14 @@ extension APHost {
 
     // MARK: the hardware queues
 
-    /// Resets (zeroizes) a queue: whatever guest state it held is gone.
+    /// Resets (zeroizes) a queue: whatever guest state it held is gone, and
+    /// so are its Secure Execution binding and association.
     mutating func reset(_ apqn: APQN, cause: String) {
         firmware.records[apqn, default: QueueRecord()].resets += 1
         firmware.records[apqn]?.holdsStateOf = nil
         firmware.records[apqn]?.heldState = nil
         events.append(.queueReset(apqn, cause: cause))
+        dropSEBinding(apqn, cause: cause)
     }
 }
 

@@ -29,6 +29,8 @@ public struct GuestBus: Hashable, Sendable {
     public internal(set) var timerArmed = Uptime.boot
     /// `ap_scan_bus_count` when the timer was armed.
     public internal(set) var scansWhenArmed = 0
+    /// In a Secure Execution guest with APSB, the SE fields of each queue device.
+    public internal(set) var seQueues: [APQN: SEQueueDevice] = [:]
 
     public static let configTimeRange = 5...120
 
@@ -56,11 +58,11 @@ extension APHost {
         cpu.apqci ? (firmware.busMaxAdapter, firmware.busMaxDomain) : (.legacyMax, .legacyMax)
     }
 
-    /// The guest, if it has an AP bus (ENOENT without the guest, ENODEV with `ap=off`).
+    /// The guest, if it has an AP bus (ENOENT without the guest, ENODEV without a bus).
     func guestWithBus(_ name: String) throws(APError) -> Guest {
         let g = try guest(name)
-        guard g.cpu.ap else {
-            throw APError(.noSuchDevice, "guest \(name) has no AP bus: its CPU model has ap=off")
+        guard g.hasAPBus else {
+            throw APError(.noSuchDevice, "guest \(name) has no AP bus: its CPU model has \(g.cpu.ap ? "appv=off (a Secure Execution guest needs it)" : "ap=off")")
         }
         return g
     }
@@ -71,7 +73,8 @@ extension APHost {
     /// creates no device; an adapter without any queue it can reach gets no
     /// card. Devices no longer found are removed, new ones created and bound
     /// to cex4card/cex4queue. A scan that changes the devices is an event.
-    /// The scan re-arms the config timer.
+    /// The scan re-arms the config timer. In an SE guest a queue device the
+    /// scan creates starts its reset, so it is not IDLE at once.
     ///
     /// The corresponding kernel function is `ap_scan_bus` (in the guest).
     public mutating func scanGuestBus(_ name: String, cause: String, at now: Uptime) throws(APError) {
@@ -81,7 +84,7 @@ extension APHost {
 
     /// Records scan `number` of the guest's bus, made at `time`.
     mutating func rescan(_ g: Guest, cause: String, at time: Uptime, number: Int) {
-        var bus = scanned(g)
+        var bus = scanned(g, at: time)
         bus.timerArmed = time
         bus.scansWhenArmed = number
         guests[g.name]?.bus = bus
@@ -92,8 +95,8 @@ extension APHost {
         }
     }
 
-    /// What a scan of the guest's bus finds in its CRYCB now; the timer as it was.
-    func scanned(_ g: Guest) -> GuestBus {
+    /// What a scan of the guest's bus at `time` finds in its CRYCB; the timer as it was.
+    func scanned(_ g: Guest, at time: Uptime) -> GuestBus {
         var bus = g.bus
         let view = (try? guestView(g.name)) ?? GuestView()
         bus.qci = g.cpu.apqci ? crycb(of: g.name) : nil
@@ -105,6 +108,11 @@ extension APHost {
         bus.offlineCards = bus.offlineCards & Bitmap256(bus.cards.keys)
         bus.offlineQueues.formIntersection(bus.queues)
         bus.domain = Self.selectDomain(bus)
+        let kept = bus.seQueues
+        bus.seQueues = [:]
+        if g.hasAPSB {
+            for q in bus.queues { bus.seQueues[q] = kept[q] ?? SEQueueDevice(idle: time + SecureExecution.resetTime) }
+        }
         return bus
     }
 
@@ -126,13 +134,15 @@ extension APHost {
     /// (kernel-reference §6), so its timer scans nothing. The first expiry in
     /// (`start`, `end`] whose scan finds something new is recorded; an expiry
     /// that finds nothing changes nothing (its scan is still counted, from
-    /// the time). Call it with consecutive intervals.
+    /// the time). The SE associations the firmware completes in the interval
+    /// are logged. Call it with consecutive intervals.
     ///
     /// The corresponding kernel function is `ap_config_timeout` (in the guest).
     public mutating func advanceGuestClocks(from start: Uptime, to end: Uptime) {
         for due in dueGuestScans(from: start, to: end) {
             rescan(due.guest, cause: "config_time", at: due.expiry, number: due.number)
         }
+        logCompletedAssociations(from: start, to: end)
     }
 
     /// The periodic scans due in (`start`, `end`] that would find something
@@ -143,8 +153,9 @@ extension APHost {
             let g = guests[name]!
             guard g.scansPeriodically else { return nil }
             let done = g.bus.periodicScans(until: start)
-            guard g.bus.periodicScans(until: end) > done, !scanned(g).sameDevices(as: g.bus) else { return nil }
-            return (g, g.bus.timerArmed + Double((done + 1) * g.bus.configTime), g.bus.scansWhenArmed + done + 1)
+            let expiry = g.bus.timerArmed + Double((done + 1) * g.bus.configTime)
+            guard g.bus.periodicScans(until: end) > done, !scanned(g, at: expiry).sameDevices(as: g.bus) else { return nil }
+            return (g, expiry, g.bus.scansWhenArmed + done + 1)
         }
     }
 

@@ -7,7 +7,7 @@
 /// Events keep their kind, so a resumed log shows and publishes them as before.
 extension Event: Codable {
     enum CodingKeys: String, CodingKey {
-        case kind, text, guest, before, after, cause, apqn, device, plugged, running, scan, added, removed
+        case kind, text, guest, before, after, cause, apqn, device, plugged, running, scan, added, removed, change, index
     }
 
     public init(from decoder: any Decoder) throws {
@@ -35,6 +35,13 @@ extension Event: Codable {
                                     added: try c.decode([String].self, forKey: .added),
                                     removed: try c.decode([String].self, forKey: .removed),
                                     cause: try c.decode(String.self, forKey: .cause))
+        case "se":
+            let index = try c.decodeIfPresent(Int.self, forKey: .index)
+            guard let change = SEChange(name: try c.decode(String.self, forKey: .change), index: index) else {
+                throw DecodingError.dataCorruptedError(forKey: .change, in: c, debugDescription: "not an SE change with its index")
+            }
+            self = .seQueueChanged(guest: try c.decode(String.self, forKey: .guest), apqn: try c.decode(APQN.self, forKey: .apqn),
+                                   change: change, cause: try c.decode(String.self, forKey: .cause))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "unknown event kind '\(other)'")
         }
@@ -45,6 +52,7 @@ extension Event: Codable {
         var kind: String
         var text: String?, guest: String?, before: Matrix?, after: Matrix?, cause: String?, apqn: APQN?
         var device: VfioAPDevice?, plugged: Bool?, running: Bool?, scan: Int?, added: [String]?, removed: [String]?
+        var change: String?, index: Int?
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -57,6 +65,8 @@ extension Event: Codable {
         case let .guestChanged(guest, running): (f.guest, f.running) = (guest, running)
         case let .guestBusChanged(guest, scan, added, removed, cause):
             (f.guest, f.scan, f.added, f.removed, f.cause) = (guest, scan, added, removed, cause)
+        case let .seQueueChanged(guest, apqn, change, cause):
+            (f.guest, f.apqn, f.change, f.index, f.cause) = (guest, apqn, change.name, change.index, cause)
         }
         try f.encode(to: encoder)
     }
@@ -82,8 +92,10 @@ extension APHost: Codable {
     }
     private struct HardwareQueueRecord: Codable {
         var apqn: APQN, resets: Int, holdsStateOf: String?, heldState: String?
+        /// Absent in files written before Secure Execution guests existed.
+        var seBinding: SEBinding?
         enum CodingKeys: String, CodingKey {
-            case apqn, resets, holdsStateOf
+            case apqn, resets, holdsStateOf, seBinding
             case heldState = "guestState"
         }
     }
@@ -95,6 +107,8 @@ extension APHost: Codable {
         var name: String, cpu: String, device: VfioAPDevice?
         /// The guest kernel's AP bus; absent in files written before guest trees existed.
         var bus: GuestBus?
+        /// Absent (false) in files written before Secure Execution guests existed.
+        var secure: Bool?
     }
     private enum CodingKeys: String, CodingKey {
         case profile, firmware, bus, mdevs, nextSerial, guests, queueRecords
@@ -123,11 +137,12 @@ extension APHost: Codable {
         try c.encode(vfio.nextSerial, forKey: .nextSerial)
         try c.encode(guests.keys.sorted().map { name in
             let g = guests[name]!
-            return GuestRecord(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus)
+            return GuestRecord(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus, secure: g.secure)
         }, forKey: .guests)
         try c.encode(fw.records.keys.sorted().map { apqn in
             let r = fw.records[apqn]!
-            return HardwareQueueRecord(apqn: apqn, resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState)
+            return HardwareQueueRecord(apqn: apqn, resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState,
+                                       seBinding: r.seBinding)
         }, forKey: .queueRecords)
     }
 
@@ -193,11 +208,15 @@ extension APHost: Codable {
             do throws(APError) { cpu = try CPUModel(parsing: g.cpu, facilities: firmware.facilities) } catch {
                 throw corrupt(.guests, "guest \(g.name): \(error.message)")
             }
-            guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus())
+            guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus(), secure: g.secure ?? false)
         }
         for r in try c.decode([HardwareQueueRecord].self, forKey: .queueRecords) {
             guard r.resets >= 0 else { throw corrupt(.queueRecords, "queue \(r.apqn): negative reset count") }
-            firmware.records[r.apqn] = QueueRecord(resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState)
+            if let a = r.seBinding?.association, !(0...SecureExecution.maxAssociationIndex).contains(a.index) {
+                throw corrupt(.queueRecords, "queue \(r.apqn): association index \(a.index) is outside 0-65535")
+            }
+            firmware.records[r.apqn] = QueueRecord(resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState,
+                                                   seBinding: r.seBinding)
         }
         let broken = checkInvariants()
         guard broken.isEmpty else {
@@ -210,10 +229,16 @@ extension APHost: Codable {
 
 /// The guest bus in the state file. `scans` is the count when the timer was
 /// armed; files written before time was derived have no `timerArmed` (their
-/// timer restarts at boot) and a `sinceTimerArmed` that is ignored.
+/// timer restarts at boot) and a `sinceTimerArmed` that is ignored. A bus of
+/// an SE guest has `seQueues`, one per queue device.
 extension GuestBus: Codable {
     private enum CodingKeys: String, CodingKey {
-        case qci, cards, queues, configTime, domain, offlineCards, offlineQueues, scans, timerArmed
+        case qci, cards, queues, configTime, domain, offlineCards, offlineQueues, scans, timerArmed, seQueues
+    }
+
+    /// One queue device's SE fields in the state file.
+    private struct SEQueueRecord: Codable {
+        var apqn: APQN, associationIndex: Int?, idle: Uptime
     }
 
     public init(from decoder: any Decoder) throws {
@@ -234,6 +259,13 @@ extension GuestBus: Codable {
         offlineQueues = try c.decode(Set<APQN>.self, forKey: .offlineQueues)
         scansWhenArmed = try c.decode(Int.self, forKey: .scans)
         timerArmed = try c.decodeIfPresent(Uptime.self, forKey: .timerArmed) ?? .boot
+        for r in try c.decodeIfPresent([SEQueueRecord].self, forKey: .seQueues) ?? [] {
+            guard queues.contains(r.apqn), r.associationIndex.map({ (0...SecureExecution.maxAssociationIndex).contains($0) }) ?? true else {
+                throw DecodingError.dataCorruptedError(forKey: .seQueues, in: c,
+                                                       debugDescription: "queue \(r.apqn): no such queue device, or an association index outside 0-65535")
+            }
+            seQueues[r.apqn] = SEQueueDevice(associationIndex: r.associationIndex, idle: r.idle)
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -247,5 +279,9 @@ extension GuestBus: Codable {
         try c.encode(offlineQueues.sorted(), forKey: .offlineQueues)
         try c.encode(scansWhenArmed, forKey: .scans)
         try c.encode(timerArmed, forKey: .timerArmed)
+        if !seQueues.isEmpty {
+            try c.encode(seQueues.keys.sorted().map { SEQueueRecord(apqn: $0, associationIndex: seQueues[$0]!.associationIndex,
+                                                                    idle: seQueues[$0]!.idle) }, forKey: .seQueues)
+        }
     }
 }

@@ -80,6 +80,11 @@ extension APHost {
             check(vfio.mdevs[d.mdev]?.guest == name, "guest-link", "guest \(name)'s device \(d.id) names mdev \(d.mdev), which is not attached to it")
             check(g.cpu.ap, "guest-link", "guest \(name) has a vfio-ap device with ap=off")
         }
+        for (name, g) in guests {
+            let devices = Set(g.bus.seQueues.keys)
+            check(devices == (g.hasAPSB ? Set(g.bus.queues) : []), "se-devices",
+                  "guest \(name)'s SE queue devices \(devices.sorted()) are not its queue devices\(g.hasAPSB ? "" : " (it has no APSB)")")
+        }
 
         // Hand-over: a queue holds only its current owner's state.
         for (apqn, r) in firmware.records {
@@ -88,6 +93,13 @@ extension APHost {
             if let g = r.holdsStateOf {
                 check(currentOwner(of: apqn) == .guest(g), "state-leak",
                       "queue \(apqn) holds state of guest \(g) but belongs to \(currentOwner(of: apqn))")
+            }
+            if let b = r.seBinding {
+                check(currentOwner(of: apqn) == .guest(b.guest) && guests[b.guest]?.hasAPSB == true, "se-binding",
+                      "queue \(apqn) is bound to guest \(b.guest), which is not an SE guest with it in its CRYCB (\(currentOwner(of: apqn)))")
+                let type = firmware.adapters[apqn.apid]?.type
+                check(type?.supportsSEBind == true && (b.association == nil || type?.supportsSEAssociation == true), "se-binding",
+                      "queue \(apqn) of a \(type.map(String.init(describing:)) ?? "missing") adapter is bound or associated")
             }
         }
         return out

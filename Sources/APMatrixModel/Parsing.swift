@@ -65,6 +65,31 @@ public enum KernelParse {
         return k == s.endIndex ? .success(value) : .failure(.invalidArgument)
     }
 
+    /// `kstrtouint(buf, 0, &val)`: `kstrtoul`'s syntax, and a value above
+    /// 32 bits is ERANGE.
+    public static func kstrtouint(_ bytes: [UInt8]) -> Result<UInt32, Errno> {
+        kstrtoul(bytes).flatMap { v in UInt32(exactly: v).map { .success($0) } ?? .failure(.outOfRange) }
+    }
+
+    /// `kstrtobool` (Linux 6.x): the first byte `1 y Y t T` is true, `0 n N f F`
+    /// false, `o`/`O` followed by `n`/`N` true and by `f`/`F` false; the rest
+    /// is ignored. Anything else, an empty buffer included, is EINVAL.
+    public static func kstrtobool(_ bytes: [UInt8]) -> Result<Bool, Errno> {
+        let s = Array(cString(bytes))
+        func byte(_ i: Int) -> Character? { i < s.count ? Character(Unicode.Scalar(s[i])) : nil }
+        switch byte(0) {
+        case "1", "y", "Y", "t", "T": return .success(true)
+        case "0", "n", "N", "f", "F": return .success(false)
+        case "o", "O":
+            switch byte(1) {
+            case "n", "N": return .success(true)
+            case "f", "F": return .success(false)
+            default: return .failure(.invalidArgument)
+            }
+        default: return .failure(.invalidArgument)
+        }
+    }
+
     /// `simple_strtoul(s, &end, 0)`: never fails; `end == start` means no digits.
     /// Overflow wraps silently, as in the kernel.
     static func simpleStrtoul(_ s: ArraySlice<UInt8>, at i: Int) -> (value: UInt64, end: Int) {

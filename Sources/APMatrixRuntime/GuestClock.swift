@@ -3,9 +3,11 @@ import Dispatch
 import Synchronization
 
 /// Lets time pass for the guests' AP buses: their periodic scans
-/// (`config_time`) happen on the host's clock. A tick only reads the host;
-/// it becomes an operation only when a due scan finds something new, so an
-/// idle host, guests running or not, is never changed (or saved) by time.
+/// (`config_time`) happen on the host's clock, and the SE associations the
+/// firmware completes are logged. A tick only reads the host; it becomes an
+/// operation only when a due scan finds something new or an association
+/// completes, so an idle host, guests running or not, is never changed (or
+/// saved) by time.
 final class GuestClock: Sendable {
     private let timer = Mutex<TimerBox?>(nil)
 
@@ -23,7 +25,8 @@ final class GuestClock: Sendable {
             guard let runtime else { return }
             let now = runtime.clock.now()
             let start = last.withLock { l in defer { l = now }; return l }
-            guard !runtime.read({ h in h.dueGuestScans(from: start, to: now).isEmpty }) else { return }
+            guard !runtime.read({ h in h.dueGuestScans(from: start, to: now).isEmpty && h.dueAssociations(from: start, to: now).isEmpty })
+            else { return }
             try? runtime.perform("clock") { (h: inout APHost) in h.advanceGuestClocks(from: start, to: now) }
         }
         t.schedule(deadline: .now() + interval, repeating: interval)

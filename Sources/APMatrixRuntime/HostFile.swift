@@ -9,7 +9,10 @@ public enum HostFile {
     static let topFields: Set<String> = ["apxa", "maxAdapter", "maxDomain", "facilities", "domains",
                                          "controlDomains", "apmask", "aqmask", "maxMdevs", "adapters", "notes"]
     static let adapterFields: Set<String> = ["id", "type", "configured", "domains"]
-    static let facilityFields: Set<String> = ["qci", "apft", "apqi", "aiv"]
+    /// The facilities a host file may name, each on unless the file says false.
+    static var facilityFlags: [(name: String, flag: WritableKeyPath<Facilities, Bool>)] {
+        [("qci", \.qci), ("apft", \.apft), ("apqi", \.apqi), ("aiv", \.aiv), ("pv", \.pv), ("appv", \.appv), ("appvi", \.appvi)]
+    }
 
     public static func load(path: String) throws(HostDescription.Invalid) -> HostDescription {
         switch Files.read(path) {
@@ -37,11 +40,8 @@ public enum HostFile {
         var facilities = Facilities()
         if let f = top["facilities"] {
             guard case .object(let fo) = f else { throw HostDescription.Invalid("facilities", "must be an object") }
-            try unknown(fo, facilityFields, prefix: "facilities.")
-            facilities.qci = try bool(fo["qci"], "facilities.qci") ?? true
-            facilities.apft = try bool(fo["apft"], "facilities.apft") ?? true
-            facilities.apqi = try bool(fo["apqi"], "facilities.apqi") ?? true
-            facilities.aiv = try bool(fo["aiv"], "facilities.aiv") ?? true
+            try unknown(fo, Set(facilityFlags.map(\.name)), prefix: "facilities.")
+            for f in facilityFlags { facilities[keyPath: f.flag] = try bool(fo[f.name], "facilities." + f.name) ?? true }
         }
         guard let domainsValue = top["domains"] else { throw HostDescription.Invalid("domains", "is required") }
         let domains: Bitmap256<APQI> = try ids(domainsValue, "domains")

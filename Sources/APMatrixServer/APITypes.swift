@@ -50,6 +50,32 @@ public struct GuestDTO: ResponseCodable, Sendable, Equatable {
     public var bus: GuestBusDTO?
     /// APQN → the held state: what the guest put into that queue (absent when none).
     public var heldState: [String: String]?
+    /// True for a Secure Execution guest (absent otherwise).
+    public var secure: Bool? = nil
+    /// In a Secure Execution guest with AP pass-through (APSB): the SE state
+    /// of each queue it sees, as its TAPQ gives it now.
+    public var seQueues: [SEQueueDTO]? = nil
+}
+
+/// A queue of a Secure Execution guest: its bind state (lszcrypt's SESTAT) and association.
+public struct SEQueueDTO: Codable, Sendable, Equatable {
+    public var apqn: APQN
+    /// `usable`, `bound`, `unbound` or `illicit`.
+    public var state: String
+    /// The BS bits of the queue's `ap_functions`, 0-3.
+    public var bs: Int
+    /// The association index, while it is pending or once it is done (EP11 only).
+    public var association: Int?
+    /// True while the firmware has not completed the association.
+    public var associationPending: Bool?
+
+    public init(apqn: APQN, _ s: SEState) {
+        self.apqn = apqn
+        state = s.bind.description
+        bs = Int(s.bind.rawValue)
+        association = s.association
+        associationPending = s.association.map { _ in s.bind == .bound }
+    }
 }
 
 /// A guest's own AP bus: what its last scan found (not the CRYCB itself).
@@ -131,7 +157,8 @@ public struct HostDTO: ResponseCodable, Sendable, Equatable {
 public struct EventDTO: ResponseCodable, Sendable, Equatable {
     public var sequence: Int
     public var seconds: Double
-    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices).
+    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices),
+    /// `se` (a queue's Secure Execution state in a guest changed).
     public var kind: String
     public var line: String
     public var dmesg: String

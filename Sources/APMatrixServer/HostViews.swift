@@ -53,7 +53,9 @@ enum HostViews {
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
                                queues: v.queues),
             qmp: runtime.monitorSocket(name), sysfsMount: runtime.treeMountPoint(name),
-            bus: g.cpu.ap ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name))
+            bus: g.hasAPBus ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name),
+            secure: g.secure ? true : nil,
+            seQueues: g.hasAPSB ? h.seStates(name, at: now).map { SEQueueDTO(apqn: $0.apqn, $0.state) } : nil)
     }
 
     /// The queues holding state `guest` put into them.
@@ -92,6 +94,9 @@ enum HostViews {
             d.guest = guest
         case let .guestBusChanged(guest, _, _, _, _):
             d.kind = "bus"
+            d.guest = guest
+        case let .seQueueChanged(guest, _, _, _):
+            d.kind = "se"
             d.guest = guest
         }
         return d

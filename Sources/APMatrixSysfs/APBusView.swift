@@ -98,13 +98,20 @@ enum APBusView {
         d["chkstop"] = .attribute(.constant("0\n"))
     }
 
-    /// `features` (`ap_bus` `features_show`, the QCI flags this host has).
-    static func features(apxa: Bool) -> String { apxa ? "APXA QACT\n" : "QACT\n" }
+    /// `features` (`ap_bus` `features_show`, the QCI flags this host has, in
+    /// the kernel's order); APSB only in a Secure Execution guest with AP pass-through.
+    static func features(apxa: Bool, apsb: Bool = false) -> String {
+        ((apxa ? "APXA QACT" : "QACT") + (apsb ? " APSB" : "")) + "\n"
+    }
 
     static func functions(_ type: AdapterType, apxa: Bool) -> Attribute {
-        let f = type.apFunctions(apxa: apxa)
+        .constant(functionsText(type.apFunctions(apxa: apxa)))
+    }
+
+    /// `ap_functions`: `0x%08X\n`.
+    static func functionsText(_ f: UInt32) -> String {
         let digits = String(f, radix: 16, uppercase: true)
-        return .constant("0x" + String(repeating: "0", count: 8 - digits.utf8.count) + digits + "\n")
+        return "0x" + String(repeating: "0", count: 8 - digits.utf8.count) + digits + "\n"
     }
 
     /// The attributes of a card that follow from its type alone.

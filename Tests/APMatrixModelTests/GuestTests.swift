@@ -44,6 +44,39 @@ import Testing
         #expect(e?.message.contains(name) == true)
     }
 
+    @Test func appvAndAppviFollowTheSecureExecutionFacilities() throws {
+        let all = try CPUModel(parsing: "host", facilities: Facilities())
+        #expect(all.appv && all.appvi)
+        #expect(all.description == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
+        let noPV = try CPUModel(parsing: "host", facilities: Facilities(pv: false))
+        #expect(!noPV.appv && !noPV.appvi, "no Ultravisor, no Ultravisor features")
+        let noAPPVI = try CPUModel(parsing: "host", facilities: Facilities(appvi: false))
+        #expect(noAPPVI.appv && !noAPPVI.appvi)
+        let bare = try CPUModel(parsing: "z16,ap=on,appv=on", facilities: Facilities())
+        #expect(bare.description == "z16,ap=on,apqci=off,apft=off,apqi=off,appv=on,appvi=off")
+    }
+
+    @Test(arguments: [
+        ("host,appv=on", Facilities(appv: false), "CPU feature appv is not available: the host lacks facility appv (Ultravisor feature bit 4)"),
+        ("host,appv=on", Facilities(pv: false), "CPU feature appv is not available: the host lacks facility pv (protected virtualization)"),
+        ("host,appvi=on", Facilities(appvi: false), "CPU feature appvi is not available: the host lacks facility appvi (Ultravisor feature bit 5)"),
+    ])
+    func missingSecureExecutionFacilityIsNamed(_ text: String, _ f: Facilities, _ message: String) {
+        let e = errorOf { _ = try CPUModel(parsing: text, facilities: f) }
+        #expect(e?.errno == .invalidArgument)
+        #expect(e?.message == message)
+    }
+
+    /// QEMU's `check_consistency`: appv requires ap, appvi requires appv; a warning, the guest starts.
+    @Test func dependenciesAreWarningsAsInQEMU() throws {
+        #expect(try CPUModel(parsing: "host", facilities: Facilities()).warnings == [])
+        #expect(try CPUModel(parsing: "host,ap=off", facilities: Facilities()).warnings == ["'appv' requires 'ap'."])
+        #expect(try CPUModel(parsing: "z16,ap=on,appvi=on", facilities: Facilities()).warnings == ["'appvi' requires 'appv'."])
+        var h = try makeHost(adapters: [5], domains: [4])
+        try h.startGuest("g", cpu: CPUModel(parsing: "host,ap=off", facilities: h.firmware.facilities), device: nil, at: 0)
+        #expect(h.events.map(\.line).contains("guest g: warning: 'appv' requires 'ap'."))
+    }
+
     @Test func missingFacilityIsAStartError() throws {
         var h = try makeHost(adapters: [5], domains: [4], facilities: Facilities(apqi: false))
         try h.mk(uuidA, adapters: [5], domains: [4])

@@ -120,10 +120,11 @@ extension APHost {
     }
 
     /// Starts guest `name` at `now` with a vfio-ap device on mdev `uuid`.
-    mutating func start(_ name: String, mdev uuid: MdevUUID, cpu: String = "host", at now: Uptime = .boot) throws(APError) {
+    mutating func start(_ name: String, mdev uuid: MdevUUID, cpu: String = "host", secure: Bool = false,
+                        at now: Uptime = .boot) throws(APError) {
         let model = try CPUModel(parsing: cpu, facilities: firmware.facilities)
         try startGuest(name, cpu: model, device: VfioAPDevice(
-            id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"), at: now)
+            id: "hostdev0", mdev: uuid, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid)"), secure: secure, at: now)
     }
 
     /// `guest_matrix` text, or the errno symbol when it cannot be read.

@@ -1,4 +1,5 @@
 import APMatrixModel
+import SystemPackage
 import Testing
 
 /// kstrtoul as a string: the value, or the errno symbol.
@@ -250,5 +251,77 @@ private func parseMask(_ s: String, from current: Bitmap256<APID>) -> String {
         #expect(APQN(sysfsName: "05.0100") == nil)
         #expect(APQN(5, 4).description == "05.0004")
         #expect(APQN(0xff, 0xab).description == "ff.00ab")
+    }
+}
+
+/// `kstrtobool` (lib/kstrtox.c, Linux 6.x), the parser of `se_bind`.
+@Suite struct KstrtoboolTests {
+    @Test(arguments: [
+        ("1", true), ("1\n", true), ("y", true), ("Y", true), ("yes", true), ("t", true), ("True", true), ("tx", true),
+        ("on", true), ("ON", true), ("oN\n", true),
+        ("0", false), ("0\n", false), ("n", false), ("No", false), ("f", false), ("F", false), ("false", false),
+        ("off", false), ("OFF", false), ("of", false),
+    ])
+    func accepts(_ input: String, _ value: Bool) {
+        #expect(KernelParse.kstrtobool(b(input)) == .success(value))
+    }
+
+    @Test(arguments: ["", "\n", "2", "o", "ox", "x", " 1", "e", "d", "enable", "\u{11}", "\u{10}"])
+    func rejects(_ input: String) {
+        #expect(KernelParse.kstrtobool(b(input)) == .failure(.invalidArgument))
+    }
+}
+
+/// `kstrtouint` base 0, the parser of `se_associate`: kstrtoul's syntax within 32 bits.
+@Suite struct KstrtouintTests {
+    @Test(arguments: [("7", UInt32(7)), ("0x10\n", 16), ("010", 8), ("+65535", 65535), ("4294967295", 4_294_967_295)])
+    func accepts(_ input: String, _ value: UInt32) {
+        #expect(KernelParse.kstrtouint(b(input)) == .success(value))
+    }
+
+    @Test(arguments: [("4294967296", Errno.outOfRange), ("0x100000000", .outOfRange), ("-1", .invalidArgument),
+                      ("abc", .invalidArgument), ("7 ", .invalidArgument), ("", .invalidArgument)])
+    func rejects(_ input: String, _ errno: Errno) {
+        #expect(KernelParse.kstrtouint(b(input)) == .failure(errno))
+    }
+}
+
+/// QEMU's confidential guest support for s390x, and `--secure` (docs/secure-execution.md §7).
+@Suite struct ConfidentialGuestSupportTests {
+    func secure(_ flag: Bool, _ object: String?, _ machine: String?) -> String {
+        do { return try ConfidentialGuestSupport.isSecure(secure: flag, object: object, machine: machine) ? "secure" : "plain" } catch {
+            return error.description
+        }
+    }
+
+    @Test func theQEMUSpellingIsTheSameAsSecure() {
+        #expect(secure(false, nil, nil) == "plain")
+        #expect(secure(true, nil, nil) == "secure")
+        #expect(secure(false, "s390-pv-guest,id=pv0", "confidential-guest-support=pv0") == "secure")
+        #expect(secure(false, "qom-type=s390-pv-guest,id=pv0", "s390-ccw-virtio,confidential-guest-support=pv0") == "secure")
+        #expect(secure(true, "s390-pv-guest,id=pv0", "s390-ccw-virtio-9.2,confidential-guest-support=pv0") == "secure")
+    }
+
+    @Test(arguments: [
+        ("s390-pv-guest,id=pv0", nil,
+         "EINVAL: -object s390-pv-guest,id=pv0 is not used: add -machine confidential-guest-support=pv0 (or use --secure)"),
+        (nil, "confidential-guest-support=pv0", "EINVAL: -machine confidential-guest-support=pv0: no -object s390-pv-guest,id=pv0"),
+        ("s390-pv-guest,id=pv0", "confidential-guest-support=pv1",
+         "EINVAL: -machine confidential-guest-support=pv1 names no object: the s390-pv-guest object's id is pv0"),
+        ("sev-guest,id=sev0", "confidential-guest-support=sev0",
+         "EINVAL: -object sev-guest,id=sev0: only s390-pv-guest objects are emulated (s390-pv-guest,id=ID)"),
+        ("s390-pv-guest", "confidential-guest-support=pv0",
+         "EINVAL: -object s390-pv-guest: id=ID is required; QEMU ids start with a letter, then letters, digits, '-', '.', '_'"),
+        ("s390-pv-guest,id=0pv", "confidential-guest-support=0pv",
+         "EINVAL: -object s390-pv-guest,id=0pv: id=ID is required; QEMU ids start with a letter, then letters, digits, '-', '.', '_'"),
+        ("s390-pv-guest,id=pv0,x=1", "confidential-guest-support=pv0",
+         "EINVAL: -object s390-pv-guest,id=pv0,x=1: s390-pv-guest has no property 'x' (it takes only id=ID)"),
+        ("s390-pv-guest,id=pv0", "pc,confidential-guest-support=pv0",
+         "EINVAL: -machine pc,confidential-guest-support=pv0: the s390x machine type is s390-ccw-virtio"),
+        ("s390-pv-guest,id=pv0", "s390-ccw-virtio,accel=tcg,confidential-guest-support=pv0",
+         "EINVAL: -machine s390-ccw-virtio,accel=tcg,confidential-guest-support=pv0: 'accel=tcg' is not emulated (only confidential-guest-support=ID is)"),
+    ] as [(String?, String?, String)])
+    func halfOrWrongSpellingsAreRefused(_ object: String?, _ machine: String?, _ error: String) {
+        #expect(secure(false, object, machine) == error)
     }
 }

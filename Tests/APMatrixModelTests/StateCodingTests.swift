@@ -41,7 +41,7 @@ import Testing
         #expect(back == h)
         #expect(back.vfio.mdevsInOrder.map(\.uuid) == [uuidA, uuidB])
         #expect(back.vfio.mdevs[uuidB]?.iommuGroup == 1)
-        #expect(back.guests["g1"]?.cpu.description == "host,ap=on,apqci=on,apft=on,apqi=off")
+        #expect(back.guests["g1"]?.cpu.description == "host,ap=on,apqci=on,apft=on,apqi=off,appv=on,appvi=on")
         #expect(back.firmware.records[APQN(5, 4)]?.heldState == "key-1")
         #expect(back.bus.queues[APQN(6, 4)]?.driver == nil)
         #expect(back.bus.aqmask.hexString == mask("0040"))

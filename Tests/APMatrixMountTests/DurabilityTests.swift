@@ -159,7 +159,7 @@ extension MountTests {
             serve = p
             #expect(address != nil, "stderr: \(p.stderrText)")
             let show = sh("\(q(cli)) guest show g1 --server \(q(address!))")
-            #expect(show.stdout.contains("  cpu      host,ap=on,apqci=on,apft=on,apqi=off\n"), "\(show)")
+            #expect(show.stdout.contains("  cpu      host,ap=on,apqci=on,apft=on,apqi=off,appv=on,appvi=on\n"), "\(show)")
             #expect(show.stdout.contains("  qmp      \(qmp)\n"), "\(show)")
             #expect(show.stdout.contains("  state    queue 05.0004 holds \"key-1\"\n"), "\(show)")
             #expect(cat(dir + "/devices/vfio_ap/matrix/\(u)/guest_matrix") == "05.0004\n")

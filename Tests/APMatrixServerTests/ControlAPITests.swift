@@ -122,7 +122,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             let started = try await client.startGuest("guest1", uuid: uuid1)
             #expect(started.status == .created)
             let g = try decode(GuestDTO.self, started)
-            #expect(g.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+            #expect(g.cpu == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
             #expect(g.crycb == MatrixDTO(Matrix(apm: Bitmap256([5, 6]), aqm: Bitmap256([4, 0x47]), adm: Bitmap256([4]))))
             #expect(g.view.queues.map(\.description) == ["05.0004", "05.0047", "06.0004", "06.0047"])
             #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix")
@@ -171,7 +171,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             try expectError(try await client.startGuest("g", cpu: "host,ap=off", uuid: uuid1), .unprocessableContent, "EINVAL",
                             containing: "ap=on")
             let g = try decode(GuestDTO.self, try await client.startGuest("g", cpu: "z15", uuid: nil))
-            #expect(g.cpu == "z15,ap=off,apqci=off,apft=off,apqi=off")
+            #expect(g.cpu == "z15,ap=off,apqci=off,apft=off,apqi=off,appv=off,appvi=off")
             try expectError(try await client.startGuest("g", uuid: nil), .conflict, "EEXIST")
         }
     }
@@ -271,6 +271,54 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     }
 }
 
+/// A Secure Execution guest through the API (docs/secure-execution.md): both
+/// spellings start one, its document shows each queue's SE state, the event
+/// log has kind `se`, and it cannot migrate.
+@Suite struct SecureExecutionAPITests {
+    @Test func secureGuestDocumentEventsAndMigration() async throws {
+        let service = try seedService()
+        try await app(service).test(.router) { client in
+            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4"])
+            let device = "vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/\(uuid1),id=hostdev0"
+            try expectError(try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer,
+                                                     body: body(StartGuestRequest(name: "se", object: "s390-pv-guest,id=pv0"))),
+                            .unprocessableContent, "EINVAL", containing: "is not used: add -machine confidential-guest-support=pv0")
+            let started = try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer, body: body(StartGuestRequest(
+                name: "se", device: device, object: "s390-pv-guest,id=pv0", machine: "s390-ccw-virtio,confidential-guest-support=pv0")))
+            #expect(started.status == .created)
+            let g = try decode(GuestDTO.self, started)
+            #expect(g.secure == true)
+            #expect(g.seQueues == [SEQueueDTO(apqn: APQN(5, 4), SEState(.illicit)), SEQueueDTO(apqn: APQN(6, 4), SEState(.unbound))])
+            #expect(g.seQueues?.map(\.bs) == [3, 2] && g.seQueues?.map(\.state) == ["illicit", "unbound"])
+
+            let runtime = service.runtime
+            try runtime.perform({ "test" }) { (h: inout APHost, now: Uptime) throws(APError) in
+                try h.seBind("se", APQN(6, 4), at: now + 1)
+                try h.seAssociate("se", APQN(6, 4), index: 3, at: now + 1)
+            }
+            let bound = try await client.execute(uri: "/api/v1/guests/se", method: .get) { try decode(GuestDTO.self, $0) }
+            let q = try #require(bound.seQueues?.last)
+            #expect(q.state == "bound" && q.bs == 1 && q.association == 3 && q.associationPending == true)
+            let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
+            #expect(events.filter { $0.kind == "se" }.map(\.line)
+                    == ["guest se: queue 06.0004 SE bound (se_bind 1)",
+                        "guest se: queue 06.0004 SE association with index 3 requested (se_associate 3)"])
+            #expect(events.filter { $0.kind == "se" }.allSatisfy { $0.guest == "se" })
+
+            try expectError(try await client.execute(uri: "/api/v1/guests/se/migrate", method: .post, headers: writer,
+                                                     body: body(MigrateRequest(to: "http://127.0.0.1:1"))),
+                            .notImplemented, "ENOTSUP", containing: "protected VMs are currently not migratable.")
+
+            let plain = try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer,
+                                                 body: body(StartGuestRequest(name: "plain"))) { try decode(GuestDTO.self, $0) }
+            #expect(plain.secure == nil && plain.seQueues == nil)
+            let flag = try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer,
+                                                body: body(StartGuestRequest(name: "flag", secure: true))) { try decode(GuestDTO.self, $0) }
+            #expect(flag.secure == true && flag.seQueues == [])
+        }
+    }
+}
+
 /// Two daemons, each with a live API, for the migration procedure.
 @Suite struct MigrationTests {
     @Test func migrateAfterUnplugThenPlugOnTarget() async throws {
@@ -301,7 +349,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
                 #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_adapter", "6").status == .ok)
                 #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_domain", "0xab").status == .ok)
                 let moved = try await client.execute(uri: "/api/v1/guests/guest1", method: .get) { try decode(GuestDTO.self, $0) }
-                #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on")
+                #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
                 let plugged = try await client.execute(uri: "/api/v1/guests/guest1/devices", method: .post, headers: writer,
                                                        body: body(PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid2)", id: "hostdev0"))) {
                     try decode(GuestDTO.self, $0)
