@@ -115,30 +115,35 @@ extension APHost {
                                                     : "unbind: no queue '\(name)' is bound to \(driver)")
     }
 
-    /// Binds an unbound card to `cex4card`: ENODEV unless it is an unbound card.
+    /// Binds an unbound card to `cex4card`: ENODEV for a name that is no
+    /// card, and for a bound card ENODEV (seed) or EBUSY (upstream), as for queues.
     ///
     /// The corresponding kernel function is `bind_store` (drivers/base/bus.c).
     public mutating func bindCard(_ id: APID) throws(APError) {
-        guard bus.cards[id]?.bound == false else { throw Self.notAnUnboundCard(id.cardName) }
+        guard let card = bus.cards[id] else { throw Self.noCardDevice(id.cardName) }
+        guard !card.bound else {
+            throw APError(rules.bindBoundErrno, "bind: \(id.cardName) is already bound to cex4card; unbind it first")
+        }
         bus.cards[id]?.bound = true
         events.append(.note("ap: \(id.cardName) bound to cex4card"))
     }
 
-    /// The refusal of a `cex4card` `bind` of anything but an unbound card.
-    public static func notAnUnboundCard(_ name: String) -> APError {
-        APError(.noSuchDevice, "bind: '\(name)' is not an unbound card")
+    /// The refusal of a `cex4card` `bind` of a name that is no card device.
+    public static func noCardDevice(_ name: String) -> APError {
+        APError(.noSuchDevice, "bind: no card device '\(name)'")
     }
 
-    /// Binds a queue to `driver` (SPEC §1): the device must exist, be bound
-    /// to no driver, and the masks must allow the driver (vfio_ap only
-    /// unreserved queues, cex4queue only reserved ones), else ENODEV. A queue
-    /// bound to vfio_ap is probed like after a mask change.
+    /// Binds a queue to `driver` (SPEC §1): the device must exist (ENODEV)
+    /// and be bound to no driver (seed ENODEV, upstream EBUSY), and the masks
+    /// must allow the driver (vfio_ap only unreserved queues, cex4queue only
+    /// reserved ones), else ENODEV. A queue bound to vfio_ap is probed like
+    /// after a mask change.
     ///
     /// The corresponding kernel function is `bind_store` (drivers/base/bus.c).
     public mutating func bindQueue(_ apqn: APQN, to driver: QueueDriver) throws(APError) {
         guard let q = bus.queues[apqn] else { throw Self.noQueueDevice(apqn.description) }
         if let current = q.driver {
-            throw APError(.noSuchDevice, "bind: queue \(apqn) is already bound to \(current.rawValue)")
+            throw APError(rules.bindBoundErrno, "bind: queue \(apqn) is already bound to \(current.rawValue); unbind it first")
         }
         let fits = bus.fittingDriver(apqn)
         guard fits == driver else {

@@ -37,6 +37,15 @@ struct ProfileRules {
         }
     }
 
+    /// `bind` of a device already bound (SPEC §1): ENODEV in the seed era,
+    /// EBUSY from the 6.x driver core (`__driver_probe_device`).
+    var bindBoundErrno: Errno {
+        switch profile {
+        case .seed: return .noSuchDevice
+        case .upstream: return .resourceBusy
+        }
+    }
+
     /// The APQNs a mask change newly reserves (§9.3) are the newly set ids
     /// times this: the other mask (seed, ≤ 6.17), or every id (6.18+).
     func inUseScope<ID>(of otherMask: Bitmap256<ID>) -> Bitmap256<ID> {
@@ -151,13 +160,14 @@ struct ProfileRules {
 
     /// The shadow after an id was assigned (`m` already has it).
     /// Seed: hot plug all or nothing (SPEC §3 "Hot plug"); upstream: a full
-    /// re-filter, which may also unplug other adapters (V11).
+    /// re-filter of APM and AQM, which may also unplug other adapters (V11),
+    /// and of the ADM only for a control domain (`vfio_ap_mdev_filter_cdoms`).
     func afterAssign(_ a: Assignment, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
         switch (profile, a) {
         case (.seed, .adapter(let id)): return plugAdapter(id, into: s, assigned: m, host: host)
         case (.seed, .domain(let id)): return plugDomain(id, into: s, assigned: m, host: host)
         case (.seed, .controlDomain): return s.with(a, true)
-        case (.upstream, .adapter), (.upstream, .domain): return filter(m, host: host)
+        case (.upstream, .adapter), (.upstream, .domain): return filterMatrix(m, shadow: s, host: host)
         case (.upstream, .controlDomain):
             var out = s
             out.adm = m.adm & host.firmware.controlDomains
@@ -178,7 +188,7 @@ struct ProfileRules {
 
     /// The shadow after queue `apqn` was newly bound to vfio_ap (probe).
     /// Seed: the adapter rule if its adapter is not plugged, then the
-    /// domain rule; upstream: a full re-filter (§9.14).
+    /// domain rule; upstream: a full re-filter of APM and AQM (§9.14).
     func afterProbe(_ apqn: APQN, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
         switch profile {
         case .seed:
@@ -187,8 +197,17 @@ struct ProfileRules {
             if !out.aqm.contains(apqn.apqi) { out = plugDomain(apqn.apqi, into: out, assigned: m, host: host) }
             return out
         case .upstream:
-            return filter(m, host: host)
+            return filterMatrix(m, shadow: s, host: host)
         }
+    }
+
+    /// Upstream `vfio_ap_mdev_filter_matrix` alone: APM and AQM filtered
+    /// anew, the ADM as it was (only `vfio_ap_mdev_filter_cdoms` touches it,
+    /// kernel-reference §4.2).
+    func filterMatrix(_ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
+        var out = filter(m, host: host)
+        out.adm = s.adm
+        return out
     }
 
     /// The shadow after a firmware change of the host configuration. Both:
@@ -208,9 +227,7 @@ struct ProfileRules {
             // Removed control domains: removed & ~assigned, which can never hit the shadow.
             out.adm = out.adm.subtracting(change.removed.adm.subtracting(m.adm))
             if change.added.apm.intersects(m.apm) || change.added.aqm.intersects(m.aqm) {
-                let f = filter(m, host: host)
-                out.apm = f.apm
-                out.aqm = f.aqm
+                out = filterMatrix(m, shadow: out, host: host)
             }
             if change.added.adm.intersects(m.adm) { out.adm = m.adm & host.firmware.controlDomains }
         }

@@ -48,7 +48,7 @@ public enum Store {
     public static func bind(driver: String, _ input: [UInt8], in host: inout APHost) throws(APError) {
         let name = KernelParse.deviceName(input)
         if driver == "cex4card" {
-            guard let id = APID(cardName: name) else { throw APHost.notAnUnboundCard(name) }
+            guard let id = APID(cardName: name) else { throw APHost.noCardDevice(name) }
             try host.bindCard(id)
         } else {
             guard let d = QueueDriver(rawValue: driver), let apqn = APQN(sysfsName: name) else {
