@@ -15,6 +15,8 @@ public enum Event: Hashable, Sendable {
     case guestChanged(guest: String, running: Bool)
     /// A scan of a guest's own AP bus created or removed devices (what the guest kernel sees).
     case guestBusChanged(guest: String, scan: Int, added: [String], removed: [String], cause: String)
+    /// A uevent the host's kernel sent.
+    case uevent(Uevent)
 
     /// The line `dmesg` shows.
     public var line: String {
@@ -32,6 +34,8 @@ public enum Event: Hashable, Sendable {
         case let .guestBusChanged(guest, scan, added, removed, cause):
             func list(_ names: [String]) -> String { names.isEmpty ? "-" : names.joined(separator: " ") }
             return "guest \(guest): AP bus scan \(scan) (\(cause)): added \(list(added)); removed \(list(removed))"
+        case let .uevent(u):
+            return "uevent " + u.summary
         }
     }
 
@@ -45,6 +49,7 @@ public enum Event: Hashable, Sendable {
         case .deviceChanged: return "device"
         case .guestChanged: return "guest"
         case .guestBusChanged: return "bus"
+        case .uevent: return "uevent"
         }
     }
 

@@ -40,7 +40,10 @@ enum HostViews {
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
                                queues: v.queues),
             qmp: runtime.monitorSocket(name), sysfsMount: runtime.treeMountPoint(name),
-            bus: g.cpu.ap ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name))
+            bus: g.cpu.ap ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name),
+            vfioIRQs: g.device == nil ? nil : h.vfioIRQs(of: name).map {
+                VfioIRQDTO(index: $0.irq.rawValue, name: $0.irq.name, wired: $0.wired)
+            })
     }
 
     /// The queues holding state `guest` put into them.
@@ -80,6 +83,9 @@ enum HostViews {
         case let .guestBusChanged(guest, _, _, _, _):
             d.kind = "bus"
             d.guest = guest
+        case let .uevent(u):
+            d.kind = "uevent"
+            d.uevent = UeventDTO(action: u.action.rawValue, devpath: u.devpath, subsystem: u.subsystem, properties: u.properties)
         }
         return d
     }
