@@ -58,6 +58,8 @@ public struct APBus: Hashable, Sendable {
     /// is a probe that passed the checks, which re-arms the bindings-complete
     /// completion (`ap_device_probe`).
     mutating func setDriver(_ apqn: APQN, _ driver: QueueDriver?) {
+        if let old = queues[apqn]?.driver, old != driver { queues[apqn]?.initiated = false }
+        if driver == .cex4queue { queues[apqn]?.initiated = true }
         queues[apqn]?.driver = driver
         if driver == .vfioAP { vfioBound[apqn.apid.value].insert(apqn.apqi) } else { vfioBound[apqn.apid.value].remove(apqn.apqi) }
         if driver != nil { bindingsRearmed = true }
@@ -90,6 +92,11 @@ public struct QueueDevice: Hashable, Sendable {
     public var online = true
     /// `driver_override` (6.19): the only driver the next probe accepts.
     public var driverOverride: String?
+    /// The queue's state is past uninitiated: set when the bus creates the
+    /// device and when zcrypt probes it (`ap_queue_init_state`), cleared when
+    /// a driver lets it go (`ap_queue_remove`); vfio_ap does not initiate
+    /// it. Its `request_count` reads `-` while it is not.
+    public var initiated = true
 }
 
 /// The drivers a queue device can be bound to.

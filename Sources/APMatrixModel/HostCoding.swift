@@ -78,7 +78,7 @@ extension APHost: Codable {
     }
     private struct QueueDeviceRecord: Codable {
         var apqn: APQN, driver: QueueDriver?, online: Bool
-        var driverOverride: String?
+        var driverOverride: String?, initiated: Bool?
     }
     private struct BusRecord: Codable {
         /// `ap_domain`, -1 for none.
@@ -124,7 +124,8 @@ extension APHost: Codable {
                                cards: bus.cards.keys.sorted().map { CardRecord(id: $0, bound: bus.cards[$0]!.bound, online: bus.cards[$0]!.online) },
                                queues: bus.queues.keys.sorted().map {
                                    let q = bus.queues[$0]!
-                                   return QueueDeviceRecord(apqn: $0, driver: q.driver, online: q.online, driverOverride: q.driverOverride)
+                                   return QueueDeviceRecord(apqn: $0, driver: q.driver, online: q.online,
+                                                            driverOverride: q.driverOverride, initiated: q.initiated)
                                },
                                timers: bus.timers, bindingsCompleteCount: bus.bindingsCompleteCount,
                                bindingsRearmed: bus.bindingsRearmed, driverOverrideCount: bus.driverOverrideCount,
@@ -191,6 +192,7 @@ extension APHost: Codable {
             bus.queues[q.apqn]?.online = q.online
             bus.queues[q.apqn]?.driverOverride = q.driverOverride
             bus.setDriver(q.apqn, q.driver)
+            bus.queues[q.apqn]?.initiated = q.initiated ?? true
         }
         if let t = b.timers { bus.timers = t }
         if let n = b.bindingsCompleteCount { bus.bindingsCompleteCount = n }

@@ -155,21 +155,24 @@ enum APBusView {
         return d
     }
 
-    /// The attributes of a queue that follow from its card's type and whether its driver enabled interrupts.
-    static func queueConstants(_ type: AdapterType, apxa: Bool, interrupts: Bool) -> Directory {
+    /// The attributes of a queue that follow from its card's type, whether
+    /// its driver enabled interrupts and whether its state is initiated
+    /// (`request_count` reads `-` before).
+    static func queueConstants(_ type: AdapterType, apxa: Bool, interrupts: Bool, initiated: Bool) -> Directory {
         var d: Directory = [
             "config": .attribute(.constant("1\n")),
             "ap_functions": .attribute(functions(type, apxa: apxa)),
             "interrupt": .attribute(.constant(interrupts ? "Interrupts enabled.\n" : "Interrupts disabled.\n")),
         ]
         counters(&d)
+        if !initiated { d["request_count"] = .attribute(.rw({ _ in "-\n" }, { _, _ in })) }
         d["subsystem"] = .symlink("../../../../bus/ap")
         return d
     }
 
     static func queueDirectory(_ apqn: APQN, _ queue: QueueDevice, _ adapter: Adapter, _ host: APHost) -> Directory {
         var d = queueConstants(adapter.type, apxa: host.firmware.apxa,
-                               interrupts: queue.driver == .cex4queue && host.firmware.facilities.aiv)
+                               interrupts: queue.driver == .cex4queue && host.apInterrupts, initiated: queue.initiated)
         if let driver = queue.driver {
             d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
         }

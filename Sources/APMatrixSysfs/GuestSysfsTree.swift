@@ -100,7 +100,7 @@ public struct GuestSysfsTree: SysfsView {
         }
         guard c.count == 2, let apqn = APQN(sysfsName: String(c[1])), apqn.apid == id,
               g.bus.queues.contains(apqn) else { return nil }
-        var d = APBusView.queueConstants(type, apxa: host.firmware.apxa, interrupts: g.cpu.apqi)
+        var d = APBusView.queueConstants(type, apxa: host.firmware.apxa, interrupts: g.cpu.apqi, initiated: true)
         d["driver"] = .symlink("../../../../bus/ap/drivers/cex4queue")
         d["online"] = .attribute(.rw({ [self] in line(try bus($0).offlineQueues.contains(apqn) ? 0 : 1) },
                                      { try Store.guestOnline(name, card: id, queue: apqn, $1, in: &$0) }))

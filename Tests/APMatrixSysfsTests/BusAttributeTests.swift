@@ -125,6 +125,21 @@ import Testing
         #expect(h.cat("/bus/ap/bindings") == "4/4 (complete)\n")
     }
 
+    /// A queue a driver let go stays uninitiated until zcrypt probes it
+    /// again (`ap_queue_remove`, `ap_queue_init_state`): its `request_count`
+    /// reads `-` (docs/upstream-ap-bus.md §5.2).
+    @Test(arguments: Profile.allCases) func requestCountOfAnUninitiatedQueue(_ p: Profile) throws {
+        var h = try host(Self.lpar, profile: p)
+        #expect(h.cat("/devices/ap/card05/05.0004/request_count") == "0\n")
+        #expect(h.echo("-6", "/bus/ap/apmask") == nil)
+        #expect(h.cat("/devices/ap/card06/06.0004/request_count") == "-\n")
+        #expect(h.cat("/devices/ap/card06/06.0004/requestq_count") == "0\n")
+        #expect(h.echo("+6", "/bus/ap/apmask") == nil)
+        #expect(h.cat("/devices/ap/card06/06.0004/request_count") == "0\n")
+        #expect(h.echo("05.0004", "/bus/ap/drivers/vfio_ap/unbind") == nil)
+        #expect(h.cat("/devices/ap/card05/05.0004/request_count") == "-\n")
+    }
+
     /// 6.x sends `BINDINGS=complete` once per re-arming, at the end of the
     /// next scan: a probe re-arms it; the seed era has no `COMPLETECOUNT`.
     @Test(arguments: Profile.allCases) func bindingsCompleteEventAtTheNextScan(_ p: Profile) throws {
