@@ -14,10 +14,10 @@ final class GuestServe {
     let process: Spawned
     let server: String
 
-    init(host: String? = nil) throws {
+    init(host: String? = nil, profile: String? = nil) throws {
         base = try makeTempDir()
         sys = base + "/sys"
-        process = try startServe(sys, host: host)
+        process = try startServe(sys, host: host, profile: profile)
         guard let ready = process.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http") else {
             cleanupServe(process, sys)
             throw TestFailure("serve is not ready: \(process.stdoutText) \(process.stderrText)")
