@@ -18,6 +18,11 @@ public struct QueueInfo: Hashable, Sendable {
     public var config: Bool?
     public var online: Bool?
     public var driver: String?
+    /// `driver_override` (Linux 6.19): "" when none is set, nil when the kernel has no such file.
+    public var driverOverride: String?
+
+    /// The override set on the queue, if any.
+    public var override: String? { driverOverride.flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// What an mdev's `guest_matrix` says.
@@ -120,9 +125,10 @@ public struct Snapshot: Hashable, Sendable {
                                  driver: dir.linkName(c + "/driver"))
             for qname in dir.list(c) ?? [] {
                 guard let apqn = APQN(sysfsName: qname), apqn.apid == id else { continue }
-                queues[apqn] = QueueInfo(apqn: apqn, config: dir.int(c + "/" + qname + "/config").map { $0 == 1 },
-                                         online: dir.int(c + "/" + qname + "/online").map { $0 == 1 },
-                                         driver: dir.linkName(c + "/" + qname + "/driver"))
+                let q = c + "/" + qname
+                queues[apqn] = QueueInfo(apqn: apqn, config: dir.int(q + "/config").map { $0 == 1 },
+                                         online: dir.int(q + "/online").map { $0 == 1 }, driver: dir.linkName(q + "/driver"),
+                                         driverOverride: dir.text(q + "/driver_override"))
             }
         }
 
@@ -167,6 +173,9 @@ public struct Snapshot: Hashable, Sendable {
 
     /// `seed profile` / `upstream profile`, for the headers of the tools' texts.
     public var profileName: String { "\(profile.rawValue) profile" }
+
+    /// Whether the kernel has `driver_override` on queues (6.19).
+    public var hasDriverOverride: Bool { queues.values.contains { $0.driverOverride != nil } }
 
     /// The mdev that has `apqn` assigned.
     public func owner(of apqn: APQN) -> MdevInfo? { mdevs.first { $0.matrix.contains(apqn) } }
