@@ -55,12 +55,6 @@ public struct GuestDTO: Codable, Sendable, Equatable {
 
 /// One VFIO IRQ of a guest's vfio-ap device.
 public struct VfioIRQDTO: Codable, Sendable, Equatable {
-    public init(index: Int, name: String, wired: Bool) {
-        self.index = index
-        self.name = name
-        self.wired = wired
-    }
-
     /// 0 `VFIO_AP_REQ_IRQ_INDEX`, 1 `VFIO_AP_CFG_CHG_IRQ_INDEX`.
     public var index: Int
     public var name: String
@@ -155,13 +149,6 @@ public struct EventDTO: Codable, Sendable, Equatable {
 
 /// A uevent as the kernel sends it, without `SEQNUM`.
 public struct UeventDTO: Codable, Sendable, Equatable {
-    public init(action: String, devpath: String, subsystem: String, properties: [String]) {
-        self.action = action
-        self.devpath = devpath
-        self.subsystem = subsystem
-        self.properties = properties
-    }
-
     public var action: String
     public var devpath: String
     public var subsystem: String

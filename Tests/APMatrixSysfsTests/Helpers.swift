@@ -56,6 +56,13 @@ extension APHost {
         }
     }
 
+    /// The host without its event list: what a failed write must leave unchanged.
+    var settled: APHost {
+        var h = self
+        _ = h.takeEvents()
+        return h
+    }
+
     /// The uevents since the last `takeEvents()`, as `dmesg` shows them.
     var ueventLines: [String] { events.filter { $0.kind == "uevent" }.map(\.line) }
 

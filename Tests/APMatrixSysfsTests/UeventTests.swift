@@ -58,10 +58,10 @@ import Testing
 
     @Test(arguments: writes) func writeSendsASyntheticEvent(_ path: String, _ text: String, _ line: String) throws {
         var h = try host(Self.lpar, profile: .upstream)
-        let before = HostState(h)
+        let before = h.settled
         #expect(h.echo(text, path) == nil)
         #expect(h.ueventLines == [line])
-        #expect(HostState(h) == before, "a synthetic event changes nothing in sysfs")
+        #expect(h.settled == before, "a synthetic event changes nothing in sysfs")
     }
 
     static let refusals: [(String, String)] = [
@@ -81,12 +81,12 @@ import Testing
 
     @Test(arguments: refusals) func badWritesAreEINVALAndLogged(_ text: String, _ why: String) throws {
         var h = try host(Self.lpar, profile: .upstream)
-        let before = HostState(h)
+        let before = h.settled
         #expect(h.echo(text, "/devices/ap/card05/uevent") == "EINVAL")
         #expect(h.kernelLines == ["synth uevent: /devices/ap/card05: \(why)",
                                   "cex4card card05: uevent: failed to send synthetic uevent: -22"])
         #expect(h.ueventLines == [])
-        #expect(HostState(h) == before)
+        #expect(h.settled == before)
     }
 
     /// `dev_err` names the bus when no driver is bound.
@@ -97,16 +97,5 @@ import Testing
         #expect(h.echo("bogus", "/devices/ap/card05/05.0004/uevent") == "EINVAL")
         #expect(h.kernelLines == ["synth uevent: /devices/ap/card05/05.0004: unknown uevent action string",
                                   "ap 05.0004: uevent: failed to send synthetic uevent: -22"])
-    }
-}
-
-/// Everything observable about a host except its event list.
-struct HostState: Equatable {
-    let host: APHost
-
-    init(_ h: APHost) {
-        var settled = h
-        _ = settled.takeEvents()
-        host = settled
     }
 }
