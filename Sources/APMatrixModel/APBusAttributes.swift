@@ -69,9 +69,9 @@ extension APHost {
     /// with every queue bound (the devices follow the firmware at once, so
     /// that is all a periodic scan can find). nil on an idle host.
     public func dueHostScan(from start: Uptime, to end: Uptime) -> (expiry: Uptime, number: Int)? {
+        guard bus.bindingsRearmed, bus.timers.periodicScans(until: end) > bus.timers.periodicScans(until: start) else { return nil }
         let b = bus.boundQueues
-        guard bus.bindingsRearmed, b.bound == b.total,
-              bus.timers.periodicScans(until: end) > bus.timers.periodicScans(until: start) else { return nil }
+        guard b.bound == b.total else { return nil }
         let next = bus.timers.nextExpiry(after: start)
         return (next.time, next.number)
     }
