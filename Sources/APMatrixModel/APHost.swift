@@ -3,7 +3,8 @@
 public enum Profile: String, Sendable, CaseIterable, Codable {
     /// The v10 dynamic-configuration design (the seed; SPEC §3).
     case seed
-    /// Linux 6.16+ as merged, to the 7.0 sources (kernel-reference §4.2–4.5, §9).
+    /// Linux 6.19 with QEMU 10.1, as merged, to the 7.0 sources
+    /// (kernel-reference §4.2–4.5, §9; docs/upstream-ap-bus.md).
     case upstream
 }
 
@@ -46,6 +47,7 @@ public struct APHost: Sendable, Equatable {
         bus = APBus(apmask: d.apmask, aqmask: d.aqmask)
         vfio = VfioAP(maxMdevs: d.maxMdevs)
         scanBus()
+        endOfScan(at: .boot)
         bus.apDomain = (firmware.usageDomains & bus.aqmask).first
         events.removeAll()
     }

@@ -18,6 +18,8 @@ public enum Event: Hashable, Sendable {
     /// A queue's Secure Execution state in a guest changed: bound, unbound,
     /// associated, or lost when the host reset the queue.
     case seQueueChanged(guest: String, apqn: APQN, change: SEChange, cause: String)
+    /// A uevent the host's kernel sent.
+    case uevent(Uevent)
 
     /// The line `dmesg` shows.
     public var line: String {
@@ -37,6 +39,8 @@ public enum Event: Hashable, Sendable {
             return "guest \(guest): AP bus scan \(scan) (\(cause)): added \(list(added)); removed \(list(removed))"
         case let .seQueueChanged(guest, apqn, change, cause):
             return "guest \(guest): queue \(apqn) SE \(change) (\(cause))"
+        case let .uevent(u):
+            return "uevent " + u.summary
         }
     }
 
@@ -51,6 +55,7 @@ public enum Event: Hashable, Sendable {
         case .guestChanged: return "guest"
         case .guestBusChanged: return "bus"
         case .seQueueChanged: return "se"
+        case .uevent: return "uevent"
         }
     }
 

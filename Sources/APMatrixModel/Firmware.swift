@@ -44,6 +44,11 @@ public struct Firmware: Hashable, Sendable {
         return usageDomains & (ad.domains ?? .all)
     }
 
+    /// The QCI facility flags `features` names, in the kernel's order: every
+    /// LPAR of a z15 or later has APSC, QACT and RC8A; APXA with extended
+    /// addressing; APSB only in a Secure Execution guest, never in an LPAR.
+    public var qciFeatures: [String] { ["APSC"] + (apxa ? ["APXA"] : []) + ["QACT", "RC8A"] }
+
     // MARK: the maxima each consumer derives from QCI
 
     /// `ap_max_adapter_id`: Na with apxa (when non-zero), else the legacy maximum.
@@ -86,6 +91,15 @@ public struct AdapterType: Hashable, Sendable, CustomStringConvertible {
         case cca = "C"
         /// EP11 coprocessor.
         case ep11 = "P"
+
+        /// `MODE=` of the AP bus's uevents (`ap_uevent`).
+        public var ueventMode: String {
+            switch self {
+            case .accelerator: return "accel"
+            case .cca: return "cca"
+            case .ep11: return "ep11"
+            }
+        }
     }
 
     public let generation: Int

@@ -80,8 +80,12 @@ extension APHost {
         change(&firmware)
         let after = firmware.hostConfiguration
         events.append(.note("firmware: \(cause)"))
+        let change = HostConfigChange(removed: before.subtracting(after), added: after.subtracting(before))
+        // New adapters or domains re-arm the bindings-complete completion (`ap_scan_bus`).
+        if !change.added.apm.isEmpty || !change.added.aqm.isEmpty { bus.bindingsRearmed = true }
         scanBus()
-        vfioConfigChanged(HostConfigChange(removed: before.subtracting(after), added: after.subtracting(before)), cause: cause)
+        vfioConfigChanged(change, cause: cause)
+        endOfScan(at: nil)
     }
 
     // MARK: the hardware queues

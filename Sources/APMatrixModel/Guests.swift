@@ -41,6 +41,10 @@ public struct Guest: Hashable, Sendable {
     /// `ap_interrupts`: `apqi`, and in a Secure Execution guest also `appvi`.
     public var apInterrupts: Bool { cpu.apqi && (!secure || cpu.appvi) }
 
+    /// AP configuration change events QEMU has queued for the guest and it
+    /// has not yet taken (`handleConfigChanges`).
+    public internal(set) var pendingConfigChanges = 0
+
     /// Whether the guest's bus scans on its own every `config_time`: with
     /// `apqci` it can tell that its configuration changed (kernel-reference §6).
     var scansPeriodically: Bool { hasAPBus && cpu.apqci }
@@ -48,7 +52,7 @@ public struct Guest: Hashable, Sendable {
     /// `ap_scan_bus_count` at `now`: the scans recorded, plus the periodic
     /// scans since, which count whether or not they found anything new.
     public func busScans(at now: Uptime) -> Int {
-        bus.scansWhenArmed + (scansPeriodically ? bus.periodicScans(until: now) : 0)
+        scansPeriodically ? bus.timers.scans(at: now) : bus.timers.scansWhenArmed
     }
 
     /// `bindings`: queue devices bound to a driver / all queue devices; every

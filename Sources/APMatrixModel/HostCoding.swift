@@ -7,7 +7,7 @@
 /// Events keep their kind, so a resumed log shows and publishes them as before.
 extension Event: Codable {
     enum CodingKeys: String, CodingKey {
-        case kind, text, guest, before, after, cause, apqn, device, plugged, running, scan, added, removed, change, index
+        case kind, text, guest, before, after, cause, apqn, device, plugged, running, scan, added, removed, uevent, change, index
     }
 
     public init(from decoder: any Decoder) throws {
@@ -35,6 +35,7 @@ extension Event: Codable {
                                     added: try c.decode([String].self, forKey: .added),
                                     removed: try c.decode([String].self, forKey: .removed),
                                     cause: try c.decode(String.self, forKey: .cause))
+        case "uevent": self = .uevent(try c.decode(Uevent.self, forKey: .uevent))
         case "se":
             let index = try c.decodeIfPresent(Int.self, forKey: .index)
             guard let change = SEChange(name: try c.decode(String.self, forKey: .change), index: index) else {
@@ -52,6 +53,7 @@ extension Event: Codable {
         var kind: String
         var text: String?, guest: String?, before: Matrix?, after: Matrix?, cause: String?, apqn: APQN?
         var device: VfioAPDevice?, plugged: Bool?, running: Bool?, scan: Int?, added: [String]?, removed: [String]?
+        var uevent: Uevent?
         var change: String?, index: Int?
     }
 
@@ -65,6 +67,7 @@ extension Event: Codable {
         case let .guestChanged(guest, running): (f.guest, f.running) = (guest, running)
         case let .guestBusChanged(guest, scan, added, removed, cause):
             (f.guest, f.scan, f.added, f.removed, f.cause) = (guest, scan, added, removed, cause)
+        case let .uevent(u): f.uevent = u
         case let .seQueueChanged(guest, apqn, change, cause):
             (f.guest, f.apqn, f.change, f.index, f.cause) = (guest, apqn, change.name, change.index, cause)
         }
@@ -85,10 +88,14 @@ extension APHost: Codable {
     }
     private struct QueueDeviceRecord: Codable {
         var apqn: APQN, driver: QueueDriver?, online: Bool
+        var driverOverride: String?, initiated: Bool?
     }
     private struct BusRecord: Codable {
         /// `ap_domain`, -1 for none.
         var apmask: Bitmap256<APID>, aqmask: Bitmap256<APQI>, apDomain: Int, cards: [CardRecord], queues: [QueueDeviceRecord]
+        /// Absent in files written before the bus's own attributes existed.
+        var timers: BusTimers?, bindingsCompleteCount: Int?, bindingsRearmed: Bool?, driverOverrideCount: Int?
+        var bindingsFollowMasks: Bool?
     }
     private struct HardwareQueueRecord: Codable {
         var apqn: APQN, resets: Int, holdsStateOf: String?, heldState: String?
@@ -107,6 +114,8 @@ extension APHost: Codable {
         var name: String, cpu: String, device: VfioAPDevice?
         /// The guest kernel's AP bus; absent in files written before guest trees existed.
         var bus: GuestBus?
+        /// Absent in files written before config-change notification existed.
+        var pendingConfigChanges: Int?
         /// Absent (false) in files written before Secure Execution guests existed.
         var secure: Bool?
     }
@@ -128,8 +137,13 @@ extension APHost: Codable {
         try c.encode(BusRecord(apmask: bus.apmask, aqmask: bus.aqmask, apDomain: bus.apDomain?.value ?? -1,
                                cards: bus.cards.keys.sorted().map { CardRecord(id: $0, bound: bus.cards[$0]!.bound, online: bus.cards[$0]!.online) },
                                queues: bus.queues.keys.sorted().map {
-                                   QueueDeviceRecord(apqn: $0, driver: bus.queues[$0]!.driver, online: bus.queues[$0]!.online)
-                               }), forKey: .bus)
+                                   let q = bus.queues[$0]!
+                                   return QueueDeviceRecord(apqn: $0, driver: q.driver, online: q.online,
+                                                            driverOverride: q.driverOverride, initiated: q.initiated)
+                               },
+                               timers: bus.timers, bindingsCompleteCount: bus.bindingsCompleteCount,
+                               bindingsRearmed: bus.bindingsRearmed, driverOverrideCount: bus.driverOverrideCount,
+                               bindingsFollowMasks: bus.bindingsFollowMasks), forKey: .bus)
         try c.encode(vfio.mdevsInOrder.map {
             MdevRecord(uuid: $0.uuid, matrix: $0.matrix, shadow: $0.shadow, guest: $0.guest,
                        iommuGroup: $0.iommuGroup, serial: $0.serial)
@@ -137,7 +151,8 @@ extension APHost: Codable {
         try c.encode(vfio.nextSerial, forKey: .nextSerial)
         try c.encode(guests.keys.sorted().map { name in
             let g = guests[name]!
-            return GuestRecord(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus, secure: g.secure)
+            return GuestRecord(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus,
+                               pendingConfigChanges: g.pendingConfigChanges, secure: g.secure)
         }, forKey: .guests)
         try c.encode(fw.records.keys.sorted().map { apqn in
             let r = fw.records[apqn]!
@@ -190,7 +205,17 @@ extension APHost: Codable {
         for card in b.cards { bus.cards[card.id] = Card(bound: card.bound, online: card.online) }
         for q in b.queues {
             bus.queues[q.apqn]?.online = q.online
+            bus.queues[q.apqn]?.driverOverride = q.driverOverride
             bus.setDriver(q.apqn, q.driver)
+            bus.queues[q.apqn]?.initiated = q.initiated ?? true
+        }
+        if let t = b.timers { bus.timers = t }
+        if let n = b.bindingsCompleteCount { bus.bindingsCompleteCount = n }
+        bus.bindingsRearmed = b.bindingsRearmed ?? false
+        bus.driverOverrideCount = b.driverOverrideCount ?? 0
+        bus.bindingsFollowMasks = b.bindingsFollowMasks ?? true
+        guard bus.bindingsCompleteCount >= 0, bus.driverOverrideCount >= 0 else {
+            throw corrupt(.bus, "a negative bindings-complete or driver_override count")
         }
         for m in try c.decode([MdevRecord].self, forKey: .mdevs) {
             guard vfio.mdevs[m.uuid] == nil else { throw corrupt(.mdevs, "mdev \(m.uuid) is listed twice") }
@@ -208,7 +233,9 @@ extension APHost: Codable {
             do throws(APError) { cpu = try CPUModel(parsing: g.cpu, facilities: firmware.facilities) } catch {
                 throw corrupt(.guests, "guest \(g.name): \(error.message)")
             }
-            guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus(), secure: g.secure ?? false)
+            guard (g.pendingConfigChanges ?? 0) >= 0 else { throw corrupt(.guests, "guest \(g.name): a negative count of events") }
+            guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus(), secure: g.secure ?? false,
+                                   pendingConfigChanges: g.pendingConfigChanges ?? 0)
         }
         for r in try c.decode([HardwareQueueRecord].self, forKey: .queueRecords) {
             guard r.resets >= 0 else { throw corrupt(.queueRecords, "queue \(r.apqn): negative reset count") }
@@ -227,13 +254,50 @@ extension APHost: Codable {
     }
 }
 
-/// The guest bus in the state file. `scans` is the count when the timer was
-/// armed; files written before time was derived have no `timerArmed` (their
-/// timer restarts at boot) and a `sinceTimerArmed` that is ignored. A bus of
-/// an SE guest has `seQueues`, one per queue device.
+/// The timers in the state file. A file written before `poll_thread` and
+/// `poll_timeout` existed has their defaults; one written before time was
+/// derived has no `timerArmed` (its timer restarts at boot).
+extension BusTimers: Codable {
+    enum CodingKeys: String, CodingKey {
+        case configTime, timerArmed, pollThread, pollTimeout
+        case scansWhenArmed = "scans"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        configTime = try c.decode(Int.self, forKey: .configTime)
+        guard Self.configTimeRange.contains(configTime) else {
+            throw DecodingError.dataCorruptedError(forKey: .configTime, in: c, debugDescription: "config_time \(configTime) is outside 5-120")
+        }
+        scansWhenArmed = try c.decode(Int.self, forKey: .scansWhenArmed)
+        guard scansWhenArmed >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .scansWhenArmed, in: c, debugDescription: "a negative scan count")
+        }
+        timerArmed = try c.decodeIfPresent(Uptime.self, forKey: .timerArmed) ?? .boot
+        pollThread = try c.decodeIfPresent(Bool.self, forKey: .pollThread) ?? false
+        pollTimeout = try c.decodeIfPresent(UInt64.self, forKey: .pollTimeout) ?? 250_000
+        guard pollTimeout <= Self.pollTimeoutLimit else {
+            throw DecodingError.dataCorruptedError(forKey: .pollTimeout, in: c, debugDescription: "poll_timeout \(pollTimeout) is above 120 s")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(configTime, forKey: .configTime)
+        try c.encode(scansWhenArmed, forKey: .scansWhenArmed)
+        try c.encode(timerArmed, forKey: .timerArmed)
+        try c.encode(pollThread, forKey: .pollThread)
+        try c.encode(pollTimeout, forKey: .pollTimeout)
+    }
+}
+
+/// The guest bus in the state file: its own fields and, beside them in the
+/// same object, its timers (`scans` is the count when the timer was armed;
+/// files written before time was derived also have a `sinceTimerArmed`
+/// that is ignored). A bus of an SE guest has `seQueues`, one per queue device.
 extension GuestBus: Codable {
     private enum CodingKeys: String, CodingKey {
-        case qci, cards, queues, configTime, domain, offlineCards, offlineQueues, scans, timerArmed, seQueues
+        case qci, cards, queues, domain, offlineCards, offlineQueues, seQueues
     }
 
     /// One queue device's SE fields in the state file.
@@ -246,10 +310,6 @@ extension GuestBus: Codable {
         qci = try c.decodeIfPresent(Matrix.self, forKey: .qci)
         cards = try c.decode([APID: AdapterType].self, forKey: .cards)
         queues = try c.decode([APQN].self, forKey: .queues)
-        configTime = try c.decode(Int.self, forKey: .configTime)
-        guard Self.configTimeRange.contains(configTime) else {
-            throw DecodingError.dataCorruptedError(forKey: .configTime, in: c, debugDescription: "config_time \(configTime) is outside 5-120")
-        }
         let d = try c.decode(Int.self, forKey: .domain)
         guard d == -1 || APQI(exactly: d) != nil else {
             throw DecodingError.dataCorruptedError(forKey: .domain, in: c, debugDescription: "domain \(d) is outside -1...255")
@@ -257,8 +317,7 @@ extension GuestBus: Codable {
         domain = APQI(exactly: d)
         offlineCards = try c.decode(Bitmap256<APID>.self, forKey: .offlineCards)
         offlineQueues = try c.decode(Set<APQN>.self, forKey: .offlineQueues)
-        scansWhenArmed = try c.decode(Int.self, forKey: .scans)
-        timerArmed = try c.decodeIfPresent(Uptime.self, forKey: .timerArmed) ?? .boot
+        timers = try BusTimers(from: decoder)
         for r in try c.decodeIfPresent([SEQueueRecord].self, forKey: .seQueues) ?? [] {
             guard queues.contains(r.apqn), r.associationIndex.map({ (0...SecureExecution.maxAssociationIndex).contains($0) }) ?? true else {
                 throw DecodingError.dataCorruptedError(forKey: .seQueues, in: c,
@@ -273,12 +332,10 @@ extension GuestBus: Codable {
         try c.encodeIfPresent(qci, forKey: .qci)
         try c.encode(cards, forKey: .cards)
         try c.encode(queues, forKey: .queues)
-        try c.encode(configTime, forKey: .configTime)
         try c.encode(domain?.value ?? -1, forKey: .domain)
         try c.encode(offlineCards, forKey: .offlineCards)
         try c.encode(offlineQueues.sorted(), forKey: .offlineQueues)
-        try c.encode(scansWhenArmed, forKey: .scans)
-        try c.encode(timerArmed, forKey: .timerArmed)
+        try timers.encode(to: encoder)
         if !seQueues.isEmpty {
             try c.encode(seQueues.keys.sorted().map { SEQueueRecord(apqn: $0, associationIndex: seQueues[$0]!.associationIndex,
                                                                     idle: seQueues[$0]!.idle) }, forKey: .seQueues)

@@ -33,11 +33,17 @@ extension APHost {
         }
         for (apqn, q) in bus.queues {
             check(firmware.queueDomains(of: apqn.apid).contains(apqn.apqi), "queue-devices", "queue \(apqn) exists without firmware behind it")
-            if let d = q.driver {
-                check(d == bus.fittingDriver(apqn), "binding", "queue \(apqn) is bound to \(d.rawValue) but apmask/aqmask give it to \(bus.fittingDriver(apqn).rawValue)")
+            if let d = q.driver, bus.bindingsFollowMasks {
+                check(d == bus.fittingDriver(apqn), "binding", "queue \(apqn) is bound to \(d.rawValue) but apmask/aqmask give it to \(bus.fittingDriver(apqn)?.rawValue ?? "none")")
             }
             check((q.driver == .vfioAP) == bus.isBoundToVfio(apqn), "vfio-bound", "\(apqn) binding and vfio_ap's list disagree")
         }
+
+        let overrides = bus.queues.values.reduce(0) { $0 + ($1.driverOverride == nil ? 0 : 1) }
+        check(bus.driverOverrideCount >= overrides, "driver-override",
+              "\(overrides) queues have a driver_override but the count is \(bus.driverOverrideCount)")
+        check(overrides == 0 || (bus.masksAreDefault && !bus.bindingsFollowMasks), "driver-override",
+              "a driver_override exists while apmask/aqmask are not all ones, or bindings are said to follow the masks")
 
         // mdevs: instances, identities, assignments.
         check(vfio.availableInstances >= 0, "available-instances", "\(vfio.mdevs.count) mdevs exceed maxMdevs \(vfio.maxMdevs)")
@@ -51,7 +57,7 @@ extension APHost {
                     check(false, "apqn-in-two-mdevs", "queue \(shared) is assigned to mdevs \(m.uuid) and \(o.uuid)")
                 }
             }
-            if let r = m.matrix.apqns.first(where: bus.isReserved) {
+            if bus.bindingsFollowMasks, let r = m.matrix.apqns.first(where: bus.isReserved) {
                 check(false, "assigned-reserved", "queue \(r) is assigned to mdev \(m.uuid) and reserved for the host")
             }
             check(m.iommuGroup >= 0, "iommu-group", "mdev \(m.uuid) has iommu group \(m.iommuGroup)")

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 /// The one runtime of an emulated host. It owns the model behind one lock,
-/// the event log and its delivery, the guests' clocks, the durable state and
+/// the event log and its delivery, the AP buses' clock, the durable state and
 /// the edges a guest owns (its QMP monitor, its sysfs tree). FUSE worker
 /// threads, the control API and QMP monitors call only this.
 ///
@@ -33,7 +33,7 @@ public final class Runtime: Sendable {
     public let instrumentation: Instrumentation
     let edges: (any GuestEdges)?
     let attachments = Mutex<[String: GuestAttachments]>([:])
-    let guestClock = GuestClock()
+    let busClock = BusClock()
 
     /// With `resuming`, the host, log and QMP sockets of a state file, the
     /// clock continuing where the log stopped. `edges` opens QMP monitors and
@@ -70,6 +70,8 @@ public final class Runtime: Sendable {
             let guests = s.host.guests.count
             var r: Result<T, APError>
             do throws(APError) { r = .success(try body(&s.host, now)) } catch { r = .failure(error) }
+            // The guests take the AP configuration change events the operation signalled at once.
+            if s.host.hasPendingConfigChanges { s.host.handleConfigChanges(at: now) }
             assert(s.host.checkInvariants().isEmpty, "invariants broken: \(s.host.checkInvariants())")
             let entries = s.log.append(s.host.takeEvents(), at: now)
             if let store, let before, case .success = r, s.host != before {
@@ -155,16 +157,16 @@ public final class Runtime: Sendable {
 
     // MARK: lifetime
 
-    /// Starts what runs by itself: the log writer on stderr and the guests' clocks.
+    /// Starts what runs by itself: the log writer on stderr and the buses' clock.
     public func start() {
         let writer = LogWriter(logger: logger)
         _ = subscribe(after: nil) { writer.write($0) }
-        guestClock.start(self)
+        busClock.start(self)
     }
 
-    /// Stops the guests' clocks, every QMP monitor and guest tree (the daemon is exiting).
+    /// Stops the buses' clock, every QMP monitor and guest tree (the daemon is exiting).
     public func shutdown() {
-        guestClock.stop()
+        busClock.stop()
         state.withLock { $0.shuttingDown = true }
         let all = attachments.withLock { a in
             defer { a.removeAll() }

@@ -55,6 +55,8 @@ public struct GuestDTO: ResponseCodable, Sendable, Equatable {
     /// In a Secure Execution guest with AP pass-through (APSB): the SE state
     /// of each queue it sees, as its TAPQ gives it now.
     public var seQueues: [SEQueueDTO]? = nil
+    /// The vfio-ap device's VFIO IRQs QEMU asks for, and whether the kernel offers each (absent without a device).
+    public var vfioIRQs: [VfioIRQDTO]? = nil
 }
 
 /// A queue of a Secure Execution guest: its bind state (lszcrypt's SESTAT) and association.
@@ -76,6 +78,16 @@ public struct SEQueueDTO: Codable, Sendable, Equatable {
         association = s.association
         associationPending = s.association.map { _ in s.bind == .bound }
     }
+
+}
+
+/// One VFIO IRQ of a guest's vfio-ap device.
+public struct VfioIRQDTO: Codable, Sendable, Equatable {
+    /// 0 `VFIO_AP_REQ_IRQ_INDEX`, 1 `VFIO_AP_CFG_CHG_IRQ_INDEX`.
+    public var index: Int
+    public var name: String
+    /// QEMU registered its eventfd (the kernel has the IRQ).
+    public var wired: Bool
 }
 
 /// A guest's own AP bus: what its last scan found (not the CRYCB itself).
@@ -94,7 +106,7 @@ public struct GuestBusDTO: Codable, Sendable, Equatable {
     public init(_ g: Guest, at now: Uptime) {
         let b = g.bus
         scans = g.busScans(at: now)
-        configTime = b.configTime
+        configTime = b.timers.configTime
         domain = b.domain?.value ?? -1
         qci = b.qci.map(MatrixDTO.init)
         cards = b.cards.keys.sorted().map { CardDTO(id: $0, type: b.cards[$0]!.description, hwtype: b.cards[$0]!.hwtype) }
@@ -158,13 +170,23 @@ public struct EventDTO: ResponseCodable, Sendable, Equatable {
     public var sequence: Int
     public var seconds: Double
     /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices),
-    /// `se` (a queue's Secure Execution state in a guest changed).
+    /// `se` (a queue's Secure Execution state in a guest changed), `uevent`.
     public var kind: String
     public var line: String
     public var dmesg: String
     public var guest: String?
     public var before: MatrixDTO?
     public var after: MatrixDTO?
+    /// A uevent's `ACTION`, `DEVPATH`, `SUBSYSTEM` and its other variables (`KEY=value`, in order).
+    public var uevent: UeventDTO?
+}
+
+/// A uevent as the kernel sends it, without `SEQNUM`.
+public struct UeventDTO: Codable, Sendable, Equatable {
+    public var action: String
+    public var devpath: String
+    public var subsystem: String
+    public var properties: [String]
 }
 
 public struct ErrorDTO: Codable, Sendable, Equatable {

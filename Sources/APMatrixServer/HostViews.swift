@@ -55,7 +55,10 @@ enum HostViews {
             qmp: runtime.monitorSocket(name), sysfsMount: runtime.treeMountPoint(name),
             bus: g.hasAPBus ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name),
             secure: g.secure ? true : nil,
-            seQueues: g.hasAPSB ? h.seStates(name, at: now).map { SEQueueDTO(apqn: $0.apqn, $0.state) } : nil)
+            seQueues: g.hasAPSB ? h.seStates(name, at: now).map { SEQueueDTO(apqn: $0.apqn, $0.state) } : nil,
+            vfioIRQs: g.device == nil ? nil : h.vfioIRQs(of: name).map {
+                VfioIRQDTO(index: $0.irq.rawValue, name: $0.irq.name, wired: $0.wired)
+            })
     }
 
     /// The queues holding state `guest` put into them.
@@ -98,6 +101,9 @@ enum HostViews {
         case let .seQueueChanged(guest, _, _, _):
             d.kind = "se"
             d.guest = guest
+        case let .uevent(u):
+            d.kind = "uevent"
+            d.uevent = UeventDTO(action: u.action.rawValue, devpath: u.devpath, subsystem: u.subsystem, properties: u.properties)
         }
         return d
     }

@@ -53,11 +53,15 @@ public struct GuestSysfsTree: SysfsView {
                 "ap_domain": .attribute(.rw({ [self] in line(try bus($0).domain) },
                                             { try Store.guestAPDomain(name, $1, in: &$0) })),
                 "ap_interrupts": .attribute(.constant(line(g.apInterrupts ? 1 : 0))),
-                "features": .attribute(.constant(g.cpu.apqci ? APBusView.features(apxa: host.firmware.apxa, apsb: g.hasAPSB) : "-\n")),
+                "features": .attribute(.constant(g.cpu.apqci ? APBusView.features(host.firmware.qciFeatures + (g.hasAPSB ? ["APSB"] : [])) : "-\n")),
+                "poll_thread": .attribute(.rw({ [self] in line(try bus($0).timers.pollThread ? 1 : 0) },
+                                              { try Store.guestPollThread(name, $1, in: &$0) })),
+                "poll_timeout": .attribute(.rw({ [self] in "\(try bus($0).timers.pollTimeout)\n" },
+                                               { try Store.guestPollTimeout(name, $1, in: &$0) })),
                 "scans": .attribute(.timed({ [self] h, now in line(try running(h).busScans(at: now)) },
                                            { h, _, now in try Store.guestScans(name, in: &h, at: now) })),
                 "bindings": .attribute(.timed { [self] h, now in try running(h).bindingsText(at: now) }),
-                "config_time": .attribute(.timed({ [self] h, _ in line(try bus(h).configTime) },
+                "config_time": .attribute(.timed({ [self] h, _ in line(try bus(h).timers.configTime) },
                                                  { h, b, now in try Store.guestConfigTime(name, b, in: &h, at: now) })),
                 "devices": .directory,
                 "drivers": .directory,
@@ -97,7 +101,7 @@ public struct GuestSysfsTree: SysfsView {
         }
         guard c.count == 2, let apqn = APQN(sysfsName: String(c[1])), apqn.apid == id,
               g.bus.queues.contains(apqn) else { return nil }
-        var d = APBusView.queueConstants(type, apxa: host.firmware.apxa, interrupts: g.apInterrupts)
+        var d = APBusView.queueConstants(type, apxa: host.firmware.apxa, interrupts: g.apInterrupts, initiated: true)
         d.merge(queueFunctions(apqn, type, g)) { $1 }
         d["driver"] = .symlink("../../../../bus/ap/drivers/cex4queue")
         d["online"] = .attribute(.rw({ [self] in line(try bus($0).offlineQueues.contains(apqn) ? 0 : 1) },

@@ -47,7 +47,7 @@ public struct HostCapture: Sendable {
         var stateOnly: [String] = []
         if !s.mdevs.isEmpty { stateOnly.append("\(s.mdevs.count) mdev(s)") }
         if Self.busFiles(boot) != Self.busFiles(host) {
-            stateOnly.append("driver bindings, online states or ap_domain that differ from a fresh boot")
+            stateOnly.append("driver bindings, online states, ap_domain, the bus's scan count or uninitiated queues that differ from a fresh boot")
         }
         for (id, card) in s.cards.sorted(by: { $0.key < $1.key }) where card.config == false && s.hostConfiguration.apm.contains(id) {
             notes.append("\(id.cardName) is deconfigured but in ap_adapter_mask: apmatrix's firmware drops a deconfigured adapter from QCI (SPEC §1), so its ap_adapter_mask lacks it")

@@ -107,13 +107,24 @@ public struct PlanHost: Sendable {
         }
         for q in s.queues.values.sorted(by: { $0.apqn < $1.apqn }) {
             guard let model = host.bus.queues[q.apqn] else { continue }
+            if let name = q.override {
+                try replay("queue \(q.apqn) driver_override") { h throws(APError) in try h.setDriverOverride(q.apqn, name) }
+            }
             if q.driver == nil, let current = model.driver {
                 try replay("queue \(q.apqn)") { h throws(APError) in try h.unbindQueue(q.apqn, from: current) }
             } else if q.driver != model.driver?.rawValue {
-                notes.append("queue \(q.apqn) is bound to \(q.driver ?? "no driver") where the masks give it to \(model.driver?.rawValue ?? "none"): taken as \(model.driver?.rawValue ?? "none")")
+                // Bound where the masks would not bind it: a driver_override may have made it so.
+                var trial = host
+                if let current = model.driver, let d = q.driver.flatMap(QueueDriver.init(rawValue:)),
+                   (try? trial.unbindQueue(q.apqn, from: current)) != nil, (try? trial.bindQueue(q.apqn, to: d)) != nil {
+                    host = trial
+                } else {
+                    notes.append("queue \(q.apqn) is bound to \(q.driver ?? "no driver") where the masks give it to \(model.driver?.rawValue ?? "none"): taken as \(model.driver?.rawValue ?? "none")")
+                }
             }
             if q.online == false { host.setQueueOnline(q.apqn, false) }
         }
+        host.restoreHistory(uninitiated: s.queues.values.filter(\.uninitiated).map(\.apqn), busScans: s.busScans, at: .boot)
         let rebuilt = Set(host.bus.queues.keys), seen = Set(s.queues.keys)
         if rebuilt != seen {
             notes.append("queue devices differ from sysfs: \(rebuilt.subtracting(seen).sorted().prefix(4).map(\.description)) only in the rebuild, \(seen.subtracting(rebuilt).sorted().prefix(4).map(\.description)) only in sysfs")

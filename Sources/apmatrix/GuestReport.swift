@@ -70,6 +70,9 @@ enum GuestReport {
         } else {
             out.append("  device   none")
         }
+        if let irqs = g.vfioIRQs {
+            out.append("  irqs     " + irqs.map { "\($0.index) \($0.name) (\($0.wired ? "wired" : "not available"))" }.joined(separator: ", "))
+        }
         if let q = g.qmp { out.append("  qmp      \(q)") }
         if let dir = g.sysfsMount { out.append("  sysfs    \(dir) (the guest's own /sys)") }
         for (apqn, state) in (g.heldState ?? [:]).sorted(by: { $0.key < $1.key }) {

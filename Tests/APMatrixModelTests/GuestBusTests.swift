@@ -35,7 +35,7 @@ import Testing
         var h = try seedLikeHost()
         try h.startGuest("g1", cpu: CPUModel(parsing: "host,ap=off", facilities: h.firmware.facilities), device: nil, at: .boot)
         #expect(bindings(h, "g1") == "0/0\n")
-        #expect(scans(h, "g1") == 0 && bus(h, "g1").configTime == 30 && bus(h, "g1").domain == nil)
+        #expect(scans(h, "g1") == 0 && bus(h, "g1").timers.configTime == 30 && bus(h, "g1").domain == nil)
     }
 
     @Test func hotPlugIsSeenAfterTheNextScanOnly() throws {
@@ -102,9 +102,9 @@ import Testing
         for bad in ["4", "121", "abc", "", "-5"] {
             #expect(errnoOf { try h.storeGuestConfigTime("g1", b(bad)) } == "EINVAL", "\(bad)")
         }
-        #expect(bus(h, "g1").configTime == 30)
+        #expect(bus(h, "g1").timers.configTime == 30)
         try h.storeGuestConfigTime("g1", b("5\n"))
-        #expect(bus(h, "g1").configTime == 5)
+        #expect(bus(h, "g1").timers.configTime == 5)
         try h.assign(.adapter, mdev: uuidA, b("6"))
         h.advanceGuestClocks(from: 0, to: 5)
         #expect(queues(h, "g1") == ["05.0004", "06.0004"])

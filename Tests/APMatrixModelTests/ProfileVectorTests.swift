@@ -242,6 +242,74 @@ extension APHost {
         #expect(r.upstream == ["4,5", "4"])
     }
 
+    /// The guest of an upstream host whose control domain 1 the LPAR lost
+    /// while assigned: the `bitmap_andnot` quirk (§4.5) keeps ADM 1,2.
+    /// mdev A has adapter 5, domain 3, control domains 1, 2, 7 (7 not in the LPAR).
+    func controlDomainQuirkHost() throws -> APHost {
+        var h = try makeHost(adapters: [5, 6], domains: [2, 3], control: [1, 2], profile: .upstream)
+        try h.mk(uuidA, adapters: [5], domains: [3], control: [1, 2, 7])
+        try h.start("g", mdev: uuidA)
+        try h.removeControlDomain(1)
+        #expect(IdList.format(h.crycb(of: "g").adm) == "1,2")
+        return h
+    }
+
+    /// kernel-reference §3.3, §4.2: upstream `assign_adapter`, `assign_domain`
+    /// and a queue probe (`bind`, or a mask change that binds an unbound
+    /// queue) run only `vfio_ap_mdev_filter_matrix`, which never touches the
+    /// ADM: the guest keeps control domain 1.
+    @Test(arguments: [("assign_domain 2", "05.0002\n05.0003\n"), ("assign_adapter 6", "05.0003\n06.0003\n"),
+                       ("bind 05.0003", "05.0003\n"), ("apmask +0x80 binds 05.0003", "05.0003\n")])
+    func upstreamAssignAndProbeKeepTheGuestsControlDomains(_ step: String, _ guestMatrix: String) throws {
+        var h = try controlDomainQuirkHost()
+        switch step {
+        case "assign_domain 2": try h.assign(.domain, mdev: uuidA, b("2"))
+        case "assign_adapter 6": try h.assign(.adapter, mdev: uuidA, b("6"))
+        case "bind 05.0003":
+            try h.unbindVfio(5, 3)
+            try h.bind(driver: "vfio_ap", b("05.0003"))
+        default:
+            try h.unbindVfio(5, 3)
+            try h.storeMask(.apmask, b("+0x80"))
+            #expect(h.drv(5, 3) == "vfio_ap")
+        }
+        #expect(IdList.format(h.crycb(of: "g").adm) == "1,2")
+        #expect(h.gm(uuidA) == guestMatrix)
+    }
+
+    /// kernel-reference §4.2, §4.5: only `vfio_ap_mdev_filter_cdoms` re-filters
+    /// the ADM: `assign_control_domain` of a new id, an `ap_config` write, and
+    /// an assigned control domain added to the LPAR.
+    @Test(arguments: [("assign_control_domain 8", "2"), ("ap_config 0x04,0x10,0x61", "2"), ("host control-domain add 7", "2,7")])
+    func upstreamControlDomainRefiltersDropTheLostControlDomain(_ step: String, _ adm: String) throws {
+        var h = try controlDomainQuirkHost()
+        switch step {
+        case "assign_control_domain 8": try h.assign(.controlDomain, mdev: uuidA, b("8"))
+        case "ap_config 0x04,0x10,0x61": try h.storeAPConfig(mdev: uuidA, b("0x04,0x10,0x61"))
+        default: try h.addControlDomain(7)
+        }
+        #expect(IdList.format(h.crycb(of: "g").adm) == adm)
+    }
+
+    /// SPEC §1: `bind` of a queue already bound to a driver: ENODEV in the
+    /// seed era, EBUSY from the 6.x driver core (`__driver_probe_device`).
+    @Test func bindOfABoundQueue() throws {
+        let r = try both { p -> [String?] in
+            var h = try makeHost(adapters: [5, 6], domains: [4], apmask: ids([6]), aqmask: .all, profile: p)
+            let before = HostState(h)
+            let out = [errnoOf { try h.bind(driver: "vfio_ap", b("05.0004")) },
+                       errnoOf { try h.bind(driver: "cex4queue", b("05.0004")) },
+                       errnoOf { try h.bind(driver: "cex4queue", b("06.0004\n")) },
+                       errnoOf { try h.bind(driver: "cex4card", b("card05")) },
+                       errnoOf { try h.bind(driver: "vfio_ap", b("05.0099")) },
+                       errnoOf { try h.bind(driver: "cex4card", b("card07")) }]
+            #expect(HostState(h) == before)
+            return out
+        }
+        #expect(r.seed == ["ENODEV", "ENODEV", "ENODEV", "ENODEV", "ENODEV", "ENODEV"])
+        #expect(r.upstream == ["EBUSY", "EBUSY", "EBUSY", "EBUSY", "ENODEV", "ENODEV"])
+    }
+
     @Test func upstreamResetsOnUnassignWithoutAGuestAndKeepsTheShadowAtRelease() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4], profile: .upstream)
         try h.mk(uuidA, adapters: [5, 6], domains: [4])

@@ -148,7 +148,7 @@ import Testing
         guests[0]["bus"] = bus
         doc["guests"] = guests
         let back = try JSONDecoder().decode(APHost.self, from: JSONSerialization.data(withJSONObject: doc))
-        #expect(back.guests["g1"]?.bus.timerArmed == .boot)
+        #expect(back.guests["g1"]?.bus.timers.timerArmed == .boot)
         #expect(back.guests["g1"]?.busScans(at: 61) == 5)
     }
 }

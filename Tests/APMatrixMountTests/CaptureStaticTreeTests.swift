@@ -47,7 +47,7 @@ struct LPARSysfs {
         for q in queues {
             let name = id + "." + q
             device(c + "/" + name, name: name, driver: "cex4queue", [
-                "ap_functions": functions, "chkstop": "0", "config": "1", "driver_override": "(null)",
+                "ap_functions": functions, "chkstop": "0", "config": "1", "driver_override": "",
                 "interrupt": "Interrupts enabled.", "pendingq_count": "0", "request_count": "0", "requestq_count": "0",
                 "reset": "No Reset Timer set.", "uevent": "DEV_TYPE=\(hwtype)\nDRIVER=cex4queue", "online": "1", "load": "0",
             ])
@@ -85,7 +85,8 @@ extension MountTests {
                   "notes": [
                     "adapter 09 is in the LPAR without a card device: taken as a CEX3C (a CEX3A looks the same in sysfs)",
                     "facility apft leaves no trace in sysfs: taken as present",
-                    "apmask and aqmask are the masks at capture time, written as boot values (ap.apmask= and ap.aqmask= on the kernel command line are not in sysfs)"
+                    "apmask and aqmask are the masks at capture time, written as boot values (ap.apmask= and ap.aqmask= on the kernel command line are not in sysfs)",
+                    "only a state file (--state) keeps: driver bindings, online states, ap_domain, the bus's scan count or uninitiated queues that differ from a fresh boot"
                   ],
                   "apxa": true,
                   "maxAdapter": 255,

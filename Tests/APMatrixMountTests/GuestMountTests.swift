@@ -18,10 +18,11 @@ final class GuestServe {
 
     /// `isolated`: in a mount namespace of its own, so that no tree it
     /// mounts where a request says is seen outside it.
-    init(host: String? = nil, isolated: Bool = false, arguments: [String] = []) throws {
+    init(host: String? = nil, profile: String? = nil, isolated: Bool = false, arguments: [String] = []) throws {
         base = try makeTempDir()
         sys = base + "/sys"
-        process = try startServe(sys, host: host, prefix: isolated ? ["/usr/bin/unshare", "--mount", "--propagation", "private"] : [],
+        process = try startServe(sys, host: host, profile: profile,
+                                 prefix: isolated ? ["/usr/bin/unshare", "--mount", "--propagation", "private"] : [],
                                  arguments: arguments, environment: ["APMATRIX_RUN_DIR": base + "/run"])
         guard let ready = process.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http") else {
             cleanupServe(process, sys)

@@ -55,7 +55,7 @@ extension MountTests {
                 cat $q/se_bind $q/se_associate devices/ap/card04/04.0005/se_associate
                 """)
             #expect(boot.stdout == """
-                APXA QACT APSB
+                APSC APXA QACT RC8A APSB
                 se_associate
                 se_bind
                 se_associate
@@ -158,7 +158,7 @@ extension MountTests {
 
             // A guest that is not secure has none of it.
             let other = shell(p, "cat bus/ap/features; ls devices/ap/card03/03.0005 | grep -c '^se_'; cat devices/ap/card03/03.0005/ap_functions")
-            #expect(other.stdout == "APXA QACT\n0\n0x06000000\n", "\(other)")
+            #expect(other.stdout == "APSC APXA QACT RC8A\n0\n0x06000000\n", "\(other)")
         }
 
         @Test func theCommandLineRefusesHalfAConfidentialGuestAndAHostWithoutPV() throws {

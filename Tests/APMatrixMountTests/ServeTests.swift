@@ -31,12 +31,13 @@ func serveTakesListen() throws -> Bool {
 }
 
 /// Starts `apmatrix serve --mount dir` (after `prefix`, a command that execs
-/// it; with `arguments` and the variables of `environment` added) and waits
-/// (30 s at most) for `ready`.
-func startServe(_ dir: String, host: String? = nil, prefix: [String] = [], arguments: [String] = [],
+/// it; with `--profile`, `arguments` and the variables of `environment`
+/// added) and waits (30 s at most) for `ready`.
+func startServe(_ dir: String, host: String? = nil, profile: String? = nil, prefix: [String] = [], arguments: [String] = [],
                 environment: [String: String] = [:]) throws -> Spawned {
     var argv = prefix + [try apmatrixExecutable(), "serve", "--mount", dir]
     if let host { argv += ["--host", host] }
+    if let profile { argv += ["--profile", profile] }
     if try serveTakesListen() { argv += ["--listen", "127.0.0.1:0"] }
     let p = try Spawned(argv + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     _ = p.waitForStdoutLine(timeout: 30) { $0 == "ready" || $0.hasPrefix("ready ") }
@@ -60,7 +61,7 @@ extension MountTests {
             // the embedded default: 8 adapters, masks all ones
             let r = sh("cat \(q(dir))/bus/ap/apmask && ls \(q(dir))/devices/ap && cat \(q(dir))/bus/ap/ap_max_domain_id")
             #expect(r.status == 0, "\(r)")
-            #expect(r.stdout == allOnesMask + (0...7).map { "card0\($0)\n" }.joined() + "255\n", "\(r)")
+            #expect(r.stdout == allOnesMask + (0...7).map { "card0\($0)\n" }.joined() + "uevent\n255\n", "\(r)")
             // SIGTERM: unmount and exit 0
             serve.signal(SIGTERM)
             let status = serve.reap(timeout: 15)

@@ -228,5 +228,49 @@ extension MountTests {
                 #expect(cat(m.mdev(uuid1) + "/matrix") == "04.0047\n")
             }
         }
+
+        /// driver_override (6.19) in the tools: ls shows it, --json has it,
+        /// plan predicts what the mount answers in override mode.
+        @Test func driverOverrideInLsAndPlan() throws {
+            let exe = try apmatrixExecutable()
+            try withMount(profile: .upstream) { m in
+                #expect(writeAttr(m.path("devices/ap/card05/05.0004/driver_override"), "vfio_ap\n") == .ok)
+                #expect(writeAttr(m.path("bus/ap/drivers/cex4queue/unbind"), "05.0004") == .ok)
+                #expect(writeAttr(m.path("bus/ap/drivers/vfio_ap/bind"), "05.0004") == .ok)
+                try createMdev(m, uuid1)
+                let ls = sh("APMATRIX_SYSFS=\(q(m.root)) \(q(exe)) ls --adapter 5 --domain 4")
+                #expect(ls.stdout == """
+                    AP devices of \(m.root) (upstream profile)
+                    DEVICE   TYPE   HWTYPE  CONFIG  ONLINE  DRIVER   OVERRIDE  MDEV  GUEST
+                    05.0004  CEX8C  14      1       -       vfio_ap  vfio_ap   -     no
+
+                    """, "\(ls)")
+                let json = sh("APMATRIX_SYSFS=\(q(m.root)) \(q(exe)) ls --json --adapter 5")
+                let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+                let queues = (obj?["queues"] as? [[String: Any]]) ?? []
+                #expect(obj?["schema"] as? String == "apmatrix.ls/1")
+                #expect(queues.count == 19)
+                #expect(queues.first { $0["apqn"] as? String == "05.0004" }?["driverOverride"] as? String == "vfio_ap")
+                #expect(queues.filter { $0["driverOverride"] is NSNull }.count == 18)
+
+                let planFile = try makeTempDir("apmatrix-plan") + "/plan"
+                defer { _ = sh("rm -rf \(q(String(planFile.dropLast(5))))") }
+                try """
+                    devices/vfio_ap/matrix/\(uuid1)/assign_adapter 5
+                    devices/vfio_ap/matrix/\(uuid1)/assign_domain 4
+                    devices/vfio_ap/matrix/\(uuid1)/assign_domain 7
+                    bus/ap/apmask -5
+                    devices/ap/card05/05.0007/driver_override vfio_ap
+                    bus/ap/drivers/vfio_ap/bind 05.0004
+                    """.write(toFile: planFile, atomically: true, encoding: .utf8)
+                let apply = sh("\(q(exe)) plan --apply --json --sysfs \(q(m.root)) \(q(planFile))")
+                let r = try JSONSerialization.jsonObject(with: Data(apply.stdout.utf8)) as? [String: Any]
+                let ws = (r?["writes"] as? [[String: Any]]) ?? []
+                #expect(ws.map { $0["predicted"] as? String ?? "ok" } == ["ok", "ok", "EADDRNOTAVAIL", "EINVAL", "ok", "EBUSY"], "\(apply)")
+                #expect(ws.prefix(2).allSatisfy { $0["actual"] is NSNull }, "\(apply)")
+                #expect(ws[2]["actual"] as? String == "EADDRNOTAVAIL", "\(apply)")
+                #expect(cat(m.mdev(uuid1) + "/matrix") == "05.0004\n")
+            }
+        }
     }
 }

@@ -71,6 +71,26 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
 }
 
 @Suite struct ControlAPITests {
+    /// The AP bus's uevents carry their keys in the events API, so a tool
+    /// can react to BINDINGS=complete from the log; a guest's document
+    /// lists its VFIO IRQs.
+    @Test func ueventsAndVfioIRQsUpstream() async throws {
+        try await app(try seedService(profile: .upstream)).test(.router) { client in
+            #expect(try await client.write("bus/ap/scans", "1").status == .ok)
+            let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
+            let uevents = events.compactMap(\.uevent)
+            #expect(uevents.count == 3)
+            #expect(uevents.last.map { [$0.action, $0.devpath, $0.subsystem] + $0.properties }
+                    == ["change", "/devices/ap", "ap", "BINDINGS=complete", "COMPLETECOUNT=2"])
+            #expect(uevents.first?.properties == ["APMASK=0xf9" + String(repeating: "f", count: 62) + "\n"])
+            #expect(events.first { $0.uevent != nil }?.kind == "uevent")
+            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
+            let g = try await client.execute(uri: "/api/v1/guests/g1", method: .get) { try decode(GuestDTO.self, $0) }
+            #expect(g.vfioIRQs?.map { "\($0.index) \($0.name) \($0.wired)" } == ["0 request true", "1 config change true"])
+        }
+    }
+
     /// The API shows `guest_matrix` as sysfs does, by the profile's rule:
     /// the seed has none without a guest, upstream shows the shadow.
     @Test(arguments: [(Profile.seed, nil as String?), (.upstream, "05.0004\n")])

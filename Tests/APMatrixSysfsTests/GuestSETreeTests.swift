@@ -46,7 +46,7 @@ import Testing
 
     @Test func ep11AndAcceleratorQueuesHaveTheAttributesACCAQueueHasNeither() throws {
         let h = try host()
-        #expect(cat(h, "/bus/ap/features") == "APXA QACT APSB\n")
+        #expect(cat(h, "/bus/ap/features") == "APSC APXA QACT RC8A APSB\n")
         #expect(ls(h, Self.q2).filter { $0.hasPrefix("se_") } == ["se_associate", "se_bind"])
         #expect(ls(h, Self.q4).filter { $0.hasPrefix("se_") } == ["se_associate", "se_bind"])
         #expect(ls(h, Self.q6).filter { $0.hasPrefix("se_") } == [])
@@ -104,7 +104,7 @@ import Testing
 
     @Test func aGuestThatIsNotSecureHasNoneOfIt() throws {
         let h = try host(plain: true)
-        #expect(cat(h, "/bus/ap/features", guest: "plain") == "APXA QACT\n")
+        #expect(cat(h, "/bus/ap/features", guest: "plain") == "APSC APXA QACT RC8A\n")
         #expect(ls(h, "/devices/ap/card02/02.0006", guest: "plain")
                 == ["ap_functions", "chkstop", "config", "driver", "interrupt", "online", "pendingq_count",
                     "request_count", "requestq_count", "subsystem"])

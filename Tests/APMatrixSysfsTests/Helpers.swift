@@ -22,8 +22,8 @@ func inUse(_ apqn: String, _ owner: String) -> String {
 }
 
 /// A host from a host file (SPEC §1).
-func host(_ json: String) throws -> APHost {
-    try APHost(HostFile.parse(b(json)))
+func host(_ json: String, profile: Profile = .seed) throws -> APHost {
+    try APHost(HostFile.parse(b(json)), profile: profile)
 }
 
 /// `0x` + digits right-padded with `fill` to 64 digits, and a newline: a mask as sysfs shows it.
@@ -38,23 +38,33 @@ func linkTarget(_ n: Node) -> String {
 }
 
 extension APHost {
-    /// `cat PATH`: the text, or the errno symbol.
-    func cat(_ path: String) -> String {
-        do { return String(decoding: try SysfsTree.read(path, in: self), as: UTF8.self) } catch {
+    /// `cat PATH` at `now`: the text, or the errno symbol.
+    func cat(_ path: String, at now: Uptime = .boot) -> String {
+        do { return String(decoding: try SysfsTree.read(path, in: self, at: now), as: UTF8.self) } catch {
             return error.errno.symbol
         }
     }
 
-    /// One `write()` of `text` to PATH: nil, or the errno symbol.
+    /// One `write()` of `text` to PATH at `now`: nil, or the errno symbol.
     @discardableResult
-    mutating func echo(_ text: String, _ path: String) -> String? {
+    mutating func echo(_ text: String, _ path: String, at now: Uptime = .boot) -> String? {
         do {
-            try SysfsTree.write(path, b(text), in: &self)
+            try SysfsTree.write(path, b(text), in: &self, at: now)
             return nil
         } catch {
             return error.errno.symbol
         }
     }
+
+    /// The host without its event list: what a failed write must leave unchanged.
+    var settled: APHost {
+        var h = self
+        _ = h.takeEvents()
+        return h
+    }
+
+    /// The uevents since the last `takeEvents()`, as `dmesg` shows them.
+    var ueventLines: [String] { events.filter { $0.kind == "uevent" }.map(\.line) }
 
     /// The directory listing at PATH, without the bind/unbind attributes.
     func ls(_ path: String) -> [String] {
