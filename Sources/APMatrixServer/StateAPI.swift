@@ -22,6 +22,8 @@ public struct CheckDTO: Codable, Sendable, Equatable {
     public var queues: Int
     /// The state file, when the daemon has one.
     public var stateFile: String?
+    /// With a state file: SQLite's `PRAGMA integrity_check`, `["ok"]` when sound.
+    public var stateIntegrity: [String]?
 }
 
 extension ControlAPI {
