@@ -1,4 +1,5 @@
 import CSQLite
+import FoundationEssentials
 
 /// What SQLite answered when it refused: its message and result code.
 struct SQLiteError: Error, CustomStringConvertible {
@@ -64,6 +65,19 @@ final class SQLiteConnection: @unchecked Sendable {
     /// The rows one statement answers.
     func rows(_ sql: String, _ values: [SQLValue] = []) throws(SQLiteError) -> [[SQLValue]] {
         try query(sql, values, collect: true)
+    }
+
+    /// The first column of the first row as bytes (a large text without a copy into a String).
+    func data(_ sql: String) throws(SQLiteError) -> Data {
+        let stmt = try prepared(sql)
+        defer { sqlite3_reset(stmt) }
+        let rc = sqlite3_step(stmt)
+        guard rc == SQLITE_ROW else {
+            if rc == SQLITE_DONE { return Data() }
+            throw failure(rc)
+        }
+        guard let p = sqlite3_column_blob(stmt, 0) else { return Data() }
+        return Data(bytes: p, count: Int(sqlite3_column_bytes(stmt, 0)))
     }
 
     /// The first column of the first row, or null.

@@ -21,6 +21,10 @@ public struct StateDocument: Codable, Sendable {
     public var nextSequence: Int
     /// Guest name → QMP socket path.
     public var qmpSockets: [String: String]
+
+    public init(profile: Profile, host: APHost, log: [LogEntry] = [], nextSequence: Int = 1, qmpSockets: [String: String] = [:]) {
+        (self.profile, self.host, self.log, self.nextSequence, self.qmpSockets) = (profile, host, log, nextSequence, qmpSockets)
+    }
 }
 
 extension StateDocument {
@@ -42,8 +46,9 @@ extension StateDocument {
             var version: Int?
             var profile: String?
         }
+        let data = Data(bytes)
         let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: Data(bytes)) } catch {
+        do { header = try JSONDecoder().decode(Header.self, from: data) } catch {
             throw Refused.file(path, "not a complete JSON document (\(bytes.count) bytes; truncated or corrupt)")
         }
         guard header.format == StateDocument.formatName else { throw Refused.file(path, "not an apmatrix state file (no \"format\": \"\(StateDocument.formatName)\")") }
@@ -51,10 +56,17 @@ extension StateDocument {
         guard version <= StateDocument.currentVersion else {
             throw Refused.file(path, "written by a newer apmatrix (format version \(version); this one reads up to \(StateDocument.currentVersion))")
         }
-        guard header.profile == profile.rawValue else {
-            throw Refused.file(path, "it records profile \(header.profile ?? "(none)"), not \(profile.rawValue); start with --profile \(header.profile ?? "?")")
-        }
-        do { return try JSONDecoder().decode(StateDocument.self, from: Data(bytes)) } catch let e as DecodingError {
+        guard header.profile == profile.rawValue else { throw otherProfile(header.profile, profile, path) }
+        return try decodeBody(data, path: path)
+    }
+
+    static func otherProfile(_ recorded: String?, _ profile: Profile, _ path: String) -> Refused {
+        .file(path, "it records profile \(recorded ?? "(none)"), not \(profile.rawValue); start with --profile \(recorded ?? "?")")
+    }
+
+    /// The document whose header was checked: the host is checked as it is decoded.
+    static func decodeBody(_ data: Data, path: String) throws(Refused) -> StateDocument {
+        do { return try JSONDecoder().decode(StateDocument.self, from: data) } catch let e as DecodingError {
             throw Refused.file(path, describe(e))
         } catch {
             throw Refused.file(path, "\(error)")
