@@ -202,14 +202,20 @@ public final class StateStore: Sendable {
 }
 
 /// Copies the WAL back into the database in the background, on a connection
-/// of its own, once a commit has left `threshold` pages in it: a writer
-/// never waits for a checkpoint, and a host that writes nothing never
-/// checkpoints (it runs only after a commit).
+/// of its own, each time commits have added `threshold` pages to the WAL:
+/// a writer does not wait for a checkpoint, and a host that writes nothing
+/// never checkpoints (it runs only after a commit). A checkpoint beside a
+/// steady stream of commits cannot finish the WAL, which then grows; past
+/// `limit` pages the writer checkpoints it itself, once, after its commit,
+/// so the next commit starts the WAL again from its beginning.
 final class Checkpointer: Sendable {
     static let threshold: Int32 = 1000
+    static let limit: Int32 = 8 * threshold
     private let connection: Mutex<SQLiteConnection?>
     private let queue = DispatchQueue(label: "apmatrix.checkpoint")
     private let pending = Atomic<Bool>(false)
+    /// The WAL's size (pages) at which the next checkpoint starts.
+    private let nextAt = Atomic<Int32>(threshold)
 
     init(path: String) throws(SQLiteError) {
         let db = try SQLiteConnection(path: path, readOnly: false)
@@ -220,14 +226,22 @@ final class Checkpointer: Sendable {
     /// Installs the WAL hook on the writing connection (which also turns
     /// off SQLite's own checkpoints at commit, inside the lock).
     func watch(_ db: SQLiteConnection) {
-        sqlite3_wal_hook(db.handle, { context, _, _, pages in
-            Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue().committed(pages: pages)
+        sqlite3_wal_hook(db.handle, { context, writer, _, pages in
+            Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue().committed(pages: pages, writer: writer)
             return SQLITE_OK
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    private func committed(pages: Int32) {
-        guard pages >= Self.threshold, !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    private func committed(pages: Int32, writer: OpaquePointer?) {
+        // A WAL started again from its beginning counts again from there.
+        if pages < nextAt.load(ordering: .relaxed) - Self.threshold { nextAt.store(Self.threshold, ordering: .relaxed) }
+        if pages >= Self.limit {
+            _ = sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            return
+        }
+        guard pages >= nextAt.load(ordering: .relaxed) else { return }
+        nextAt.store(pages + Self.threshold, ordering: .relaxed)
+        guard !pending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         queue.async { [self] in
             connection.withLock { db in
                 if let db { _ = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil) }
