@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // unshare(2) for `apmatrix exec`, which Swift's Glibc module does not declare.
         .target(name: "CNamespace"),
+        // The system's libsqlite3 (the state database), likewise.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // The pure model: bitmaps, parsing, the AP bus, vfio_ap, guests. No I/O, no Foundation.
         .target(name: "APMatrixModel", dependencies: [
@@ -38,7 +40,7 @@ let package = Package(
         // The one runtime: the host behind one lock, the event log and its
         // delivery, the guests' clocks and edges, durable state, host files.
         .target(name: "APMatrixRuntime", dependencies: [
-            "APMatrixModel", "APMatrixSysfs",
+            "APMatrixModel", "APMatrixSysfs", "CSQLite",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The FUSE adapter: libfuse3 high-level API over the runtime's sysfs trees.
@@ -64,7 +66,7 @@ let package = Package(
 
         // The model's rules, driven by typed operations and by the sysfs store functions (text, as a client writes it).
         .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
-        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
+        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixSysfs", "CSQLite"]),
         .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime"]),
         .testTarget(name: "APMatrixServerTests", dependencies: [
             "APMatrixModel", "APMatrixRuntime", "APMatrixServer",
@@ -72,7 +74,7 @@ let package = Package(
         ]),
         .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixQMP"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "apmatrix",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "apmatrix", "CFuse", "CSQLite",
         ]),
     ]
 )

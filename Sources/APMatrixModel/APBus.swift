@@ -6,8 +6,8 @@ public struct APBus: Hashable, Sendable {
     public internal(set) var aqmask: Bitmap256<APQI>
     /// `ap_domain`: the default domain of zcrypt, nil when none (sysfs shows -1).
     public internal(set) var apDomain: APQI?
-    public internal(set) var cards: [APID: Card] = [:]
-    public internal(set) var queues: [APQN: QueueDevice] = [:]
+    public internal(set) var cards = TrackedMap<APID, Card>()
+    public internal(set) var queues = TrackedMap<APQN, QueueDevice>()
     /// Per APID, the APQIs whose queue device is bound to vfio_ap.
     var vfioBound = [Bitmap256<APQI>](repeating: Bitmap256(), count: 256)
     /// The rescan and poll timers (`config_time`, `scans`, `poll_thread`, `poll_timeout`).

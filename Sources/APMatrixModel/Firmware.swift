@@ -17,7 +17,7 @@ public struct Firmware: Hashable, Sendable {
     /// H.adm: the LPAR's control domains.
     public internal(set) var controlDomains: Bitmap256<APQI>
     /// The hardware queues vfio_ap has reset, a guest has put state into or an SE guest has bound.
-    public internal(set) var records: [APQN: QueueRecord] = [:]
+    public internal(set) var records = TrackedMap<APQN, QueueRecord>()
 
     init(_ d: HostDescription) {
         apxa = d.apxa

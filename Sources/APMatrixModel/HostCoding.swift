@@ -1,4 +1,4 @@
-// The host as a Codable document, for the state file of `serve --state`.
+// The host as a Codable document, for the state of `serve --state`.
 // Stdlib Codable only: the model stays Foundation-free; the runtime picks
 // the encoder. Decoding refuses anything the kernel could never reach: ids
 // out of range, devices the firmware does not have, and every state that
@@ -75,50 +75,100 @@ extension Event: Codable {
     }
 }
 
-extension APHost: Codable {
-    private struct AdapterRecord: Codable {
-        var id: APID, type: AdapterType, configured: Bool, domains: Bitmap256<APQI>?
+// The documents of the host's objects: one row each in the state database
+// (a field added to a record is saved with it, without a schema change),
+// and all of them together in the JSON form of the whole host.
+extension APHost {
+    public struct AdapterRecord: Codable, Sendable, Equatable {
+        public var id: APID, type: AdapterType, configured: Bool, domains: Bitmap256<APQI>?
     }
-    private struct FirmwareRecord: Codable {
-        var apxa: Bool, maxAdapter: Int, maxDomain: Int, facilities: Facilities
-        var usageDomains: Bitmap256<APQI>, controlDomains: Bitmap256<APQI>, maxMdevs: Int, adapters: [AdapterRecord]
+    /// The LPAR (and vfio_ap's instance limit, fixed at boot).
+    public struct FirmwareRecord: Codable, Sendable, Equatable {
+        public var apxa: Bool, maxAdapter: Int, maxDomain: Int, facilities: Facilities
+        public var usageDomains: Bitmap256<APQI>, controlDomains: Bitmap256<APQI>, maxMdevs: Int, adapters: [AdapterRecord]
+
+        public init(_ h: APHost) { self.init(h.firmware, maxMdevs: h.vfio.maxMdevs) }
+
+        init(_ fw: Firmware, maxMdevs: Int) {
+            apxa = fw.apxa
+            maxAdapter = fw.maxAdapter.value
+            maxDomain = fw.maxDomain.value
+            facilities = fw.facilities
+            usageDomains = fw.usageDomains
+            controlDomains = fw.controlDomains
+            self.maxMdevs = maxMdevs
+            adapters = fw.adapters.keys.sorted().map { id in
+                let a = fw.adapters[id]!
+                return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains)
+            }
+        }
     }
-    private struct CardRecord: Codable {
-        var id: APID, bound: Bool, online: Bool
+    public struct CardRecord: Codable, Sendable, Equatable {
+        public var id: APID, bound: Bool, online: Bool
+        public init(_ id: APID, _ c: Card) { (self.id, bound, online) = (id, c.bound, c.online) }
     }
-    private struct QueueDeviceRecord: Codable {
-        var apqn: APQN, driver: QueueDriver?, online: Bool
-        var driverOverride: String?, initiated: Bool?
+    public struct QueueDeviceRecord: Codable, Sendable, Equatable {
+        public var apqn: APQN, driver: QueueDriver?, online: Bool
+        public var driverOverride: String?, initiated: Bool?
+        public init(_ apqn: APQN, _ q: QueueDevice) {
+            (self.apqn, driver, online, driverOverride, initiated) = (apqn, q.driver, q.online, q.driverOverride, q.initiated)
+        }
     }
-    private struct BusRecord: Codable {
+    /// The bus's own fields; in the whole host's document also its devices.
+    public struct BusRecord: Codable, Sendable, Equatable {
         /// `ap_domain`, -1 for none.
-        var apmask: Bitmap256<APID>, aqmask: Bitmap256<APQI>, apDomain: Int, cards: [CardRecord], queues: [QueueDeviceRecord]
+        public var apmask: Bitmap256<APID>, aqmask: Bitmap256<APQI>, apDomain: Int, cards: [CardRecord]?, queues: [QueueDeviceRecord]?
         /// Absent in files written before the bus's own attributes existed.
-        var timers: BusTimers?, bindingsCompleteCount: Int?, bindingsRearmed: Bool?, driverOverrideCount: Int?
-        var bindingsFollowMasks: Bool?
+        public var timers: BusTimers?, bindingsCompleteCount: Int?, bindingsRearmed: Bool?, driverOverrideCount: Int?
+        public var bindingsFollowMasks: Bool?
+
+        /// The bus's own fields, its devices left out (nil).
+        public init(_ bus: APBus) {
+            (apmask, aqmask, apDomain) = (bus.apmask, bus.aqmask, bus.apDomain?.value ?? -1)
+            (timers, bindingsCompleteCount, bindingsRearmed) = (bus.timers, bus.bindingsCompleteCount, bus.bindingsRearmed)
+            (driverOverrideCount, bindingsFollowMasks) = (bus.driverOverrideCount, bus.bindingsFollowMasks)
+        }
     }
-    private struct HardwareQueueRecord: Codable {
-        var apqn: APQN, resets: Int, holdsStateOf: String?, heldState: String?
+    public struct HardwareQueueRecord: Codable, Sendable, Equatable {
+        public var apqn: APQN, resets: Int, holdsStateOf: String?, heldState: String?
         /// Absent in files written before Secure Execution guests existed.
-        var seBinding: SEBinding?
+        public var seBinding: SEBinding?
         enum CodingKeys: String, CodingKey {
             case apqn, resets, holdsStateOf, seBinding
             case heldState = "guestState"
         }
+        public init(_ apqn: APQN, _ r: QueueRecord) {
+            (self.apqn, resets, holdsStateOf, heldState, seBinding) = (apqn, r.resets, r.holdsStateOf, r.heldState, r.seBinding)
+        }
     }
-    private struct MdevRecord: Codable {
-        var uuid: MdevUUID, matrix: Matrix, shadow: Matrix, guest: String?, iommuGroup: Int, serial: Int
+    public struct MdevRecord: Codable, Sendable, Equatable {
+        public var uuid: MdevUUID, matrix: Matrix, shadow: Matrix, guest: String?, iommuGroup: Int, serial: Int
+        public init(_ m: Mdev) {
+            (uuid, matrix, shadow, guest, iommuGroup, serial) = (m.uuid, m.matrix, m.shadow, m.guest, m.iommuGroup, m.serial)
+        }
     }
-    private struct GuestRecord: Codable {
+    public struct GuestRecord: Codable, Sendable, Equatable {
         /// The CPU model as `-cpu` takes it; parsed again against the facilities.
-        var name: String, cpu: String, device: VfioAPDevice?
+        public var name: String, cpu: String, device: VfioAPDevice?
         /// The guest kernel's AP bus; absent in files written before guest trees existed.
-        var bus: GuestBus?
+        public var bus: GuestBus?
         /// Absent in files written before config-change notification existed.
-        var pendingConfigChanges: Int?
+        public var pendingConfigChanges: Int?
         /// Absent (false) in files written before Secure Execution guests existed.
-        var secure: Bool?
+        public var secure: Bool?
+        public init(_ g: Guest) {
+            (name, cpu, device, bus) = (g.name, g.cpu.description, g.device, g.bus)
+            (pendingConfigChanges, secure) = (g.pendingConfigChanges, g.secure)
+        }
     }
+    /// vfio_ap's own fields (in the whole host's document, `nextSerial` stands at the top).
+    public struct VfioRecord: Codable, Sendable, Equatable {
+        public var nextSerial: Int
+        public init(_ v: VfioAP) { nextSerial = v.nextSerial }
+    }
+}
+
+extension APHost: Codable {
     private enum CodingKeys: String, CodingKey {
         case profile, firmware, bus, mdevs, nextSerial, guests, queueRecords
     }
@@ -126,39 +176,15 @@ extension APHost: Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(profile, forKey: .profile)
-        let fw = firmware
-        try c.encode(FirmwareRecord(apxa: fw.apxa, maxAdapter: fw.maxAdapter.value, maxDomain: fw.maxDomain.value,
-                                    facilities: fw.facilities, usageDomains: fw.usageDomains,
-                                    controlDomains: fw.controlDomains, maxMdevs: vfio.maxMdevs,
-                                    adapters: fw.adapters.keys.sorted().map { id in
-                                        let a = fw.adapters[id]!
-                                        return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains)
-                                    }), forKey: .firmware)
-        try c.encode(BusRecord(apmask: bus.apmask, aqmask: bus.aqmask, apDomain: bus.apDomain?.value ?? -1,
-                               cards: bus.cards.keys.sorted().map { CardRecord(id: $0, bound: bus.cards[$0]!.bound, online: bus.cards[$0]!.online) },
-                               queues: bus.queues.keys.sorted().map {
-                                   let q = bus.queues[$0]!
-                                   return QueueDeviceRecord(apqn: $0, driver: q.driver, online: q.online,
-                                                            driverOverride: q.driverOverride, initiated: q.initiated)
-                               },
-                               timers: bus.timers, bindingsCompleteCount: bus.bindingsCompleteCount,
-                               bindingsRearmed: bus.bindingsRearmed, driverOverrideCount: bus.driverOverrideCount,
-                               bindingsFollowMasks: bus.bindingsFollowMasks), forKey: .bus)
-        try c.encode(vfio.mdevsInOrder.map {
-            MdevRecord(uuid: $0.uuid, matrix: $0.matrix, shadow: $0.shadow, guest: $0.guest,
-                       iommuGroup: $0.iommuGroup, serial: $0.serial)
-        }, forKey: .mdevs)
+        try c.encode(FirmwareRecord(self), forKey: .firmware)
+        var b = BusRecord(bus)
+        b.cards = bus.cards.keys.sorted().map { CardRecord($0, bus.cards[$0]!) }
+        b.queues = bus.queues.keys.sorted().map { QueueDeviceRecord($0, bus.queues[$0]!) }
+        try c.encode(b, forKey: .bus)
+        try c.encode(vfio.mdevsInOrder.map(MdevRecord.init), forKey: .mdevs)
         try c.encode(vfio.nextSerial, forKey: .nextSerial)
-        try c.encode(guests.keys.sorted().map { name in
-            let g = guests[name]!
-            return GuestRecord(name: name, cpu: g.cpu.description, device: g.device, bus: g.bus,
-                               pendingConfigChanges: g.pendingConfigChanges, secure: g.secure)
-        }, forKey: .guests)
-        try c.encode(fw.records.keys.sorted().map { apqn in
-            let r = fw.records[apqn]!
-            return HardwareQueueRecord(apqn: apqn, resets: r.resets, holdsStateOf: r.holdsStateOf, heldState: r.heldState,
-                                       seBinding: r.seBinding)
-        }, forKey: .queueRecords)
+        try c.encode(guests.keys.sorted().map { GuestRecord(guests[$0]!) }, forKey: .guests)
+        try c.encode(firmware.records.keys.sorted().map { HardwareQueueRecord($0, firmware.records[$0]!) }, forKey: .queueRecords)
     }
 
     /// Rebuilds a host: the firmware is checked like a host file, the devices
@@ -190,10 +216,11 @@ extension APHost: Codable {
         for a in fw.adapters { firmware.adapters[a.id]?.domains = a.domains }
         // The bus: exactly the devices the firmware has, each with a stored binding.
         let b = try c.decode(BusRecord.self, forKey: .bus)
-        guard b.cards.map(\.id) == bus.cards.keys.sorted() else {
-            throw corrupt(.bus, "the cards \(b.cards.map(\.id.value)) are not those of the firmware's adapters \(bus.cards.keys.sorted().map(\.value))")
+        let cards = b.cards ?? [], queues = b.queues ?? []
+        guard cards.map(\.id) == bus.cards.keys.sorted() else {
+            throw corrupt(.bus, "the cards \(cards.map(\.id.value)) are not those of the firmware's adapters \(bus.cards.keys.sorted().map(\.value))")
         }
-        guard b.queues.map(\.apqn) == bus.queues.keys.sorted() else {
+        guard queues.map(\.apqn) == bus.queues.keys.sorted() else {
             throw corrupt(.bus, "the queue devices are not those the firmware's adapters and usage domains give")
         }
         guard (-1...firmware.busMaxDomain.value).contains(b.apDomain) else {
@@ -202,8 +229,8 @@ extension APHost: Codable {
         bus.apmask = b.apmask
         bus.aqmask = b.aqmask
         bus.apDomain = APQI(exactly: b.apDomain)
-        for card in b.cards { bus.cards[card.id] = Card(bound: card.bound, online: card.online) }
-        for q in b.queues {
+        for card in cards { bus.cards[card.id] = Card(bound: card.bound, online: card.online) }
+        for q in queues {
             bus.queues[q.apqn]?.online = q.online
             bus.queues[q.apqn]?.driverOverride = q.driverOverride
             bus.setDriver(q.apqn, q.driver)
@@ -251,6 +278,7 @@ extension APHost: Codable {
                 codingPath: decoder.codingPath,
                 debugDescription: "a state the kernel cannot reach: \(broken.prefix(3).map(\.description).joined(separator: "; "))"))
         }
+        _ = takeChanges()
     }
 }
 

@@ -47,16 +47,25 @@ extension APHost {
 
         // mdevs: instances, identities, assignments.
         check(vfio.availableInstances >= 0, "available-instances", "\(vfio.mdevs.count) mdevs exceed maxMdevs \(vfio.maxMdevs)")
+        // Linear in the mdevs (a state of 65,536 is checked at every start):
+        // each mdev against what the mdevs created before it hold.
         let ordered = vfio.mdevsInOrder
+        var serials: [Int: MdevUUID] = [:], groups: [Int: MdevUUID] = [:]
+        var taken = [Bitmap256<APQI>](repeating: Bitmap256(), count: 256)
         for (i, m) in ordered.enumerated() {
             check(m.serial < vfio.nextSerial, "mdev-order", "mdev \(m.uuid) has serial \(m.serial), next is \(vfio.nextSerial)")
-            for o in ordered[(i + 1)...] {
-                check(o.serial != m.serial, "mdev-order", "mdevs \(m.uuid) and \(o.uuid) share serial \(m.serial)")
-                check(o.iommuGroup != m.iommuGroup, "iommu-group", "mdevs \(m.uuid) and \(o.uuid) share iommu group \(m.iommuGroup)")
-                if let shared = Matrix(apm: m.matrix.apm & o.matrix.apm, aqm: m.matrix.aqm & o.matrix.aqm).apqns.first {
-                    check(false, "apqn-in-two-mdevs", "queue \(shared) is assigned to mdevs \(m.uuid) and \(o.uuid)")
-                }
+            if let o = serials.updateValue(m.uuid, forKey: m.serial) {
+                check(false, "mdev-order", "mdevs \(o) and \(m.uuid) share serial \(m.serial)")
             }
+            if let o = groups.updateValue(m.uuid, forKey: m.iommuGroup) {
+                check(false, "iommu-group", "mdevs \(o) and \(m.uuid) share iommu group \(m.iommuGroup)")
+            }
+            if let a = m.matrix.apm.first(where: { taken[$0.value].intersects(m.matrix.aqm) }),
+               let q = (taken[a.value] & m.matrix.aqm).first,
+               let o = ordered[..<i].first(where: { $0.matrix.contains(APQN(a, q)) }) {
+                check(false, "apqn-in-two-mdevs", "queue \(APQN(a, q)) is assigned to mdevs \(o.uuid) and \(m.uuid)")
+            }
+            for a in m.matrix.apm { taken[a.value] = taken[a.value] | m.matrix.aqm }
             if bus.bindingsFollowMasks, let r = m.matrix.apqns.first(where: bus.isReserved) {
                 check(false, "assigned-reserved", "queue \(r) is assigned to mdev \(m.uuid) and reserved for the host")
             }

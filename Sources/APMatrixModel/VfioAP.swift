@@ -2,7 +2,7 @@
 /// and its shadow CRYCB, and the bookkeeping that answers "who has this
 /// APQN" in a few word operations whatever the number of mdevs.
 public struct VfioAP: Hashable, Sendable {
-    public internal(set) var mdevs: [MdevUUID: Mdev] = [:]
+    public internal(set) var mdevs = TrackedMap<MdevUUID, Mdev>()
     /// How many mdevs may exist at once (`available_instances` at boot).
     public internal(set) var maxMdevs: Int
     var nextSerial = 0

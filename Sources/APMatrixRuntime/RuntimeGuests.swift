@@ -55,8 +55,9 @@ extension Runtime {
         setMonitor(guest, try edges.openMonitor(self, guest: guest, path: path))
         do {
             try state.withLock { s throws(APError) in
+                guard s.qmpSockets[guest] != path else { return }
+                try store?.setQMPSocket(guest, path)
                 s.qmpSockets[guest] = path
-                if let store { try Self.save(s, to: store) }
             }
         } catch {
             setMonitor(guest, nil)

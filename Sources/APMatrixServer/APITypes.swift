@@ -217,4 +217,6 @@ public struct CheckDTO: ResponseCodable, Sendable, Equatable {
     public var queues: Int
     /// The state file, when the daemon has one.
     public var stateFile: String?
+    /// With a state file: SQLite's `PRAGMA integrity_check`, `["ok"]` when sound.
+    public var stateIntegrity: [String]?
 }

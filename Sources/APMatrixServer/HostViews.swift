@@ -110,6 +110,7 @@ enum HostViews {
 
     static func check(_ h: APHost, _ runtime: Runtime) -> CheckDTO {
         CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.vfio.mdevs.count,
-                 guests: h.guests.count, queues: h.bus.queues.count, stateFile: runtime.store?.path)
+                 guests: h.guests.count, queues: h.bus.queues.count, stateFile: runtime.store?.path,
+                 stateIntegrity: runtime.checkStateFile())
     }
 }

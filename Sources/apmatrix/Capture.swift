@@ -21,8 +21,8 @@ struct Capture: ParsableCommand {
             host file's "notes" and on stderr.
             Examples:
               apmatrix capture > host.json
-              apmatrix capture -o host.json --state state.json --mdevctl-etc /etc/mdevctl.d
-              apmatrix serve --mount /tmp/ap/sys --host host.json --state state.json
+              apmatrix capture -o host.json --state state.db --mdevctl-etc /etc/mdevctl.d
+              apmatrix serve --mount /tmp/ap/sys --host host.json --state state.db
             """)
 
     @OptionGroup var sysfs: SysfsOptions
@@ -67,7 +67,9 @@ struct Capture: ParsableCommand {
 
     /// The state through the runtime's own store, and the definitions in the host's private root.
     func write(_ capture: HostCapture, state: String) throws {
-        do { try Runtime(host: capture.host, store: StateStore(path: state)).save() } catch {
+        do throws(StateDocument.Refused) {
+            try StateStore.open(path: state, profile: capture.host.profile, fresh: capture.host).0.close()
+        } catch {
             throw Failure(error.description)
         }
         guard !capture.definitions.isEmpty else { return }

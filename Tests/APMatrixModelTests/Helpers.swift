@@ -78,7 +78,7 @@ struct HostState: Equatable {
         host = settled
     }
 
-    var records: [APQN: QueueRecord] { host.firmware.records }
+    var records: TrackedMap<APQN, QueueRecord> { host.firmware.records }
 }
 
 // Writes as a sysfs client makes them: each goes through the store function

@@ -16,8 +16,9 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// Random operation sequences under each profile; after each one the SPEC §5
-/// invariants must hold and a refused operation must change nothing but
-/// `events`. Under the seed profile the shadows are also checked against the
+/// invariants must hold, a refused operation must change nothing but
+/// `events`, and the changes the model recorded must be exactly what changed
+/// (and undo exactly). Under the seed profile the shadows are also checked against the
 /// SPEC §3 filtering and hot-plug rules, written here from the text.
 @Suite struct PropertyTests {
     static let uuids = [uuidA, uuidB, uuidC]
@@ -264,6 +265,8 @@ struct SplitMix64: RandomNumberGenerator {
         var succeeded = 0, plugged = 0, seBinds = 0
         for step in 0..<300 {
             let before = HostState(h)
+            _ = h.takeChanges()
+            let unsettled = h
             let held = inGuests(h)
             let uuid = pick(Self.uuids, &rng), g = pick(Self.guestNames, &rng)
             let a = APID(rawValue: UInt8(rng.next() % 8)), q = APQI(rawValue: UInt8(rng.next() % 8))
@@ -355,6 +358,7 @@ struct SplitMix64: RandomNumberGenerator {
             if error == nil { succeeded += 1 }
             if h.vfio.mdevs.values.contains(where: { $0.guest != nil && !$0.shadow.apm.isEmpty }) { plugged += 1 }
             var broken = violations(h) + h.checkInvariants().map { "checkInvariants: \($0)" } + leaks(h)
+                + changeTrackingProblems(before: unsettled, after: &h)
             var settled = h
             _ = settled.takeEvents()
             if try JSONDecoder().decode(APHost.self, from: JSONEncoder().encode(settled)) != settled {

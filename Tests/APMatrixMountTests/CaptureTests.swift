@@ -16,14 +16,14 @@ struct CaptureRun {
     let dir: String
     let result: ShellResult
     var hostFile: String { dir + "/host.json" }
-    var stateFile: String { dir + "/state.json" }
+    var stateFile: String { dir + "/state.db" }
     var hostText: String { (try? String(contentsOfFile: hostFile, encoding: .utf8)) ?? "" }
 
-    /// `apmatrix capture --sysfs TREE -o DIR/host.json [--state DIR/state.json] [EXTRA]`.
+    /// `apmatrix capture --sysfs TREE -o DIR/host.json [--state DIR/state.db] [EXTRA]`.
     init(_ tree: String, state: Bool = false, extra: String = "") throws {
         dir = try makeTempDir("apmatrix-mt-capture")
         result = sh("\(q(try apmatrixExecutable())) capture --sysfs \(q(tree)) -o \(q(dir))/host.json"
-                    + (state ? " --state \(q(dir))/state.json" : "") + " " + extra, timeout: 60)
+                    + (state ? " --state \(q(dir))/state.db" : "") + " " + extra, timeout: 60)
     }
 
     /// Serves what was captured at a fresh mount and returns the differences

@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func privateRootsAreNamedAfterTheStateFileOrTheMount() {
-        #expect(PrivateRoot.beside(stateFile: "/var/lib/ap/state.json").path == "/var/lib/ap/state.json.root")
+        #expect(PrivateRoot.beside(stateFile: "/var/lib/ap/state.db").path == "/var/lib/ap/state.db.root")
         #expect(PrivateRoot.beside(stateFile: "/s").mdevctlDirectory == "/s.root/etc/mdevctl.d")
         #expect(PrivateRoot(path: "/r").guest("g 1").path == "/r/guests/g\\x201")
         #expect(PrivateRoot(path: "/r").bindings.map(\.source) == ["/r/etc/mdevctl.d", "/r/etc/udev/rules.d", "/r/run/lock"])

@@ -38,29 +38,32 @@ import Testing
         }
     }
 
-    /// A save that fails undoes the change and answers EIO: nothing is acknowledged that is not durable.
+    /// A commit that fails undoes the change and answers EIO: nothing is
+    /// acknowledged that is not durable, and the database keeps the last
+    /// acknowledged state.
     @Test func aChangeThatCannotBeSavedIsUndone() throws {
         let dir = "/tmp/apmatrix-state-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         #expect(mkdir(dir, 0o700) == 0)
         defer { _ = system("rm -rf '\(dir)'") }
-        let store = StateStore(path: dir + "/host.state")
-        let runtime = Runtime(host: try APHost(.seedExample), store: store)
+        let host = try APHost(.seedExample)
+        let (store, resumed) = try StateStore.open(path: dir + "/host.db", profile: .seed, fresh: host)
+        #expect(resumed == nil)
+        let runtime = Runtime(host: host, store: store)
         let sysfs = SysfsEndpoint(runtime)
-        try runtime.save()
         try sysfs.write("/bus/ap/apmask", Array("-5".utf8))
-        chmod(dir, 0o500)
-        defer { chmod(dir, 0o700) }
-        // root ignores directory permissions: make the temporary file's name a directory instead
-        #expect(mkdir(dir + "/.host.state.tmp", 0o700) == 0)
+        let acknowledged = runtime.snapshot
+        store.close()
         var failure: APError?
         do { try sysfs.write("/bus/ap/apmask", Array("-6".utf8)) } catch { failure = error }
         #expect(failure?.errno == .ioError)
-        #expect(failure?.message.hasPrefix("state file \(dir)/host.state: create \(dir)/.host.state.tmp: Is a directory") == true,
-                "\(String(describing: failure))")
+        #expect(failure?.message == "state file \(dir)/host.db: closed; the change was undone")
         #expect(try sysfs.read("/bus/ap/apmask") == Array((mask("fb") + "\n").utf8))
+        #expect(runtime.snapshot == acknowledged)
+        #expect(runtime.log().last?.event.line == "ap: 19 queue(s) bound to vfio_ap (apmask change): 05.0000 … 05.00ff")
         // what is on disk is the last acknowledged state
-        let saved = try #require(try store.load(profile: .seed))
-        #expect(saved.host == runtime.snapshot)
+        let (again, saved) = try StateStore.open(path: dir + "/host.db", profile: .seed, fresh: host)
+        again.close()
+        #expect(saved?.host == acknowledged)
     }
 }
 
