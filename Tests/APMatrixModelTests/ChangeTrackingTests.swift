@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// What an operation changed, as the model records it (`takeChanges`): the

@@ -4,6 +4,7 @@
 
 import APMatrixModel
 import APMatrixRuntime
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -158,7 +159,7 @@ extension MountTests {
         /// and no write to `scans`, a hot plug reaches the guest's tree within
         /// one scan upstream; the seed's guest does not see it.
         @Test(arguments: ["upstream", "seed"]) func hotPlugReachesTheGuestTree(_ profile: String) throws {
-            let s = try GuestServe(profile: profile)
+            let s = try ServeProcess(profile: profile)
             let g = s.base + "/g1"
             defer { s.finish(guestDirs: [g]) }
             let u = "11111111-1111-4111-8111-111111111111"

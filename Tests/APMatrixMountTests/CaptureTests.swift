@@ -7,6 +7,7 @@
 
 import APMatrixModel
 import APMatrixRuntime
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -28,8 +29,8 @@ struct CaptureRun {
 
     /// Serves what was captured at a fresh mount and returns the differences
     /// between `original` and the served tree; `body` sees the daemon.
-    func serveAndCompare(_ original: String, arguments: [String] = [], _ body: (GuestServe) throws -> Void = { _ in }) throws -> (differences: [String], entries: Int) {
-        let s = try GuestServe(host: hostFile, arguments: (access(stateFile, F_OK) == 0 ? ["--state", stateFile] : []) + arguments)
+    func serveAndCompare(_ original: String, arguments: [String] = [], _ body: (ServeProcess) throws -> Void = { _ in }) throws -> (differences: [String], entries: Int) {
+        let s = try ServeProcess(host: hostFile, arguments: (access(stateFile, F_OK) == 0 ? ["--state", stateFile] : []) + arguments)
         defer { s.finish(guestDirs: []) }
         let a = walkTree(original), b = walkTree(s.sys)
         try body(s)

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// The host's `bus/ap` attributes beyond the masks (docs/upstream-ap-bus.md
