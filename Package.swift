@@ -24,6 +24,10 @@ let package = Package(
     targets: [
         // libfuse3 as a system library: only a shim header that fixes FUSE_USE_VERSION.
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+        // unshare(2) for `apmatrix exec`, which Swift's Glibc module does not declare.
+        .target(name: "CNamespace"),
+        // The system's libsqlite3 (the state database), likewise.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // The pure model: bitmaps, parsing, the AP bus, vfio_ap, guests. No I/O, no Foundation.
         .target(name: "APMatrixModel", dependencies: [
@@ -36,7 +40,7 @@ let package = Package(
         // The one runtime: the host behind one lock, the event log and its
         // delivery, the guests' clocks and edges, durable state, host files.
         .target(name: "APMatrixRuntime", dependencies: [
-            "APMatrixModel", "APMatrixSysfs",
+            "APMatrixModel", "APMatrixSysfs", "CSQLite",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The FUSE adapter: libfuse3 high-level API over the runtime's sysfs trees.
@@ -45,7 +49,7 @@ let package = Package(
         .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
         // The control API (JSON over HTTP) and the web UI.
         .target(name: "APMatrixServer", dependencies: [
-            "APMatrixModel", "APMatrixRuntime",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime",
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -54,22 +58,26 @@ let package = Package(
         ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            "CNamespace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The test kit: the fixtures, the mount, `serve` as a process, subprocesses
+        // and errno-returning file I/O that every test target shares.
+        .target(name: "APMatrixTesting", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixFUSE"]),
+
         // The model's rules, driven by typed operations and by the sysfs store functions (text, as a client writes it).
-        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
-        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
-        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime"]),
+        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixTesting"]),
+        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixSysfs", "APMatrixTesting", "CSQLite"]),
+        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixTesting"]),
         .testTarget(name: "APMatrixServerTests", dependencies: [
-            "APMatrixModel", "APMatrixRuntime", "APMatrixServer",
+            "APMatrixModel", "APMatrixRuntime", "APMatrixServer", "APMatrixTesting",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixQMP"]),
+        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixQMP", "APMatrixTesting"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "apmatrix",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "APMatrixTesting", "apmatrix", "CFuse", "CSQLite",
         ]),
     ]
 )

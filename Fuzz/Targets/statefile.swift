@@ -7,9 +7,9 @@ import FoundationEssentials
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    guard let doc = try? StateStore.decode(bytes, profile: .seed, path: "fuzz") else { return 0 }
+    guard let doc = try? StateDocument.decode(bytes, profile: .seed, path: "fuzz") else { return 0 }
     precondition(doc.host.checkInvariants().isEmpty)
-    let again = try! StateStore.decode(Array(JSONEncoder().encode(doc)), profile: .seed, path: "fuzz")
+    let again = try! StateDocument.decode(Array(JSONEncoder().encode(doc)), profile: .seed, path: "fuzz")
     precondition(again.host == doc.host && again.log == doc.log)
     return 0
 }

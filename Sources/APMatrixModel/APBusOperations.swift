@@ -12,13 +12,15 @@ extension APHost {
     // MARK: apmask / aqmask
 
     /// Stores a new `apmask` (SPEC §3 "Masks"; kernel-reference §2.3–2.4):
-    /// a change that newly reserves an APQN assigned to any mdev is refused
+    /// EINVAL while a `driver_override` is active (6.19), even when nothing
+    /// would change; a change that newly reserves an APQN assigned to any mdev is refused
     /// (seed: EADDRINUSE; upstream: EBUSY), with vfio_ap's log lines;
     /// otherwise every queue whose binding no longer fits is rebound, in
     /// ascending APQN order, including queues left unbound by `unbind`.
     ///
     /// The corresponding kernel function is `apmask_store`.
     public mutating func setAPMask(_ new: Bitmap256<APID>) throws(APError) {
+        try refuseMaskWhileOverridden(.apmask)
         guard new != bus.apmask else { return }
         let reserved = Matrix(apm: new.subtracting(bus.apmask), aqm: rules.inUseScope(of: bus.aqmask))
         try refuseInUse(reserved, .apmask)
@@ -30,6 +32,7 @@ extension APHost {
     ///
     /// The corresponding kernel function is `aqmask_store`.
     public mutating func setAQMask(_ new: Bitmap256<APQI>) throws(APError) {
+        try refuseMaskWhileOverridden(.aqmask)
         guard new != bus.aqmask else { return }
         let reserved = Matrix(apm: rules.inUseScope(of: bus.apmask), aqm: new.subtracting(bus.aqmask))
         try refuseInUse(reserved, .aqmask)
@@ -47,9 +50,15 @@ extension APHost {
                       "\(axis.rawValue): the change would reserve for the host queue \(first.apqns[0]) assigned to mdev \(first.mdev.uuid)\(count > 1 ? " (and \(count - 1) more)" : ""); unassign it first")
     }
 
+    /// After a changed mask: the bindings are revised, then 6.x sends
+    /// `APMASK=`/`AQMASK=` with the new mask (and, as the kernel formats it, a newline).
     mutating func maskChanged(_ axis: MaskAxis, _ hex: String) {
         events.append(.note("ap: \(axis.rawValue) set to \(hex)"))
         revise(cause: "\(axis.rawValue) change")
+        if rules.sendsMaskChangeUevents {
+            events.append(.uevent(Uevent(action: .change, devpath: KernelDevice.apRoot.devpath, subsystem: "ap",
+                                         properties: ["\(axis.rawValue.uppercased())=\(hex)\n"])))
+        }
     }
 
     /// Rebinds every queue whose driver does not fit the masks
@@ -61,6 +70,7 @@ extension APHost {
             guard let q = bus.queues[apqn], q.driver != want else { continue }
             if q.driver == .vfioAP { vfioRemove(apqn, cause: cause) }
             bus.setDriver(apqn, want)
+            guard let want else { continue }
             moved[want, default: []].append(apqn)
             if want == .vfioAP { vfioProbe(apqn, cause: cause) }
         }
@@ -115,38 +125,45 @@ extension APHost {
                                                     : "unbind: no queue '\(name)' is bound to \(driver)")
     }
 
-    /// Binds an unbound card to `cex4card`: ENODEV unless it is an unbound card.
+    /// Binds an unbound card to `cex4card`: ENODEV for a name that is no
+    /// card, and for a bound card ENODEV (seed) or EBUSY (upstream), as for queues.
     ///
     /// The corresponding kernel function is `bind_store` (drivers/base/bus.c).
     public mutating func bindCard(_ id: APID) throws(APError) {
-        guard bus.cards[id]?.bound == false else { throw Self.notAnUnboundCard(id.cardName) }
+        guard let card = bus.cards[id] else { throw Self.noCardDevice(id.cardName) }
+        guard !card.bound else {
+            throw APError(rules.bindBoundErrno, "bind: \(id.cardName) is already bound to cex4card; unbind it first")
+        }
         bus.cards[id]?.bound = true
+        bus.bindingsRearmed = true
         events.append(.note("ap: \(id.cardName) bound to cex4card"))
     }
 
-    /// The refusal of a `cex4card` `bind` of anything but an unbound card.
-    public static func notAnUnboundCard(_ name: String) -> APError {
-        APError(.noSuchDevice, "bind: '\(name)' is not an unbound card")
+    /// The refusal of a `cex4card` `bind` of a name that is no card device.
+    public static func noCardDevice(_ name: String) -> APError {
+        APError(.noSuchDevice, "bind: no card device '\(name)'")
     }
 
-    /// Binds a queue to `driver` (SPEC §1): the device must exist, be bound
-    /// to no driver, and the masks must allow the driver (vfio_ap only
-    /// unreserved queues, cex4queue only reserved ones), else ENODEV. A queue
-    /// bound to vfio_ap is probed like after a mask change.
+    /// Binds a queue to `driver` (SPEC §1): the device must exist (ENODEV)
+    /// and be bound to no driver (seed ENODEV, upstream EBUSY), and the masks
+    /// must allow the driver (vfio_ap only unreserved queues, cex4queue only
+    /// reserved ones), else ENODEV. A queue bound to vfio_ap is probed like
+    /// after a mask change.
     ///
     /// The corresponding kernel function is `bind_store` (drivers/base/bus.c).
     public mutating func bindQueue(_ apqn: APQN, to driver: QueueDriver) throws(APError) {
         guard let q = bus.queues[apqn] else { throw Self.noQueueDevice(apqn.description) }
         if let current = q.driver {
-            throw APError(.noSuchDevice, "bind: queue \(apqn) is already bound to \(current.rawValue)")
+            throw APError(rules.bindBoundErrno, "bind: queue \(apqn) is already bound to \(current.rawValue); unbind it first")
         }
-        let fits = bus.fittingDriver(apqn)
-        guard fits == driver else {
-            throw APError(.noSuchDevice, "bind: apmask/aqmask give queue \(apqn) to \(fits.rawValue), not \(driver.rawValue)")
+        guard bus.fittingDriver(apqn) == driver else {
+            let why = q.driverOverride.map { "its driver_override is \($0)" }
+                ?? "apmask/aqmask give it to \(bus.isReserved(apqn) ? "cex4queue" : "vfio_ap")"
+            throw APError(.noSuchDevice, "bind: queue \(apqn) cannot be bound to \(driver.rawValue): \(why)")
         }
-        bus.setDriver(apqn, fits)
+        bus.setDriver(apqn, driver)
         events.append(.note("ap: queue \(apqn) bound to \(driver.rawValue)"))
-        if fits == .vfioAP { vfioProbe(apqn, cause: "queue \(apqn) bound to vfio_ap") }
+        if driver == .vfioAP { vfioProbe(apqn, cause: "queue \(apqn) bound to vfio_ap") }
     }
 
     /// The refusal of a queue `bind` naming no queue device.

@@ -3,7 +3,8 @@
 public enum Profile: String, Sendable, CaseIterable, Codable {
     /// The v10 dynamic-configuration design (the seed; SPEC §3).
     case seed
-    /// Linux 6.16+ as merged, to the 7.0 sources (kernel-reference §4.2–4.5, §9).
+    /// Linux 6.19 with QEMU 10.1, as merged, to the 7.0 sources
+    /// (kernel-reference §4.2–4.5, §9; docs/upstream-ap-bus.md).
     case upstream
 }
 
@@ -31,10 +32,37 @@ public struct APHost: Sendable, Equatable {
     public let profile: Profile
     var rules: ProfileRules { ProfileRules(profile: profile) }
 
-    public internal(set) var firmware: Firmware
-    public internal(set) var bus: APBus
-    public internal(set) var vfio: VfioAP
-    public internal(set) var guests: [String: Guest] = [:]
+    // The rooms are reached for mutation only through their accessors,
+    // which remember a room's own fields as they were before its first
+    // change; their objects are in `TrackedMap`s. `takeChanges()` hands
+    // over what changed (HostChanges.swift).
+    var storedFirmware: Firmware
+    var storedBus: APBus
+    var storedVfio: VfioAP
+    var roomsBefore = RoomsBefore()
+
+    public internal(set) var firmware: Firmware {
+        get { storedFirmware }
+        _modify {
+            if roomsBefore.firmware == nil { roomsBefore.firmware = storedFirmware.withoutTables }
+            yield &storedFirmware
+        }
+    }
+    public internal(set) var bus: APBus {
+        get { storedBus }
+        _modify {
+            if roomsBefore.bus == nil { roomsBefore.bus = storedBus.withoutTables }
+            yield &storedBus
+        }
+    }
+    public internal(set) var vfio: VfioAP {
+        get { storedVfio }
+        _modify {
+            if roomsBefore.vfio == nil { roomsBefore.vfio = storedVfio.withoutTables }
+            yield &storedVfio
+        }
+    }
+    public internal(set) var guests = TrackedMap<String, Guest>()
 
     /// Events of the operations since the last `takeEvents()`.
     public internal(set) var events: [Event] = []
@@ -42,12 +70,14 @@ public struct APHost: Sendable, Equatable {
     public init(_ d: HostDescription, profile: Profile = .seed) throws(HostDescription.Invalid) {
         try d.validate()
         self.profile = profile
-        firmware = Firmware(d)
-        bus = APBus(apmask: d.apmask, aqmask: d.aqmask)
-        vfio = VfioAP(maxMdevs: d.maxMdevs)
+        storedFirmware = Firmware(d)
+        storedBus = APBus(apmask: d.apmask, aqmask: d.aqmask)
+        storedVfio = VfioAP(maxMdevs: d.maxMdevs)
         scanBus()
+        endOfScan(at: .boot)
         bus.apDomain = (firmware.usageDomains & bus.aqmask).first
         events.removeAll()
+        _ = takeChanges()
     }
 
     /// Hands the events over to the caller and forgets them.

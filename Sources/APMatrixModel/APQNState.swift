@@ -113,13 +113,16 @@ extension APHost {
             return "\(absence(apqn) ?? "not in the host configuration"); no mdev has \(apqn) assigned"
         case .absent(.noQueue):
             return "\(deviceState(apqn)); adapter \(a) and domain \(q) are in the LPAR"
+        case .host where bus.queues[apqn]?.driverOverride != nil:
+            return "bound to cex4queue (\(deviceState(apqn))); its driver_override decides its next probe, not apmask/aqmask"
         case .host:
             return "apmask bit \(a.value) and aqmask bit \(q.value) are both set: reserved for the host (\(deviceState(apqn))); clear one of them to give it to vfio_ap"
         case .free:
             return "not reserved (apmask bit \(a.value) or aqmask bit \(q.value) is clear) and assigned to no mdev: free to assign (\(deviceState(apqn)))"
         case .unbound:
-            let fits = bus.fittingDriver(apqn).rawValue
-            return "\(deviceState(apqn)) and assigned to no mdev; apmask/aqmask give it to \(fits): bind it there to use it"
+            let rule = bus.queues[apqn]?.driverOverride.map { "its driver_override \($0)" } ?? "apmask/aqmask"
+            let fits = bus.fittingDriver(apqn).map { "give it to \($0.rawValue): bind it there to use it" } ?? "names no queue driver: it stays unbound"
+            return "\(deviceState(apqn)) and assigned to no mdev; \(rule) \(fits)"
         case .assigned(let m):
             return "assigned to mdev \(m), which no guest uses (\(deviceState(apqn)))"
         case .inGuest(let m, let g):

@@ -1,7 +1,7 @@
 import SystemPackage
 
 /// A QEMU CPU model string reduced to what AP pass-through depends on:
-/// `host,ap=on,apqci=on,apft=on,apqi=on` (any feature may be `=off`).
+/// `host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on` (any feature may be `=off`).
 public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
     public var name: String
     /// AP instructions interpreted for the guest; needed for a vfio-ap device.
@@ -12,8 +12,12 @@ public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
     public var apft: Bool
     /// AP queue interruption control.
     public var apqi: Bool
+    /// AP instructions for a Secure Execution guest (QEMU 8.2, Ultravisor feature bit 4).
+    public var appv: Bool
+    /// AP interruptions for a Secure Execution guest (QEMU 8.2, Ultravisor feature bit 5).
+    public var appvi: Bool
 
-    public static let featureNames = ["ap", "apqci", "apft", "apqi"]
+    public static let featureNames = ["ap", "apqci", "apft", "apqi", "appv", "appvi"]
 
     /// Parses a `-cpu` value against the host's facilities (SPEC §4): the
     /// `host` model starts with every AP feature the host allows, any other
@@ -33,6 +37,8 @@ public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
         apqci = host && facilities.qci
         apft = host && facilities.apft
         apqi = host && apqiAvailable
+        appv = host && facilities.pv && facilities.appv
+        appvi = appv && facilities.appvi
         for item in parts.dropFirst() {
             let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard kv.count == 2, let on = Self.boolean(kv[1]) else {
@@ -50,11 +56,28 @@ public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
                 if on && !facilities.apqi { throw Self.missing("apqi", "apqi (STFLE bit 65)") }
                 if on && !facilities.aiv { throw Self.missing("apqi", "aiv (adapter-interruption virtualization)") }
                 apqi = on
+            case "appv":
+                if on && !(facilities.pv && facilities.appv) {
+                    throw Self.missing("appv", facilities.pv ? "appv (Ultravisor feature bit 4)" : "pv (protected virtualization)")
+                }
+                appv = on
+            case "appvi":
+                if on && !(facilities.pv && facilities.appvi) {
+                    throw Self.missing("appvi", facilities.pv ? "appvi (Ultravisor feature bit 5)" : "pv (protected virtualization)")
+                }
+                appvi = on
             default:
                 throw APError(.invalidArgument,
-                              "CPU model '\(text)': unknown feature '\(kv[0])' (the AP features are ap, apqci, apft, apqi)")
+                              "CPU model '\(text)': unknown feature '\(kv[0])' (the AP features are \(Self.featureNames.joined(separator: ", ")))")
             }
         }
+    }
+
+    /// QEMU's `check_consistency` warnings: a feature on without the one it
+    /// requires (`'appv' requires 'ap'.`). QEMU starts the guest anyway.
+    public var warnings: [String] {
+        [("appv", appv, "ap", ap), ("appvi", appvi, "appv", appv)]
+            .filter { $0.1 && !$0.3 }.map { "'\($0.0)' requires '\($0.2)'." }
     }
 
     static func missing(_ feature: String, _ facility: String) -> APError {
@@ -69,9 +92,10 @@ public struct CPUModel: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `host,ap=on,apqci=on,apft=on,apqi=off`
+    /// `host,ap=on,apqci=on,apft=on,apqi=off,appv=on,appvi=on`
     public var description: String {
         func f(_ n: String, _ v: Bool) -> String { "\(n)=\(v ? "on" : "off")" }
-        return [name, f("ap", ap), f("apqci", apqci), f("apft", apft), f("apqi", apqi)].joined(separator: ",")
+        return [name, f("ap", ap), f("apqci", apqci), f("apft", apft), f("apqi", apqi), f("appv", appv), f("appvi", appvi)]
+            .joined(separator: ",")
     }
 }

@@ -15,6 +15,11 @@ public enum Event: Hashable, Sendable {
     case guestChanged(guest: String, running: Bool)
     /// A scan of a guest's own AP bus created or removed devices (what the guest kernel sees).
     case guestBusChanged(guest: String, scan: Int, added: [String], removed: [String], cause: String)
+    /// A queue's Secure Execution state in a guest changed: bound, unbound,
+    /// associated, or lost when the host reset the queue.
+    case seQueueChanged(guest: String, apqn: APQN, change: SEChange, cause: String)
+    /// A uevent the host's kernel sent.
+    case uevent(Uevent)
 
     /// The line `dmesg` shows.
     public var line: String {
@@ -32,6 +37,10 @@ public enum Event: Hashable, Sendable {
         case let .guestBusChanged(guest, scan, added, removed, cause):
             func list(_ names: [String]) -> String { names.isEmpty ? "-" : names.joined(separator: " ") }
             return "guest \(guest): AP bus scan \(scan) (\(cause)): added \(list(added)); removed \(list(removed))"
+        case let .seQueueChanged(guest, apqn, change, cause):
+            return "guest \(guest): queue \(apqn) SE \(change) (\(cause))"
+        case let .uevent(u):
+            return "uevent " + u.summary
         }
     }
 
@@ -45,6 +54,8 @@ public enum Event: Hashable, Sendable {
         case .deviceChanged: return "device"
         case .guestChanged: return "guest"
         case .guestBusChanged: return "bus"
+        case .seQueueChanged: return "se"
+        case .uevent: return "uevent"
         }
     }
 

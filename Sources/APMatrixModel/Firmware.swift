@@ -16,8 +16,8 @@ public struct Firmware: Hashable, Sendable {
     public internal(set) var usageDomains: Bitmap256<APQI>
     /// H.adm: the LPAR's control domains.
     public internal(set) var controlDomains: Bitmap256<APQI>
-    /// The hardware queues vfio_ap has reset or a guest has put state into.
-    public internal(set) var records: [APQN: QueueRecord] = [:]
+    /// The hardware queues vfio_ap has reset, a guest has put state into or an SE guest has bound.
+    public internal(set) var records = TrackedMap<APQN, QueueRecord>()
 
     init(_ d: HostDescription) {
         apxa = d.apxa
@@ -43,6 +43,11 @@ public struct Firmware: Hashable, Sendable {
         guard let ad = adapters[a], ad.configured, ad.type.hasDevices else { return Bitmap256() }
         return usageDomains & (ad.domains ?? .all)
     }
+
+    /// The QCI facility flags `features` names, in the kernel's order: every
+    /// LPAR of a z15 or later has APSC, QACT and RC8A; APXA with extended
+    /// addressing; APSB only in a Secure Execution guest, never in an LPAR.
+    public var qciFeatures: [String] { ["APSC"] + (apxa ? ["APXA"] : []) + ["QACT", "RC8A"] }
 
     // MARK: the maxima each consumer derives from QCI
 
@@ -73,6 +78,8 @@ public struct QueueRecord: Hashable, Sendable {
     public var holdsStateOf: String?
     /// The held state: what that guest put into the queue (`putHeldState`), cleared by a reset.
     public var heldState: String?
+    /// The Secure Execution guest that bound the queue, and its association; cleared by a reset.
+    public var seBinding: SEBinding?
 }
 
 /// A crypto adapter's type: generation (CEX3…CEX8) and mode (A, C, P).
@@ -84,6 +91,15 @@ public struct AdapterType: Hashable, Sendable, CustomStringConvertible {
         case cca = "C"
         /// EP11 coprocessor.
         case ep11 = "P"
+
+        /// `MODE=` of the AP bus's uevents (`ap_uevent`).
+        public var ueventMode: String {
+            switch self {
+            case .accelerator: return "accel"
+            case .cca: return "cca"
+            case .ep11: return "ep11"
+            }
+        }
     }
 
     public let generation: Int

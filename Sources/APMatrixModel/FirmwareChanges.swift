@@ -80,18 +80,24 @@ extension APHost {
         change(&firmware)
         let after = firmware.hostConfiguration
         events.append(.note("firmware: \(cause)"))
+        let change = HostConfigChange(removed: before.subtracting(after), added: after.subtracting(before))
+        // New adapters or domains re-arm the bindings-complete completion (`ap_scan_bus`).
+        if !change.added.apm.isEmpty || !change.added.aqm.isEmpty { bus.bindingsRearmed = true }
         scanBus()
-        vfioConfigChanged(HostConfigChange(removed: before.subtracting(after), added: after.subtracting(before)), cause: cause)
+        vfioConfigChanged(change, cause: cause)
+        endOfScan(at: nil)
     }
 
     // MARK: the hardware queues
 
-    /// Resets (zeroizes) a queue: whatever guest state it held is gone.
+    /// Resets (zeroizes) a queue: whatever guest state it held is gone, and
+    /// so are its Secure Execution binding and association.
     mutating func reset(_ apqn: APQN, cause: String) {
         firmware.records[apqn, default: QueueRecord()].resets += 1
         firmware.records[apqn]?.holdsStateOf = nil
         firmware.records[apqn]?.heldState = nil
         events.append(.queueReset(apqn, cause: cause))
+        dropSEBinding(apqn, cause: cause)
     }
 }
 

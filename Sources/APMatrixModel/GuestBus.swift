@@ -17,34 +17,24 @@ public struct GuestBus: Hashable, Sendable {
     public internal(set) var cards: [APID: AdapterType] = [:]
     /// The queue devices, ascending.
     public internal(set) var queues: [APQN] = []
-    /// `ap_config_time`, seconds between periodic scans (5–120).
-    public internal(set) var configTime = 30
     /// `ap_domain_index`: the default domain of the guest's zcrypt, nil when none (sysfs shows -1).
     public internal(set) var domain: APQI?
     /// zcrypt `online` flags the guest turned off; a device a scan creates again is online.
     public internal(set) var offlineCards = Bitmap256<APID>()
     public internal(set) var offlineQueues: Set<APQN> = []
-    /// When the config timer was last armed: by the last recorded scan, a
-    /// write to `config_time`, or the guest's start.
-    public internal(set) var timerArmed = Uptime.boot
-    /// `ap_scan_bus_count` when the timer was armed.
-    public internal(set) var scansWhenArmed = 0
-
-    public static let configTimeRange = 5...120
-
-    /// How many times the config timer expired from its arming until `now`.
-    func periodicScans(until now: Uptime) -> Int {
-        max(0, Int(((now - timerArmed) / Double(configTime)).rounded(.down)))
-    }
+    /// The rescan timer (armed by the last recorded scan, a write to
+    /// `config_time`, or the guest's start) and the poll timer.
+    public internal(set) var timers = BusTimers()
+    /// In a Secure Execution guest with APSB, the SE fields of each queue device.
+    public internal(set) var seQueues: [APQN: SEQueueDevice] = [:]
 
     /// The device names (`card05`, `05.0004`), for the scan events.
     var deviceNames: Set<String> { Set(cards.keys.map(\.cardName) + queues.map(\.description)) }
 
-    /// Equal in what the guest sees, whatever the timer.
+    /// Equal in what the guest sees, whatever the timers.
     func sameDevices(as other: GuestBus) -> Bool {
         var a = self
-        a.timerArmed = other.timerArmed
-        a.scansWhenArmed = other.scansWhenArmed
+        a.timers = other.timers
         return a == other
     }
 }
@@ -56,11 +46,11 @@ extension APHost {
         cpu.apqci ? (firmware.busMaxAdapter, firmware.busMaxDomain) : (.legacyMax, .legacyMax)
     }
 
-    /// The guest, if it has an AP bus (ENOENT without the guest, ENODEV with `ap=off`).
+    /// The guest, if it has an AP bus (ENOENT without the guest, ENODEV without a bus).
     func guestWithBus(_ name: String) throws(APError) -> Guest {
         let g = try guest(name)
-        guard g.cpu.ap else {
-            throw APError(.noSuchDevice, "guest \(name) has no AP bus: its CPU model has ap=off")
+        guard g.hasAPBus else {
+            throw APError(.noSuchDevice, "guest \(name) has no AP bus: its CPU model has \(g.cpu.ap ? "appv=off (a Secure Execution guest needs it)" : "ap=off")")
         }
         return g
     }
@@ -71,7 +61,8 @@ extension APHost {
     /// creates no device; an adapter without any queue it can reach gets no
     /// card. Devices no longer found are removed, new ones created and bound
     /// to cex4card/cex4queue. A scan that changes the devices is an event.
-    /// The scan re-arms the config timer.
+    /// The scan re-arms the config timer. In an SE guest a queue device the
+    /// scan creates starts its reset, so it is not IDLE at once.
     ///
     /// The corresponding kernel function is `ap_scan_bus` (in the guest).
     public mutating func scanGuestBus(_ name: String, cause: String, at now: Uptime) throws(APError) {
@@ -81,9 +72,8 @@ extension APHost {
 
     /// Records scan `number` of the guest's bus, made at `time`.
     mutating func rescan(_ g: Guest, cause: String, at time: Uptime, number: Int) {
-        var bus = scanned(g)
-        bus.timerArmed = time
-        bus.scansWhenArmed = number
+        var bus = scanned(g, at: time)
+        bus.timers.recordScan(number, at: time)
         guests[g.name]?.bus = bus
         let before = g.bus.deviceNames, after = bus.deviceNames
         if before != after {
@@ -92,8 +82,8 @@ extension APHost {
         }
     }
 
-    /// What a scan of the guest's bus finds in its CRYCB now; the timer as it was.
-    func scanned(_ g: Guest) -> GuestBus {
+    /// What a scan of the guest's bus at `time` finds in its CRYCB; the timer as it was.
+    func scanned(_ g: Guest, at time: Uptime) -> GuestBus {
         var bus = g.bus
         let view = (try? guestView(g.name)) ?? GuestView()
         bus.qci = g.cpu.apqci ? crycb(of: g.name) : nil
@@ -105,6 +95,11 @@ extension APHost {
         bus.offlineCards = bus.offlineCards & Bitmap256(bus.cards.keys)
         bus.offlineQueues.formIntersection(bus.queues)
         bus.domain = Self.selectDomain(bus)
+        let kept = bus.seQueues
+        bus.seQueues = [:]
+        if g.hasAPSB {
+            for q in bus.queues { bus.seQueues[q] = kept[q] ?? SEQueueDevice(idle: time + SecureExecution.resetTime) }
+        }
         return bus
     }
 
@@ -126,13 +121,15 @@ extension APHost {
     /// (kernel-reference §6), so its timer scans nothing. The first expiry in
     /// (`start`, `end`] whose scan finds something new is recorded; an expiry
     /// that finds nothing changes nothing (its scan is still counted, from
-    /// the time). Call it with consecutive intervals.
+    /// the time). The SE associations the firmware completes in the interval
+    /// are logged. Call it with consecutive intervals.
     ///
     /// The corresponding kernel function is `ap_config_timeout` (in the guest).
     public mutating func advanceGuestClocks(from start: Uptime, to end: Uptime) {
         for due in dueGuestScans(from: start, to: end) {
             rescan(due.guest, cause: "config_time", at: due.expiry, number: due.number)
         }
+        logCompletedAssociations(from: start, to: end)
     }
 
     /// The periodic scans due in (`start`, `end`] that would find something
@@ -140,27 +137,39 @@ extension APHost {
     /// on an idle host, so a clock can ask first and change nothing.
     public func dueGuestScans(from start: Uptime, to end: Uptime) -> [(guest: Guest, expiry: Uptime, number: Int)] {
         guests.keys.sorted().compactMap { name in
-            let g = guests[name]!
-            guard g.scansPeriodically else { return nil }
-            let done = g.bus.periodicScans(until: start)
-            guard g.bus.periodicScans(until: end) > done, !scanned(g).sameDevices(as: g.bus) else { return nil }
-            return (g, g.bus.timerArmed + Double((done + 1) * g.bus.configTime), g.bus.scansWhenArmed + done + 1)
+            let g = guests[name]!, t = g.bus.timers
+            guard g.scansPeriodically, t.periodicScans(until: end) > t.periodicScans(until: start) else { return nil }
+            let next = t.nextExpiry(after: start)
+            guard !scanned(g, at: next.time).sameDevices(as: g.bus) else { return nil }
+            return (g, next.time, next.number)
         }
     }
 
     /// Sets the guest's `config_time` (5–120 s, else EINVAL) at `now`; the timer is re-armed.
     ///
-    /// The corresponding kernel function is `config_time_store`.
-    public mutating func setGuestConfigTime(_ name: String, seconds: Int, at now: Uptime) throws(APError) {
+    /// The corresponding kernel function is `config_time_store` (in the guest).
+    public mutating func setGuestConfigTime(_ name: String, seconds: Int64, at now: Uptime) throws(APError) {
         let g = try guestWithBus(name)
-        guard GuestBus.configTimeRange.contains(seconds) else { throw Self.configTimeRefused }
-        guests[name]?.bus.scansWhenArmed = g.busScans(at: now)
-        guests[name]?.bus.timerArmed = now
-        guests[name]?.bus.configTime = seconds
+        try guests[name]!.bus.timers.storeConfigTime(seconds, scansSoFar: g.busScans(at: now), at: now)
     }
 
-    /// The refusal of a `config_time` write, whatever was wrong with it.
-    public static let configTimeRefused = APError(.invalidArgument, "config_time: write a number of seconds from 5 to 120")
+    /// Starts or stops the guest's poll thread; starting does nothing while
+    /// the guest uses adapter interrupts (`apqi=on`).
+    ///
+    /// The corresponding kernel function is `poll_thread_store` (in the guest).
+    public mutating func setGuestPollThread(_ name: String, _ on: Bool) throws(APError) {
+        let g = try guestWithBus(name)
+        guests[name]!.bus.timers.storePollThread(on, interrupts: g.cpu.apqi)
+    }
+
+    /// Sets the guest's `poll_timeout`, as the host's (`setPollTimeout`).
+    ///
+    /// The corresponding kernel function is `poll_timeout_store` (in the guest).
+    public mutating func setGuestPollTimeout(_ name: String, _ ns: UInt64) throws(APError) {
+        _ = try guestWithBus(name)
+        guard rules.acceptsPollTimeout(ns) else { throw pollTimeoutRefused }
+        guests[name]!.bus.timers.storePollTimeout(ns)
+    }
 
     /// Sets the guest's `ap_domain`: at most its `ap_max_domain_id` (the
     /// guest's aqmask has every bit set), else EINVAL.

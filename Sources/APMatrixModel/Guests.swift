@@ -24,15 +24,35 @@ public struct Guest: Hashable, Sendable {
     public internal(set) var device: VfioAPDevice?
     /// The guest kernel's AP bus (what it has scanned).
     public internal(set) var bus = GuestBus()
+    /// A Secure Execution guest (`-object s390-pv-guest` with
+    /// `-machine confidential-guest-support`, booted from an SE image).
+    public internal(set) var secure = false
+
+    /// Whether the guest kernel has an AP bus: the CPU model has `ap`, and a
+    /// Secure Execution guest also `appv` (without it the Ultravisor gives
+    /// the guest no AP instructions).
+    public var hasAPBus: Bool { cpu.ap && (!secure || cpu.appv) }
+
+    /// Whether the guest's AP bus binds its queues (`ap_is_se_guest`): a
+    /// Secure Execution guest whose QCI reports the APSB facility, which the
+    /// firmware does with `appv`.
+    public var hasAPSB: Bool { secure && hasAPBus && cpu.apqci }
+
+    /// `ap_interrupts`: `apqi`, and in a Secure Execution guest also `appvi`.
+    public var apInterrupts: Bool { cpu.apqi && (!secure || cpu.appvi) }
+
+    /// AP configuration change events QEMU has queued for the guest and it
+    /// has not yet taken (`handleConfigChanges`).
+    public internal(set) var pendingConfigChanges = 0
 
     /// Whether the guest's bus scans on its own every `config_time`: with
     /// `apqci` it can tell that its configuration changed (kernel-reference §6).
-    var scansPeriodically: Bool { cpu.ap && cpu.apqci }
+    var scansPeriodically: Bool { hasAPBus && cpu.apqci }
 
     /// `ap_scan_bus_count` at `now`: the scans recorded, plus the periodic
     /// scans since, which count whether or not they found anything new.
     public func busScans(at now: Uptime) -> Int {
-        bus.scansWhenArmed + (scansPeriodically ? bus.periodicScans(until: now) : 0)
+        scansPeriodically ? bus.timers.scans(at: now) : bus.timers.scansWhenArmed
     }
 
     /// `bindings`: queue devices bound to a driver / all queue devices; every
@@ -73,20 +93,31 @@ public struct GuestView: Hashable, Sendable {
 extension APHost {
     /// Starts a guest at `now` (SPEC §4): a unique name, a CPU model the
     /// host's facilities allow, and optionally a vfio-ap device, which needs
-    /// `ap=on` and an mdev no other guest uses (EBUSY). With `ap=on` its bus
-    /// scans at boot, which arms its config timer.
-    public mutating func startGuest(_ name: String, cpu: CPUModel, device: VfioAPDevice?, at now: Uptime) throws(APError) {
+    /// `ap=on` and an mdev no other guest uses (EBUSY). A `secure` guest
+    /// (Secure Execution) needs the host's protected virtualization (EINVAL,
+    /// QEMU's `s390_pv_kvm_init` refusal). With an AP bus the guest scans at
+    /// boot, which arms its config timer. QEMU's CPU model warnings are logged.
+    public mutating func startGuest(_ name: String, cpu: CPUModel, device: VfioAPDevice?, secure: Bool = false,
+                                    at now: Uptime) throws(APError) {
         guard !name.isEmpty, name.utf8.count <= 64,
               name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != 47 }) else {
             throw APError(.invalidArgument, "guest name '\(name)': use 1-64 printable characters without spaces or '/'")
         }
         guard guests[name] == nil else { throw APError(.fileExists, "a guest named \(name) is already running") }
+        if secure && !firmware.facilities.pv {
+            throw APError(.invalidArgument,
+                          "CPU model does not support Protected Virtualization: the host lacks facility pv (the Ultravisor and a host kernel with prot_virt=1), so it cannot run a Secure Execution guest")
+        }
         if let d = device { try checkPlug(d, cpu: cpu) }
-        guests[name] = Guest(name: name, cpu: cpu, device: nil)
+        guests[name] = Guest(name: name, cpu: cpu, device: nil, secure: secure)
         events.append(.guestChanged(guest: name, running: true))
-        events.append(.note("guest \(name): -cpu \(cpu)"))
+        events.append(.note("guest \(name): -cpu \(cpu)\(secure ? " (Secure Execution)" : "")"))
+        for w in cpu.warnings { events.append(.note("guest \(name): warning: \(w)")) }
+        if secure && cpu.ap && !cpu.appv {
+            events.append(.note("guest \(name): a Secure Execution guest without appv has no AP instructions: it sees no AP bus"))
+        }
         if let d = device { attach(name, d) }
-        if cpu.ap { rescan(guests[name]!, cause: "boot", at: now, number: 1) }
+        if guests[name]!.hasAPBus { rescan(guests[name]!, cause: "boot", at: now, number: 1) }
     }
 
     /// Stops a guest: its vfio-ap device is released first.
@@ -179,13 +210,14 @@ extension APHost {
 
     /// What the guest sees (SPEC §4): cards S.apm, usage domains S.aqm,
     /// control domains S.adm, queues S.apm × S.aqm with the host's card
-    /// types; nothing with `ap=off` or `apft=off`; only ids up to the legacy
-    /// maxima with `apqci=off`.
+    /// types; nothing without an AP bus (`ap=off`; a Secure Execution guest
+    /// without `appv`) or with `apft=off`; only ids up to the legacy maxima
+    /// with `apqci=off`.
     public func guestView(_ name: String) throws(APError) -> GuestView {
         let g = try guest(name)
         let c = crycb(of: name)
         var view = GuestView(crycb: c)
-        guard g.cpu.ap, g.cpu.apft else { return view }
+        guard g.hasAPBus, g.cpu.apft else { return view }
         let apids = g.cpu.apqci ? c.apm : c.apm & .through(.legacyMax)
         let limit: Bitmap256<APQI> = g.cpu.apqci ? .all : .through(.legacyMax)
         view.usageDomains = c.aqm & limit

@@ -1,5 +1,5 @@
 /// The firmware facilities of the host that AP pass-through depends on.
-public struct Facilities: Hashable, Sendable, Codable {
+public struct Facilities: Hashable, Sendable {
     /// PQAP(QCI), STFLE bit 12: the AP configuration can be queried.
     public var qci: Bool
     /// AP facilities test, STFLE bit 15.
@@ -8,12 +8,40 @@ public struct Facilities: Hashable, Sendable, Codable {
     public var apqi: Bool
     /// Adapter-interruption virtualization: needed to offer apqi to guests.
     public var aiv: Bool
+    /// Protected virtualization: the Ultravisor (STFLE 158, the `unpack`
+    /// facility 161) and a host kernel booted with `prot_virt=1`, so KVM
+    /// can run Secure Execution guests (`KVM_CAP_S390_PROTECTED`).
+    public var pv: Bool
+    /// Ultravisor feature indication bit 4: AP instructions for Secure
+    /// Execution guests (QEMU's CPU feature `appv`). The firmware then
+    /// reports the APSB facility to such a guest, so it can bind queues.
+    public var appv: Bool
+    /// Ultravisor feature indication bit 5: AP interruptions for Secure
+    /// Execution guests (QEMU's CPU feature `appvi`).
+    public var appvi: Bool
 
-    public init(qci: Bool = true, apft: Bool = true, apqi: Bool = true, aiv: Bool = true) {
+    public init(qci: Bool = true, apft: Bool = true, apqi: Bool = true, aiv: Bool = true,
+                pv: Bool = true, appv: Bool = true, appvi: Bool = true) {
         self.qci = qci
         self.apft = apft
         self.apqi = apqi
         self.aiv = aiv
+        self.pv = pv
+        self.appv = appv
+        self.appvi = appvi
+    }
+}
+
+/// Facilities in host and state files; a facility a file does not name is
+/// on (files written before the Secure Execution facilities existed).
+extension Facilities: Codable {
+    enum CodingKeys: String, CodingKey { case qci, apft, apqi, aiv, pv, appv, appvi }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func on(_ k: CodingKeys) throws -> Bool { try c.decodeIfPresent(Bool.self, forKey: k) ?? true }
+        self.init(qci: try on(.qci), apft: try on(.apft), apqi: try on(.apqi), aiv: try on(.aiv),
+                  pv: try on(.pv), appv: try on(.appv), appvi: try on(.appvi))
     }
 }
 

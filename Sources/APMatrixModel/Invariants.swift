@@ -33,25 +33,40 @@ extension APHost {
         }
         for (apqn, q) in bus.queues {
             check(firmware.queueDomains(of: apqn.apid).contains(apqn.apqi), "queue-devices", "queue \(apqn) exists without firmware behind it")
-            if let d = q.driver {
-                check(d == bus.fittingDriver(apqn), "binding", "queue \(apqn) is bound to \(d.rawValue) but apmask/aqmask give it to \(bus.fittingDriver(apqn).rawValue)")
+            if let d = q.driver, bus.bindingsFollowMasks {
+                check(d == bus.fittingDriver(apqn), "binding", "queue \(apqn) is bound to \(d.rawValue) but apmask/aqmask give it to \(bus.fittingDriver(apqn)?.rawValue ?? "none")")
             }
             check((q.driver == .vfioAP) == bus.isBoundToVfio(apqn), "vfio-bound", "\(apqn) binding and vfio_ap's list disagree")
         }
 
+        let overrides = bus.queues.values.reduce(0) { $0 + ($1.driverOverride == nil ? 0 : 1) }
+        check(bus.driverOverrideCount >= overrides, "driver-override",
+              "\(overrides) queues have a driver_override but the count is \(bus.driverOverrideCount)")
+        check(overrides == 0 || (bus.masksAreDefault && !bus.bindingsFollowMasks), "driver-override",
+              "a driver_override exists while apmask/aqmask are not all ones, or bindings are said to follow the masks")
+
         // mdevs: instances, identities, assignments.
         check(vfio.availableInstances >= 0, "available-instances", "\(vfio.mdevs.count) mdevs exceed maxMdevs \(vfio.maxMdevs)")
+        // Linear in the mdevs (a state of 65,536 is checked at every start):
+        // each mdev against what the mdevs created before it hold.
         let ordered = vfio.mdevsInOrder
+        var serials: [Int: MdevUUID] = [:], groups: [Int: MdevUUID] = [:]
+        var taken = [Bitmap256<APQI>](repeating: Bitmap256(), count: 256)
         for (i, m) in ordered.enumerated() {
             check(m.serial < vfio.nextSerial, "mdev-order", "mdev \(m.uuid) has serial \(m.serial), next is \(vfio.nextSerial)")
-            for o in ordered[(i + 1)...] {
-                check(o.serial != m.serial, "mdev-order", "mdevs \(m.uuid) and \(o.uuid) share serial \(m.serial)")
-                check(o.iommuGroup != m.iommuGroup, "iommu-group", "mdevs \(m.uuid) and \(o.uuid) share iommu group \(m.iommuGroup)")
-                if let shared = Matrix(apm: m.matrix.apm & o.matrix.apm, aqm: m.matrix.aqm & o.matrix.aqm).apqns.first {
-                    check(false, "apqn-in-two-mdevs", "queue \(shared) is assigned to mdevs \(m.uuid) and \(o.uuid)")
-                }
+            if let o = serials.updateValue(m.uuid, forKey: m.serial) {
+                check(false, "mdev-order", "mdevs \(o) and \(m.uuid) share serial \(m.serial)")
             }
-            if let r = m.matrix.apqns.first(where: bus.isReserved) {
+            if let o = groups.updateValue(m.uuid, forKey: m.iommuGroup) {
+                check(false, "iommu-group", "mdevs \(o) and \(m.uuid) share iommu group \(m.iommuGroup)")
+            }
+            if let a = m.matrix.apm.first(where: { taken[$0.value].intersects(m.matrix.aqm) }),
+               let q = (taken[a.value] & m.matrix.aqm).first,
+               let o = ordered[..<i].first(where: { $0.matrix.contains(APQN(a, q)) }) {
+                check(false, "apqn-in-two-mdevs", "queue \(APQN(a, q)) is assigned to mdevs \(o.uuid) and \(m.uuid)")
+            }
+            for a in m.matrix.apm { taken[a.value] = taken[a.value] | m.matrix.aqm }
+            if bus.bindingsFollowMasks, let r = m.matrix.apqns.first(where: bus.isReserved) {
                 check(false, "assigned-reserved", "queue \(r) is assigned to mdev \(m.uuid) and reserved for the host")
             }
             check(m.iommuGroup >= 0, "iommu-group", "mdev \(m.uuid) has iommu group \(m.iommuGroup)")
@@ -80,6 +95,11 @@ extension APHost {
             check(vfio.mdevs[d.mdev]?.guest == name, "guest-link", "guest \(name)'s device \(d.id) names mdev \(d.mdev), which is not attached to it")
             check(g.cpu.ap, "guest-link", "guest \(name) has a vfio-ap device with ap=off")
         }
+        for (name, g) in guests {
+            let devices = Set(g.bus.seQueues.keys)
+            check(devices == (g.hasAPSB ? Set(g.bus.queues) : []), "se-devices",
+                  "guest \(name)'s SE queue devices \(devices.sorted()) are not its queue devices\(g.hasAPSB ? "" : " (it has no APSB)")")
+        }
 
         // Hand-over: a queue holds only its current owner's state.
         for (apqn, r) in firmware.records {
@@ -88,6 +108,13 @@ extension APHost {
             if let g = r.holdsStateOf {
                 check(currentOwner(of: apqn) == .guest(g), "state-leak",
                       "queue \(apqn) holds state of guest \(g) but belongs to \(currentOwner(of: apqn))")
+            }
+            if let b = r.seBinding {
+                check(currentOwner(of: apqn) == .guest(b.guest) && guests[b.guest]?.hasAPSB == true, "se-binding",
+                      "queue \(apqn) is bound to guest \(b.guest), which is not an SE guest with it in its CRYCB (\(currentOwner(of: apqn)))")
+                let type = firmware.adapters[apqn.apid]?.type
+                check(type?.supportsSEBind == true && (b.association == nil || type?.supportsSEAssociation == true), "se-binding",
+                      "queue \(apqn) of a \(type.map(String.init(describing:)) ?? "missing") adapter is bound or associated")
             }
         }
         return out

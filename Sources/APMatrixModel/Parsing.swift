@@ -65,6 +65,31 @@ public enum KernelParse {
         return k == s.endIndex ? .success(value) : .failure(.invalidArgument)
     }
 
+    /// `kstrtouint(buf, 0, &val)`: `kstrtoul`'s syntax, and a value above
+    /// 32 bits is ERANGE.
+    public static func kstrtouint(_ bytes: [UInt8]) -> Result<UInt32, Errno> {
+        kstrtoul(bytes).flatMap { v in UInt32(exactly: v).map { .success($0) } ?? .failure(.outOfRange) }
+    }
+
+    /// `kstrtobool` (Linux 6.x): the first byte `1 y Y t T` is true, `0 n N f F`
+    /// false, `o`/`O` followed by `n`/`N` true and by `f`/`F` false; the rest
+    /// is ignored. Anything else, an empty buffer included, is EINVAL.
+    public static func kstrtobool(_ bytes: [UInt8]) -> Result<Bool, Errno> {
+        let s = Array(cString(bytes))
+        func byte(_ i: Int) -> Character? { i < s.count ? Character(Unicode.Scalar(s[i])) : nil }
+        switch byte(0) {
+        case "1", "y", "Y", "t", "T": return .success(true)
+        case "0", "n", "N", "f", "F": return .success(false)
+        case "o", "O":
+            switch byte(1) {
+            case "n", "N": return .success(true)
+            case "f", "F": return .success(false)
+            default: return .failure(.invalidArgument)
+            }
+        default: return .failure(.invalidArgument)
+        }
+    }
+
     /// `simple_strtoul(s, &end, 0)`: never fails; `end == start` means no digits.
     /// Overflow wraps silently, as in the kernel.
     static func simpleStrtoul(_ s: ArraySlice<UInt8>, at i: Int) -> (value: UInt64, end: Int) {
@@ -74,10 +99,13 @@ public enum KernelParse {
         return r.end == start ? (0, i) : (r.value, r.end)
     }
 
-    /// `sscanf(buf, "%d")` / `"%i"`: skip leading white space, an optional
-    /// sign, decimal (`%d`) or base-0 (`%i`) digits; the rest is ignored.
-    /// Returns nil when no number could be read.
-    public static func scanInt(_ bytes: [UInt8], autoBase: Bool) -> Int64? {
+    /// The kernel's `sscanf` integer conversions as SPEC §1 reads them, one
+    /// parser for every such store: skip leading white space, an optional
+    /// sign (SPEC §1; the kernel itself takes only `-`, docs/upstream-ap-bus.md
+    /// §1), decimal or base-0 digits; the rest is ignored. Returns the sign
+    /// and the digits' value (wrapping on overflow, as `simple_strtoull`),
+    /// nil when no number could be read.
+    static func scanInteger(_ bytes: [UInt8], autoBase: Bool) -> (negative: Bool, magnitude: UInt64)? {
         let s = cString(bytes)
         var i = s.startIndex
         while i < s.endIndex, [9, 10, 11, 12, 13, 32].contains(s[i]) { i += 1 }
@@ -88,9 +116,40 @@ public enum KernelParse {
         let (base, start) = autoBase ? fixupRadix(s, at: i) : (10, i)
         let (value, end, _) = parseDigits(s, from: start, base: base)
         guard end > start else { return nil }
-        // %d stores into an int: keep the low 32 bits as the kernel's vsscanf does.
+        return (negative, value)
+    }
+
+    /// `sscanf(buf, "%d")` / `"%i"` into an `int`: the low 32 bits, as the
+    /// kernel's `vsscanf` stores them; nil when no number could be read.
+    public static func scanInt(_ bytes: [UInt8], autoBase: Bool) -> Int64? {
+        guard let (negative, value) = scanInteger(bytes, autoBase: autoBase) else { return nil }
         let truncated = Int64(Int32(truncatingIfNeeded: value))
         return negative ? -truncated : truncated
+    }
+
+    /// `sscanf(buf, "%llu")`: a negative number wraps around, as in C.
+    public static func scanUnsigned(_ bytes: [UInt8]) -> UInt64? {
+        guard let (negative, value) = scanInteger(bytes, autoBase: false) else { return nil }
+        return negative ? 0 &- value : value
+    }
+
+    /// `kstrtobool` (6.16+: `e`/`d` too): the first character `y Y t T e E 1`
+    /// is true, `n N f F d D 0` false, `o`/`O` followed by `n`/`N` true and
+    /// by `f`/`F` false; anything else, the empty string included, nil (EINVAL).
+    public static func kstrtobool(_ bytes: [UInt8]) -> Bool? {
+        let s = cString(bytes)
+        guard let first = s.first else { return nil }
+        switch UnicodeScalar(first) {
+        case "y", "Y", "t", "T", "e", "E", "1": return true
+        case "n", "N", "f", "F", "d", "D", "0": return false
+        case "o", "O":
+            switch s.dropFirst().first.map(UnicodeScalar.init) {
+            case "n", "N": return true
+            case "f", "F": return false
+            default: return nil
+            }
+        default: return nil
+        }
     }
 
     /// `ap_parse_bitmap_str`: a first `+` or `-` selects relative mode
@@ -173,6 +232,40 @@ public enum KernelParse {
             digit += 1
         }
         return (MdevUUID(high: high, low: low), lowercase)
+    }
+
+    /// A write to a `uevent` file (`kobject_synth_uevent`): one trailing
+    /// newline or NUL is dropped; the first word must be an action; after a
+    /// space come a UUID (`uuid_is_valid`) and ` KEY=value` pairs of letters
+    /// and digits.
+    public static func syntheticUevent(_ bytes: [UInt8]) -> Result<SyntheticUevent, SyntheticUevent.Refusal> {
+        func stripped(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+            b.last == 10 || b.last == 0 ? b.dropLast() : b
+        }
+        let text = stripped(bytes[...])
+        let space = text.firstIndex(of: 32)
+        let word = text[..<(space ?? text.endIndex)]
+        guard !text.isEmpty, let action = UeventAction.allCases.first(where: { Array($0.rawValue.utf8) == Array(word) }) else {
+            return .failure(.unknownAction)
+        }
+        guard let space else { return .success(SyntheticUevent(action: action, uuid: nil, arguments: [])) }
+        // The arguments are measured from the whole write again (`kobject_action_args`).
+        let args = stripped(bytes[(space + 1)...])
+        guard args.count >= 36, uuid(args.prefix(36)) != nil else { return .failure(.badArguments) }
+        func isAlnum(_ c: UInt8) -> Bool { (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) }
+        var pairs: [(key: String, value: String)] = []
+        var i = args.startIndex + 36
+        while i < args.endIndex {
+            guard args[i] == 32 else { return .failure(.badArguments) }
+            let key = args[(i + 1)...].prefix { $0 != UInt8(ascii: "=") }
+            let afterKey = key.endIndex
+            guard !key.isEmpty, key.allSatisfy(isAlnum), afterKey < args.endIndex else { return .failure(.badArguments) }
+            let value = args[(afterKey + 1)...].prefix { $0 != 32 }
+            guard !value.isEmpty, value.allSatisfy(isAlnum) else { return .failure(.badArguments) }
+            pairs.append((String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            i = value.endIndex
+        }
+        return .success(SyntheticUevent(action: action, uuid: String(decoding: args.prefix(36), as: UTF8.self), arguments: pairs))
     }
 
     /// The name of an AP device written to a driver's `bind`/`unbind`: the

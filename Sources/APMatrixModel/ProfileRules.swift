@@ -10,10 +10,11 @@ enum RemoveInUse {
 }
 
 /// Every rule on which the kernel profiles differ, in one place
-/// (kernel-reference §9). The rest of the model asks these and never
-/// looks at the profile itself. `seed` is SPEC §3; `upstream` is Linux
-/// 6.16+ as of the 7.0 sources ("upstream final"), including the 6.18
-/// in-use check over all ids of the other axis.
+/// (kernel-reference §9, docs/upstream-ap-bus.md). The rest of the model
+/// asks these and never looks at the profile itself. `seed` is SPEC §3;
+/// `upstream` is Linux 6.19 with QEMU 10.1 (to the 7.0 sources), including
+/// 6.19's in-use check over all ids of the other axis (kernel-reference
+/// says 6.18; docs/upstream-ap-bus.md corrects it).
 struct ProfileRules {
     let profile: Profile
 
@@ -37,8 +38,17 @@ struct ProfileRules {
         }
     }
 
+    /// `bind` of a device already bound (SPEC §1): ENODEV in the seed era,
+    /// EBUSY from the 6.x driver core (`__driver_probe_device`).
+    var bindBoundErrno: Errno {
+        switch profile {
+        case .seed: return .noSuchDevice
+        case .upstream: return .resourceBusy
+        }
+    }
+
     /// The APQNs a mask change newly reserves (§9.3) are the newly set ids
-    /// times this: the other mask (seed, ≤ 6.17), or every id (6.18+).
+    /// times this: the other mask (seed, ≤ 6.18), or every id (6.19+).
     func inUseScope<ID>(of otherMask: Bitmap256<ID>) -> Bitmap256<ID> {
         switch profile {
         case .seed: return otherMask
@@ -101,6 +111,69 @@ struct ProfileRules {
     /// Upstream resets a queue that leaves vfio_ap outside any shadow too (§4.5).
     var resetsQueueLeavingVfio: Bool { profile == .upstream }
 
+    // MARK: the AP bus's interfaces (docs/upstream-ap-bus.md)
+
+    /// `driver_override` on queues and `bindings_complete_count` on the bus
+    /// are 6.19 interfaces (§1, §3).
+    var hasLinux619BusInterfaces: Bool { profile == .upstream }
+
+    /// How `poll_thread` and `poll_timeout` parse a write (§1).
+    var pollParsing: PollParsing {
+        switch profile {
+        case .seed: return .sscanf
+        case .upstream: return .kstrto
+        }
+    }
+
+    /// Whether `poll_timeout` takes `ns`: the 5.x store refuses 0, 6.x takes
+    /// 0; both refuse more than 120 s (§1).
+    func acceptsPollTimeout(_ ns: UInt64) -> Bool {
+        ns <= BusTimers.pollTimeoutLimit && (profile == .upstream || ns >= 1)
+    }
+
+    /// The variables of the AP bus's bindings-complete uevent: 6.x counts
+    /// them in `COMPLETECOUNT`, the seed era (B513) does not (§2.3).
+    func bindingsCompleteProperties(count: Int) -> [String] {
+        switch profile {
+        case .seed: return ["BINDINGS=complete"]
+        case .upstream: return ["BINDINGS=complete", "COMPLETECOUNT=\(count)"]
+        }
+    }
+
+    /// A mask write that changed the mask sends `APMASK=`/`AQMASK=` on 6.x
+    /// (B515 on); the seed era (B513) sends none (§1, §2.3).
+    var sendsMaskChangeUevents: Bool { profile == .upstream }
+
+    /// `ap_uevent`'s variables for an AP card or queue of `type` (§2.1):
+    /// 5.x gives cards and queues `DEV_TYPE` and `MODALIAS`; 6.x gives cards
+    /// those and `MODE`, and queues `MODE` only.
+    func apUeventKeys(isCard: Bool, type: AdapterType) -> [String] {
+        let hex = String(type.hwtype, radix: 16, uppercase: true)
+        let typeKeys = ["DEV_TYPE=" + String(repeating: "0", count: 4 - hex.utf8.count) + hex,
+                        "MODALIAS=ap:t" + String(repeating: "0", count: 2 - hex.utf8.count) + hex]
+        let mode = ["MODE=" + type.mode.ueventMode]
+        switch profile {
+        case .seed: return typeKeys
+        case .upstream: return isCard ? typeKeys + mode : mode
+        }
+    }
+
+    // MARK: the VFIO device (§4)
+
+    /// Every change of a running guest's CRYCB signals the config-change
+    /// eventfd, which QEMU turns into an AP configuration change event
+    /// (Linux 6.15, QEMU 10.1); the seed era has no such IRQ.
+    var signalsConfigChange: Bool { profile == .upstream }
+
+    /// The VFIO device's IRQs: the request IRQ (index 0) and, 6.15+, the
+    /// config-change IRQ (index 1).
+    var vfioIRQs: [VfioIRQ] {
+        switch profile {
+        case .seed: return [.request]
+        case .upstream: return [.request, .configChange]
+        }
+    }
+
     // MARK: the shadow CRYCB
 
     /// A full filtering of the assignment against the host.
@@ -151,13 +224,14 @@ struct ProfileRules {
 
     /// The shadow after an id was assigned (`m` already has it).
     /// Seed: hot plug all or nothing (SPEC §3 "Hot plug"); upstream: a full
-    /// re-filter, which may also unplug other adapters (V11).
+    /// re-filter of APM and AQM, which may also unplug other adapters (V11),
+    /// and of the ADM only for a control domain (`vfio_ap_mdev_filter_cdoms`).
     func afterAssign(_ a: Assignment, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
         switch (profile, a) {
         case (.seed, .adapter(let id)): return plugAdapter(id, into: s, assigned: m, host: host)
         case (.seed, .domain(let id)): return plugDomain(id, into: s, assigned: m, host: host)
         case (.seed, .controlDomain): return s.with(a, true)
-        case (.upstream, .adapter), (.upstream, .domain): return filter(m, host: host)
+        case (.upstream, .adapter), (.upstream, .domain): return filterMatrix(m, shadow: s, host: host)
         case (.upstream, .controlDomain):
             var out = s
             out.adm = m.adm & host.firmware.controlDomains
@@ -178,7 +252,7 @@ struct ProfileRules {
 
     /// The shadow after queue `apqn` was newly bound to vfio_ap (probe).
     /// Seed: the adapter rule if its adapter is not plugged, then the
-    /// domain rule; upstream: a full re-filter (§9.14).
+    /// domain rule; upstream: a full re-filter of APM and AQM (§9.14).
     func afterProbe(_ apqn: APQN, _ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
         switch profile {
         case .seed:
@@ -187,8 +261,17 @@ struct ProfileRules {
             if !out.aqm.contains(apqn.apqi) { out = plugDomain(apqn.apqi, into: out, assigned: m, host: host) }
             return out
         case .upstream:
-            return filter(m, host: host)
+            return filterMatrix(m, shadow: s, host: host)
         }
+    }
+
+    /// Upstream `vfio_ap_mdev_filter_matrix` alone: APM and AQM filtered
+    /// anew, the ADM as it was (only `vfio_ap_mdev_filter_cdoms` touches it,
+    /// kernel-reference §4.2).
+    func filterMatrix(_ m: Matrix, shadow s: Matrix, host: APHost) -> Matrix {
+        var out = filter(m, host: host)
+        out.adm = s.adm
+        return out
     }
 
     /// The shadow after a firmware change of the host configuration. Both:
@@ -208,9 +291,7 @@ struct ProfileRules {
             // Removed control domains: removed & ~assigned, which can never hit the shadow.
             out.adm = out.adm.subtracting(change.removed.adm.subtracting(m.adm))
             if change.added.apm.intersects(m.apm) || change.added.aqm.intersects(m.aqm) {
-                let f = filter(m, host: host)
-                out.apm = f.apm
-                out.aqm = f.aqm
+                out = filterMatrix(m, shadow: out, host: host)
             }
             if change.added.adm.intersects(m.adm) { out.adm = m.adm & host.firmware.controlDomains }
         }

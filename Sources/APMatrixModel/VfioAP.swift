@@ -2,7 +2,7 @@
 /// and its shadow CRYCB, and the bookkeeping that answers "who has this
 /// APQN" in a few word operations whatever the number of mdevs.
 public struct VfioAP: Hashable, Sendable {
-    public internal(set) var mdevs: [MdevUUID: Mdev] = [:]
+    public internal(set) var mdevs = TrackedMap<MdevUUID, Mdev>()
     /// How many mdevs may exist at once (`available_instances` at boot).
     public internal(set) var maxMdevs: Int
     var nextSerial = 0
@@ -48,6 +48,12 @@ public struct VfioAP: Hashable, Sendable {
         }.sorted { $0.mdev.serial < $1.mdev.serial }
     }
 
+    /// The group the next mdev gets: the lowest free one (`iommu_group_alloc`).
+    public var lowestFreeIOMMUGroup: Int {
+        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? iommuGroupsInUse.count
+        return word << 6 | (word < iommuGroupsInUse.count ? (~iommuGroupsInUse[word]).trailingZeroBitCount : 0)
+    }
+
     /// Whether an mdev has IOMMU group `n`.
     public func isIOMMUGroupInUse(_ n: Int) -> Bool {
         n >= 0 && n >> 6 < iommuGroupsInUse.count && iommuGroupsInUse[n >> 6] & (1 << UInt64(n & 63)) != 0
@@ -55,8 +61,7 @@ public struct VfioAP: Hashable, Sendable {
 
     /// The lowest free IOMMU group number, now taken.
     mutating func takeIOMMUGroup() -> Int {
-        let word = iommuGroupsInUse.firstIndex { $0 != .max } ?? iommuGroupsInUse.count
-        let n = word << 6 | (word < iommuGroupsInUse.count ? (~iommuGroupsInUse[word]).trailingZeroBitCount : 0)
+        let n = lowestFreeIOMMUGroup
         markIOMMUGroup(n)
         return n
     }

@@ -55,13 +55,19 @@ extension APHost {
 
     // MARK: shadow and CRYCB
 
-    /// Replaces an mdev's shadow: logs the CRYCB change of its guest, records
-    /// who holds its queues, and resets every queue that left the shadow.
+    /// Replaces an mdev's shadow: logs the CRYCB change of its guest and
+    /// signals its config-change eventfd, records who holds its queues, and
+    /// resets every queue that left the shadow.
+    ///
+    /// The corresponding kernel function is `vfio_ap_mdev_update_guest_apcb`.
     mutating func setShadow(_ uuid: MdevUUID, _ new: Matrix, cause: String) {
         guard let m = vfio.mdevs[uuid], new != m.shadow else { return }
         let old = m.shadow
         vfio.mdevs[uuid]?.shadow = new
-        if let g = m.guest { pushCRYCB(g, from: old, to: new, cause: cause) }
+        if let g = m.guest {
+            pushCRYCB(g, from: old, to: new, cause: cause)
+            signalConfigChange(g)
+        }
         for apqn in old.apqns where !new.contains(apqn) { reset(apqn, cause: "left the shadow: \(cause)") }
     }
 

@@ -38,6 +38,8 @@ extension APHost {
             case .refuse:
                 throw APError(.resourceBusy, "remove: guest \(g) uses mdev \(uuid); hot unplug it (device_del) or stop the guest first")
             case .requestRelease:
+                // `vfio_ap_mdev_request` signals the config change before the request.
+                signalConfigChange(g)
                 events.append(.kernel("vfio_ap_mdev \(uuid): Relaying device request to user (#0)"))
                 if let d = guests[g]?.device { release(g, d, cause: "device \(d.id) unplugged by QEMU on the VFIO device request") }
             }
@@ -124,8 +126,7 @@ extension APHost {
     /// reserved for the host, or some are assigned to other mdevs (the
     /// conflicts, as the profile reports them). No side effects.
     public func refusal(of new: Matrix, for uuid: MdevUUID) -> AssignRefusal? {
-        let apids = new.apm & bus.apmask, apqis = new.aqm & bus.aqmask
-        if let a = apids.first, let q = apqis.first { return .reserved(APQN(a, q)) }
+        if let r = bus.firstHostOwned(new) { return .reserved(r) }
         guard vfio.anyAssigned(new) else { return nil }
         let conflicts = rules.reported(vfio.conflicts(with: new, except: uuid))
         return conflicts.isEmpty ? nil : .shared(conflicts)
@@ -138,8 +139,9 @@ extension APHost {
         switch refusal(of: new, for: m.uuid) {
         case nil: return
         case .reserved(let r)?:
-            throw APError(.addressNotAvailable,
-                          "\(attr): queue \(r) is reserved for the host by apmask/aqmask; clear its bit in one of them first")
+            throw APError(.addressNotAvailable, bus.driverOverrideCount > 0
+                          ? "\(attr): queue \(r) belongs to the host: it has a driver_override and is bound to cex4queue, or has none and apmask/aqmask reserve it"
+                          : "\(attr): queue \(r) is reserved for the host by apmask/aqmask; clear its bit in one of them first")
         case .shared(let conflicts)?:
             for c in conflicts {
                 for apqn in c.apqns {

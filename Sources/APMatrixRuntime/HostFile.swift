@@ -1,13 +1,18 @@
 import APMatrixModel
 import FoundationEssentials
 
-/// Reads a host file (SPEC §1) into a `HostDescription`. Every refusal
-/// names the field and the reason.
+/// Reads a host file (SPEC §1) into a `HostDescription`, and writes one
+/// (`render`). Every refusal names the field and the reason. `notes`, a list
+/// of lines for the reader (what `apmatrix capture` could not see), is
+/// checked for its shape and otherwise ignored.
 public enum HostFile {
     static let topFields: Set<String> = ["apxa", "maxAdapter", "maxDomain", "facilities", "domains",
-                                         "controlDomains", "apmask", "aqmask", "maxMdevs", "adapters"]
+                                         "controlDomains", "apmask", "aqmask", "maxMdevs", "adapters", "notes"]
     static let adapterFields: Set<String> = ["id", "type", "configured", "domains"]
-    static let facilityFields: Set<String> = ["qci", "apft", "apqi", "aiv"]
+    /// The facilities a host file may name, each on unless the file says false.
+    static var facilityFlags: [(name: String, flag: WritableKeyPath<Facilities, Bool>)] {
+        [("qci", \.qci), ("apft", \.apft), ("apqi", \.apqi), ("aiv", \.aiv), ("pv", \.pv), ("appv", \.appv), ("appvi", \.appvi)]
+    }
 
     public static func load(path: String) throws(HostDescription.Invalid) -> HostDescription {
         switch Files.read(path) {
@@ -23,6 +28,11 @@ public enum HostFile {
         }
         guard case .object(let top) = json else { throw HostDescription.Invalid("file", "must be a JSON object") }
         try unknown(top, topFields, prefix: "")
+        if let notes = top["notes"] {
+            guard case .array(let lines) = notes, lines.allSatisfy({ $0.stringValue != nil }) else {
+                throw HostDescription.Invalid("notes", "must be an array of strings")
+            }
+        }
         let apxa = try bool(top["apxa"], "apxa") ?? true
         let maxAdapter: APID? = try maximum(top["maxAdapter"], "maxAdapter", apxa: apxa)
         let maxDomain: APQI? = try maximum(top["maxDomain"], "maxDomain", apxa: apxa)
@@ -30,11 +40,8 @@ public enum HostFile {
         var facilities = Facilities()
         if let f = top["facilities"] {
             guard case .object(let fo) = f else { throw HostDescription.Invalid("facilities", "must be an object") }
-            try unknown(fo, facilityFields, prefix: "facilities.")
-            facilities.qci = try bool(fo["qci"], "facilities.qci") ?? true
-            facilities.apft = try bool(fo["apft"], "facilities.apft") ?? true
-            facilities.apqi = try bool(fo["apqi"], "facilities.apqi") ?? true
-            facilities.aiv = try bool(fo["aiv"], "facilities.aiv") ?? true
+            try unknown(fo, Set(facilityFlags.map(\.name)), prefix: "facilities.")
+            for f in facilityFlags { facilities[keyPath: f.flag] = try bool(fo[f.name], "facilities." + f.name) ?? true }
         }
         guard let domainsValue = top["domains"] else { throw HostDescription.Invalid("domains", "is required") }
         let domains: Bitmap256<APQI> = try ids(domainsValue, "domains")
@@ -123,5 +130,39 @@ public enum HostFile {
         case .failure:
             throw HostDescription.Invalid(field, "'\(s)' is not a mask: 0x and up to 64 hex digits, or +/- terms such as +0-15")
         }
+    }
+}
+
+extension HostFile {
+    /// The host file of `d`, every field written out (defaults included, so
+    /// that the file says what the host is without the reader knowing
+    /// SPEC §1's defaults), in the order SPEC §1 lists them, `notes` first.
+    /// `parse(render(d))` gives `d` back.
+    public static func render(_ d: HostDescription, notes: [String] = []) -> String {
+        func text(_ s: String) -> String { JSONValue.string(s).serialized }
+        func ids<ID>(_ m: Bitmap256<ID>) -> String { text(IdList.format(m)) }
+        let f = d.facilities
+        var lines: [String] = []
+        if !notes.isEmpty {
+            lines.append("  \"notes\": [\n" + notes.map { "    " + text($0) }.joined(separator: ",\n") + "\n  ]")
+        }
+        lines += [
+            "  \"apxa\": \(d.apxa)",
+            "  \"maxAdapter\": \(d.maxAdapter.value)",
+            "  \"maxDomain\": \(d.maxDomain.value)",
+            "  \"facilities\": { \"qci\": \(f.qci), \"apft\": \(f.apft), \"apqi\": \(f.apqi), \"aiv\": \(f.aiv) }",
+            "  \"domains\": \(ids(d.usageDomains))",
+            "  \"controlDomains\": \(ids(d.controlDomains))",
+            "  \"apmask\": \(text(d.apmask.hexString))",
+            "  \"aqmask\": \(text(d.aqmask.hexString))",
+            "  \"maxMdevs\": \(d.maxMdevs)",
+        ]
+        let adapters = d.adapters.sorted { $0.id < $1.id }.map { a in
+            var fields = ["\"id\": \(a.id.value)", "\"type\": \(text(a.type.description))", "\"configured\": \(a.configured)"]
+            if let own = a.domains { fields.append("\"domains\": \(ids(own))") }
+            return "    { " + fields.joined(separator: ", ") + " }"
+        }
+        lines.append(adapters.isEmpty ? "  \"adapters\": []" : "  \"adapters\": [\n" + adapters.joined(separator: ",\n") + "\n  ]")
+        return "{\n" + lines.joined(separator: ",\n") + "\n}\n"
     }
 }

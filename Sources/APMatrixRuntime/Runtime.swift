@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 /// The one runtime of an emulated host. It owns the model behind one lock,
-/// the event log and its delivery, the guests' clocks, the durable state and
+/// the event log and its delivery, the AP buses' clock, the durable state and
 /// the edges a guest owns (its QMP monitor, its sysfs tree). FUSE worker
 /// threads, the control API and QMP monitors call only this.
 ///
@@ -18,8 +18,10 @@ public final class Runtime: Sendable {
         var log: EventLog
         var subscribers: [Int: Subscriber] = [:]
         var nextSubscriber = 0
-        /// Guest name → QMP socket path, kept in the state file.
+        /// Guest name → QMP socket path, kept in the state database.
         var qmpSockets: [String: String] = [:]
+        /// The last log entry the state database has.
+        var savedLogThrough = 0
         var shuttingDown = false
     }
 
@@ -33,7 +35,7 @@ public final class Runtime: Sendable {
     public let instrumentation: Instrumentation
     let edges: (any GuestEdges)?
     let attachments = Mutex<[String: GuestAttachments]>([:])
-    let guestClock = GuestClock()
+    let busClock = BusClock()
 
     /// With `resuming`, the host, log and QMP sockets of a state file, the
     /// clock continuing where the log stopped. `edges` opens QMP monitors and
@@ -45,6 +47,7 @@ public final class Runtime: Sendable {
         if let saved {
             s.log.restore(saved.log, nextSequence: saved.nextSequence)
             s.qmpSockets = saved.qmpSockets
+            s.savedLogThrough = saved.nextSequence - 1
         }
         state = Mutex(s)
         self.logger = logger
@@ -59,26 +62,35 @@ public final class Runtime: Sendable {
     /// Runs one model operation under the lock at the host's time `now`,
     /// which also stamps its events, and publishes the events whether it
     /// succeeded or not (a refused mask change still logs). With a state
-    /// store a change is saved before it is acknowledged; a change that
-    /// cannot be saved is undone and fails with EIO. `kind` names the
-    /// operation in the metrics; it is read after `body` ran.
+    /// store, what the operation changed (`HostChanges`, taken from the
+    /// model, never a comparison of the whole host) and its log entries are
+    /// committed before it is acknowledged; a change that cannot be saved
+    /// is undone and fails with EIO. An operation that changed nothing (a
+    /// refusal, a read, a scan that found nothing) writes nothing; its log
+    /// entries are saved with the next change. `kind` names the operation
+    /// in the metrics; it is read after `body` ran.
     public func perform<T>(_ kind: () -> String, _ body: (inout APHost, Uptime) throws(APError) -> T) throws(APError) -> T {
         let (result, guestStopped) = state.withLock { s -> (Result<T, APError>, Bool) in
             let now = clock.now()
-            // Only a runtime with a state store needs the host as it was (to compare, and to undo).
-            let before = store == nil ? nil : s.host
             let guests = s.host.guests.count
             var r: Result<T, APError>
             do throws(APError) { r = .success(try body(&s.host, now)) } catch { r = .failure(error) }
+            // The guests take the AP configuration change events the operation signalled at once.
+            if s.host.hasPendingConfigChanges { s.host.handleConfigChanges(at: now) }
             assert(s.host.checkInvariants().isEmpty, "invariants broken: \(s.host.checkInvariants())")
+            let changes = s.host.takeChanges()
             let entries = s.log.append(s.host.takeEvents(), at: now)
-            if let store, let before, case .success = r, s.host != before {
-                do throws(APError) { try Self.save(s, to: store) } catch {
-                    s.host = before
+            if let store, !changes.isEmpty {
+                do throws(APError) {
+                    try store.commit(changes, of: s.host, log: s.log.entries(after: s.savedLogThrough))
+                    s.savedLogThrough = s.log.nextSequence - 1
+                } catch {
+                    s.host.revert(changes)
                     s.log.removeLast(entries.count)
                     return (.failure(APError(.ioError, "\(error.message); the change was undone")), false)
                 }
             }
+            for name in changes.guests.keys where s.host.guests[name] == nil { s.qmpSockets[name] = nil }
             if !entries.isEmpty {
                 let batch = Array(entries)
                 for sub in s.subscribers.values { sub.deliver(batch) }
@@ -106,21 +118,8 @@ public final class Runtime: Sendable {
     /// A consistent copy of the host, to read from without holding the lock.
     public var snapshot: APHost { state.withLock { $0.host } }
 
-    /// Saves the current state (at start, so that the file exists and is valid).
-    public func save() throws(APError) {
-        guard let store else { return }
-        try state.withLock { s throws(APError) in try Self.save(s, to: store) }
-    }
-
-    static func save(_ s: State, to store: StateStore) throws(APError) {
-        do throws(Files.Failure) {
-            try store.save(StateDocument(profile: s.host.profile, host: s.host, log: s.log.tail(StateStore.logTail),
-                                         nextSequence: s.log.nextSequence,
-                                         qmpSockets: s.qmpSockets.filter { s.host.guests[$0.key] != nil }))
-        } catch {
-            throw APError(.ioError, "state file \(store.path): \(error)")
-        }
-    }
+    /// SQLite's integrity check of the state database (`["ok"]` when sound), nil without one.
+    public func checkStateFile() -> [String]? { store?.integrityCheck() }
 
     // MARK: the event log
 
@@ -155,16 +154,16 @@ public final class Runtime: Sendable {
 
     // MARK: lifetime
 
-    /// Starts what runs by itself: the log writer on stderr and the guests' clocks.
+    /// Starts what runs by itself: the log writer on stderr and the buses' clock.
     public func start() {
         let writer = LogWriter(logger: logger)
         _ = subscribe(after: nil) { writer.write($0) }
-        guestClock.start(self)
+        busClock.start(self)
     }
 
-    /// Stops the guests' clocks, every QMP monitor and guest tree (the daemon is exiting).
+    /// Stops the buses' clock, every QMP monitor and guest tree (the daemon is exiting).
     public func shutdown() {
-        guestClock.stop()
+        busClock.stop()
         state.withLock { $0.shuttingDown = true }
         let all = attachments.withLock { a in
             defer { a.removeAll() }

@@ -10,13 +10,17 @@ public struct GuestStart: Sendable {
     public var qmp: String?
     /// Where to mount the guest's own `/sys`.
     public var sysfsMount: String?
+    /// A Secure Execution guest.
+    public var secure: Bool
 
-    public init(name: String, cpu: String? = nil, device: VfioAPDevice? = nil, qmp: String? = nil, sysfsMount: String? = nil) {
+    public init(name: String, cpu: String? = nil, device: VfioAPDevice? = nil, qmp: String? = nil, sysfsMount: String? = nil,
+                secure: Bool = false) {
         self.name = name
         self.cpu = cpu
         self.device = device
         self.qmp = qmp
         self.sysfsMount = sysfsMount
+        self.secure = secure
     }
 }
 
@@ -28,7 +32,7 @@ extension Runtime {
     public func startGuest(_ r: GuestStart) throws(APError) {
         try perform({ "guest_start" }) { (h: inout APHost, now: Uptime) throws(APError) in
             let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.firmware.facilities)
-            try h.startGuest(r.name, cpu: cpu, device: r.device, at: now)
+            try h.startGuest(r.name, cpu: cpu, device: r.device, secure: r.secure, at: now)
         }
         do {
             if let path = r.qmp { try openMonitor(r.name, path: path) }
@@ -51,8 +55,9 @@ extension Runtime {
         setMonitor(guest, try edges.openMonitor(self, guest: guest, path: path))
         do {
             try state.withLock { s throws(APError) in
+                guard s.qmpSockets[guest] != path else { return }
+                try store?.setQMPSocket(guest, path)
                 s.qmpSockets[guest] = path
-                if let store { try Self.save(s, to: store) }
             }
         } catch {
             setMonitor(guest, nil)

@@ -15,15 +15,25 @@ public struct StartGuestRequest: Codable, Sendable, RequestBody {
     public var qmp: String?
     /// An absolute directory where to mount the guest's own `/sys`.
     public var sysfsMount: String?
+    /// A Secure Execution guest; the same as `object` and `machine` below.
+    public var secure: Bool?
+    /// A QEMU `-object` value: `s390-pv-guest,id=ID`.
+    public var object: String?
+    /// A QEMU `-machine` value naming that object: `confidential-guest-support=ID`.
+    public var machine: String?
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case name, cpu, device, qmp, sysfsMount }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case name, cpu, device, qmp, sysfsMount, secure, object, machine }
 
-    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil) {
+    public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil,
+                secure: Bool? = nil, object: String? = nil, machine: String? = nil) {
         self.name = name
         self.cpu = cpu
         self.device = device
         self.qmp = qmp
         self.sysfsMount = sysfsMount
+        self.secure = secure
+        self.object = object
+        self.machine = machine
     }
 
     func validate() throws(APIError) {

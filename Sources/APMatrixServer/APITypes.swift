@@ -50,6 +50,44 @@ public struct GuestDTO: ResponseCodable, Sendable, Equatable {
     public var bus: GuestBusDTO?
     /// APQN → the held state: what the guest put into that queue (absent when none).
     public var heldState: [String: String]?
+    /// True for a Secure Execution guest (absent otherwise).
+    public var secure: Bool? = nil
+    /// In a Secure Execution guest with AP pass-through (APSB): the SE state
+    /// of each queue it sees, as its TAPQ gives it now.
+    public var seQueues: [SEQueueDTO]? = nil
+    /// The vfio-ap device's VFIO IRQs QEMU asks for, and whether the kernel offers each (absent without a device).
+    public var vfioIRQs: [VfioIRQDTO]? = nil
+}
+
+/// A queue of a Secure Execution guest: its bind state (lszcrypt's SESTAT) and association.
+public struct SEQueueDTO: Codable, Sendable, Equatable {
+    public var apqn: APQN
+    /// `usable`, `bound`, `unbound` or `illicit`.
+    public var state: String
+    /// The BS bits of the queue's `ap_functions`, 0-3.
+    public var bs: Int
+    /// The association index, while it is pending or once it is done (EP11 only).
+    public var association: Int?
+    /// True while the firmware has not completed the association.
+    public var associationPending: Bool?
+
+    public init(apqn: APQN, _ s: SEState) {
+        self.apqn = apqn
+        state = s.bind.description
+        bs = Int(s.bind.rawValue)
+        association = s.association
+        associationPending = s.association.map { _ in s.bind == .bound }
+    }
+
+}
+
+/// One VFIO IRQ of a guest's vfio-ap device.
+public struct VfioIRQDTO: Codable, Sendable, Equatable {
+    /// 0 `VFIO_AP_REQ_IRQ_INDEX`, 1 `VFIO_AP_CFG_CHG_IRQ_INDEX`.
+    public var index: Int
+    public var name: String
+    /// QEMU registered its eventfd (the kernel has the IRQ).
+    public var wired: Bool
 }
 
 /// A guest's own AP bus: what its last scan found (not the CRYCB itself).
@@ -68,7 +106,7 @@ public struct GuestBusDTO: Codable, Sendable, Equatable {
     public init(_ g: Guest, at now: Uptime) {
         let b = g.bus
         scans = g.busScans(at: now)
-        configTime = b.configTime
+        configTime = b.timers.configTime
         domain = b.domain?.value ?? -1
         qci = b.qci.map(MatrixDTO.init)
         cards = b.cards.keys.sorted().map { CardDTO(id: $0, type: b.cards[$0]!.description, hwtype: b.cards[$0]!.hwtype) }
@@ -121,18 +159,34 @@ public struct HostDTO: ResponseCodable, Sendable, Equatable {
     public var availableInstances: Int
     public var mdevs: [MdevDTO]
     public var guests: [GuestDTO]
+    /// Where the host's tree (its `/sys`) is mounted.
+    public var sysfsMount: String?
+    /// The host's own `/etc/mdevctl.d`, `/etc/udev/rules.d` and `/run/lock`
+    /// live under this directory (`apmatrix exec` binds them).
+    public var privateRoot: String?
 }
 
 public struct EventDTO: ResponseCodable, Sendable, Equatable {
     public var sequence: Int
     public var seconds: Double
-    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices).
+    /// `kernel`, `note`, `crycb`, `reset`, `device`, `guest`, `bus` (a guest's AP bus scan changed its devices),
+    /// `se` (a queue's Secure Execution state in a guest changed), `uevent`.
     public var kind: String
     public var line: String
     public var dmesg: String
     public var guest: String?
     public var before: MatrixDTO?
     public var after: MatrixDTO?
+    /// A uevent's `ACTION`, `DEVPATH`, `SUBSYSTEM` and its other variables (`KEY=value`, in order).
+    public var uevent: UeventDTO?
+}
+
+/// A uevent as the kernel sends it, without `SEQNUM`.
+public struct UeventDTO: Codable, Sendable, Equatable {
+    public var action: String
+    public var devpath: String
+    public var subsystem: String
+    public var properties: [String]
 }
 
 public struct ErrorDTO: Codable, Sendable, Equatable {
@@ -163,4 +217,6 @@ public struct CheckDTO: ResponseCodable, Sendable, Equatable {
     public var queues: Int
     /// The state file, when the daemon has one.
     public var stateFile: String?
+    /// With a state file: SQLite's `PRAGMA integrity_check`, `["ok"]` when sound.
+    public var stateIntegrity: [String]?
 }

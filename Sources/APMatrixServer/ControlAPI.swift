@@ -14,7 +14,7 @@ public enum ControlAPI {
         let router = Router(context: APIContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MethodNotAllowedMiddleware())
         let routes = Routes(router, service.access)
-        addHostRoutes(routes, service.runtime)
+        addHostRoutes(routes, service)
         addGuestRoutes(routes, service.runtime)
         addFirmwareRoutes(routes, service.runtime)
         WebUI.add(routes, service)
@@ -22,8 +22,9 @@ public enum ControlAPI {
         return router
     }
 
-    static func addHostRoutes(_ r: Routes, _ runtime: Runtime) {
-        r.on(.host) { _, _ in HostViews.host(runtime.snapshot, runtime) }
+    static func addHostRoutes(_ r: Routes, _ service: APIService) {
+        let runtime = service.runtime
+        r.on(.host) { _, _ in HostViews.host(runtime.snapshot, service) }
         r.on(.queues) { _, _ in HostViews.queues(runtime.snapshot) }
         r.on(.mdevs) { _, _ in HostViews.mdevs(runtime.snapshot) }
         r.on(.check) { _, _ in HostViews.check(runtime.snapshot, runtime) }

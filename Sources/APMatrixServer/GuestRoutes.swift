@@ -11,7 +11,9 @@ extension ControlAPI {
         r.on(.startGuest) { request, _ in
             let g = try await StartGuestRequest.decode(request)
             let device = try g.device.map { d throws(APError) in try VfioAPDevice(qemuDevice: d) }
-            try runtime.startGuest(GuestStart(name: g.name, cpu: g.cpu, device: device, qmp: g.qmp, sysfsMount: g.sysfsMount))
+            let secure = try ConfidentialGuestSupport.isSecure(secure: g.secure ?? false, object: g.object, machine: g.machine)
+            try runtime.startGuest(GuestStart(name: g.name, cpu: g.cpu, device: device, qmp: g.qmp, sysfsMount: g.sysfsMount,
+                                              secure: secure))
             return EditedResponse(status: .created, response: try HostViews.guest(named: g.name, runtime))
         }
         r.on(.guest) { _, context in try HostViews.guest(named: try context.guestName(), runtime) }

@@ -4,8 +4,8 @@ import APMatrixRuntime
 /// The control API's documents, built from the host as it is: each a
 /// plain function of one snapshot, so a response never mixes two states.
 enum HostViews {
-    static func host(_ h: APHost, _ runtime: Runtime) -> HostDTO {
-        let fw = h.firmware
+    static func host(_ h: APHost, _ service: APIService) -> HostDTO {
+        let runtime = service.runtime, fw = h.firmware
         return HostDTO(
             profile: h.profile.rawValue, apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
             facilities: fw.facilities,
@@ -17,7 +17,8 @@ enum HostViews {
             usageDomains: Array(fw.usageDomains), controlDomains: Array(fw.controlDomains),
             apmask: h.bus.apmask.hexString, aqmask: h.bus.aqmask.hexString, availableInstances: h.vfio.availableInstances,
             mdevs: mdevs(h),
-            guests: guests(h, runtime))
+            guests: guests(h, runtime),
+            sysfsMount: service.sysfsMount, privateRoot: service.privateRoot?.path)
     }
 
     /// `guest_matrix` is what sysfs shows, by the profile's own rule (the
@@ -52,7 +53,12 @@ enum HostViews {
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
                                queues: v.queues),
             qmp: runtime.monitorSocket(name), sysfsMount: runtime.treeMountPoint(name),
-            bus: g.cpu.ap ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name))
+            bus: g.hasAPBus ? GuestBusDTO(g, at: now) : nil, heldState: heldState(h, name),
+            secure: g.secure ? true : nil,
+            seQueues: g.hasAPSB ? h.seStates(name, at: now).map { SEQueueDTO(apqn: $0.apqn, $0.state) } : nil,
+            vfioIRQs: g.device == nil ? nil : h.vfioIRQs(of: name).map {
+                VfioIRQDTO(index: $0.irq.rawValue, name: $0.irq.name, wired: $0.wired)
+            })
     }
 
     /// The queues holding state `guest` put into them.
@@ -92,12 +98,19 @@ enum HostViews {
         case let .guestBusChanged(guest, _, _, _, _):
             d.kind = "bus"
             d.guest = guest
+        case let .seQueueChanged(guest, _, _, _):
+            d.kind = "se"
+            d.guest = guest
+        case let .uevent(u):
+            d.kind = "uevent"
+            d.uevent = UeventDTO(action: u.action.rawValue, devpath: u.devpath, subsystem: u.subsystem, properties: u.properties)
         }
         return d
     }
 
     static func check(_ h: APHost, _ runtime: Runtime) -> CheckDTO {
         CheckDTO(violations: h.checkInvariants().map(\.description), mdevs: h.vfio.mdevs.count,
-                 guests: h.guests.count, queues: h.bus.queues.count, stateFile: runtime.store?.path)
+                 guests: h.guests.count, queues: h.bus.queues.count, stateFile: runtime.store?.path,
+                 stateIntegrity: runtime.checkStateFile())
     }
 }

@@ -6,16 +6,9 @@ import Glibc
 /// of the same user on the same machine (the CLI, a daemon migrating a
 /// guest) finds it by itself: one file per listen address, mode 0600, in a
 /// directory of mode 0700 that belongs to the user, removed when the daemon
-/// exits. Root's daemons use /run/apmatrix; another user's
-/// $XDG_RUNTIME_DIR/apmatrix (/tmp/apmatrix-UID without it).
+/// exits: the user's run directory (`RunDirectory`).
 public enum TokenFile {
-    public static func directory(uid: uid_t = geteuid()) -> String {
-        if uid == 0 { return "/run/apmatrix" }
-        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), runtime.hasPrefix("/") {
-            return runtime + "/apmatrix"
-        }
-        return "/tmp/apmatrix-\(uid)"
-    }
+    public static func directory(uid: uid_t = geteuid()) -> String { RunDirectory.path(uid: uid) }
 
     /// `DIR/127.0.0.1:7807.token` for a daemon listening on `127.0.0.1:7807`.
     public static func path(for address: String) -> String { directory() + "/" + address + ".token" }

@@ -8,7 +8,7 @@ enum APBusView {
 
     /// `bus/ap`.
     static func root(_ host: APHost) -> Directory {
-        [
+        var d: Directory = [
             "apmask": .attribute(.rw({ $0.bus.apmask.hexString + "\n" }, { try Store.mask(.apmask, $1, in: &$0) })),
             "aqmask": .attribute(.rw({ $0.bus.aqmask.hexString + "\n" }, { try Store.mask(.aqmask, $1, in: &$0) })),
             "ap_max_adapter_id": .attribute(.ro { line($0.firmware.busMaxAdapter.value) }),
@@ -17,10 +17,21 @@ enum APBusView {
             "ap_adapter_mask": .attribute(.ro { $0.firmware.hostConfiguration.apm.hexString + "\n" }),
             "ap_usage_domain_mask": .attribute(.ro { $0.firmware.usageDomains.hexString + "\n" }),
             "ap_control_domain_mask": .attribute(.ro { $0.firmware.controlDomains.hexString + "\n" }),
-            "features": .attribute(.ro { features(apxa: $0.firmware.apxa) }),
+            "features": .attribute(.ro { features($0.firmware.qciFeatures) }),
+            "ap_interrupts": .attribute(.ro { line($0.apInterrupts ? 1 : 0) }),
+            "config_time": .attribute(.timed({ h, _ in line(h.bus.timers.configTime) },
+                                             { h, b, now in try Store.configTime(b, in: &h, at: now) })),
+            "poll_thread": .attribute(.rw({ line($0.bus.timers.pollThread ? 1 : 0) }, { try Store.pollThread($1, in: &$0) })),
+            "poll_timeout": .attribute(.rw({ "\($0.bus.timers.pollTimeout)\n" }, { try Store.pollTimeout($1, in: &$0) })),
+            "scans": .attribute(.timed({ h, now in line(h.busScans(at: now)) }, { h, _, now in Store.scans(in: &h, at: now) })),
+            "bindings": .attribute(.ro { $0.bindingsText }),
             "devices": .directory,
             "drivers": .directory,
         ]
+        if host.hasLinux619BusInterfaces {
+            d["bindings_complete_count"] = .attribute(.ro { line($0.bus.bindingsCompleteCount) })
+        }
+        return d
     }
 
     /// Below `bus/ap`: `devices/` and `drivers/…`.
@@ -79,7 +90,7 @@ enum APBusView {
     /// `devices/ap`, a card, or a queue.
     static func deviceDirectory(_ c: [Substring], _ host: APHost) -> Directory? {
         guard let first = c.first else {
-            return host.bus.cards.keys.reduce(into: Directory()) { $0[$1.cardName] = .directory }
+            return host.bus.cards.keys.reduce(into: ["uevent": uevent(.apRoot)]) { $0[$1.cardName] = .directory }
         }
         guard let id = APID(cardName: String(first)), let card = host.bus.cards[id], let adapter = host.firmware.adapters[id] else {
             return nil
@@ -98,13 +109,23 @@ enum APBusView {
         d["chkstop"] = .attribute(.constant("0\n"))
     }
 
-    /// `features` (`ap_bus` `features_show`, the QCI flags this host has).
-    static func features(apxa: Bool) -> String { apxa ? "APXA QACT\n" : "QACT\n" }
+    /// `features` (`features_show`): the QCI flags, one blank between them;
+    /// none at all reads as 0 bytes (the kernel returns the length before its newline).
+    static func features(_ flags: [String]) -> String { flags.isEmpty ? "" : flags.joined(separator: " ") + "\n" }
+
+    /// A device's `uevent` file: its variables to read, a synthetic event to write.
+    static func uevent(_ device: KernelDevice) -> Node {
+        .attribute(.rw({ $0.ueventEnvironment(device)?.fileText ?? "" }, { try Store.uevent(device, $1, in: &$0) }))
+    }
 
     static func functions(_ type: AdapterType, apxa: Bool) -> Attribute {
-        let f = type.apFunctions(apxa: apxa)
+        .constant(functionsText(type.apFunctions(apxa: apxa)))
+    }
+
+    /// `ap_functions`: `0x%08X\n`.
+    static func functionsText(_ f: UInt32) -> String {
         let digits = String(f, radix: 16, uppercase: true)
-        return .constant("0x" + String(repeating: "0", count: 8 - digits.utf8.count) + digits + "\n")
+        return "0x" + String(repeating: "0", count: 8 - digits.utf8.count) + digits + "\n"
     }
 
     /// The attributes of a card that follow from its type alone.
@@ -126,6 +147,7 @@ enum APBusView {
         var d = cardConstants(adapter.type, apxa: host.firmware.apxa)
         d["config"] = .attribute(.rw({ line($0.firmware.adapters[id]?.configured == true ? 1 : 0) },
                                      { try Store.cardConfig(id, $1, in: &$0) }))
+        d["uevent"] = uevent(.card(id))
         if card.bound {
             d["driver"] = .symlink("../../../bus/ap/drivers/cex4card")
             d["type"] = .attribute(.constant(adapter.type.description + "\n"))
@@ -137,23 +159,31 @@ enum APBusView {
         return d
     }
 
-    /// The attributes of a queue that follow from its card's type and whether its driver enabled interrupts.
-    static func queueConstants(_ type: AdapterType, apxa: Bool, interrupts: Bool) -> Directory {
+    /// The attributes of a queue that follow from its card's type, whether
+    /// its driver enabled interrupts and whether its state is initiated
+    /// (`request_count` reads `-` before).
+    static func queueConstants(_ type: AdapterType, apxa: Bool, interrupts: Bool, initiated: Bool) -> Directory {
         var d: Directory = [
             "config": .attribute(.constant("1\n")),
             "ap_functions": .attribute(functions(type, apxa: apxa)),
             "interrupt": .attribute(.constant(interrupts ? "Interrupts enabled.\n" : "Interrupts disabled.\n")),
         ]
         counters(&d)
+        if !initiated { d["request_count"] = .attribute(.rw({ _ in "-\n" }, { _, _ in })) }
         d["subsystem"] = .symlink("../../../../bus/ap")
         return d
     }
 
     static func queueDirectory(_ apqn: APQN, _ queue: QueueDevice, _ adapter: Adapter, _ host: APHost) -> Directory {
         var d = queueConstants(adapter.type, apxa: host.firmware.apxa,
-                               interrupts: queue.driver == .cex4queue && host.firmware.facilities.aiv)
+                               interrupts: queue.driver == .cex4queue && host.apInterrupts, initiated: queue.initiated)
         if let driver = queue.driver {
             d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
+        }
+        d["uevent"] = uevent(.queue(apqn))
+        if host.hasLinux619BusInterfaces {
+            d["driver_override"] = .attribute(.rw({ ($0.bus.queues[apqn]?.driverOverride ?? "") + "\n" },
+                                                  { try Store.driverOverride(apqn, $1, in: &$0) }))
         }
         if queue.driver == .vfioAP && host.hasUpstreamAttributes {
             d["status"] = .attribute(.ro { $0.queueStatus(apqn) + "\n" })

@@ -5,6 +5,7 @@ import SystemPackage
 /// guest's kernel sees it after its last scan (`GuestBus`), not the CRYCB
 /// itself. `ap=off`: no AP bus at all; `apft=off`: a bus without devices;
 /// `apqci=off`: no QCI masks (`not supported`), ids up to the legacy maxima only.
+/// A Secure Execution guest's queues bind and associate (`GuestSESysfs.swift`).
 public struct GuestSysfsTree: SysfsView {
     public let guest: String
 
@@ -14,12 +15,12 @@ public struct GuestSysfsTree: SysfsView {
 
     public func entries(_ c: [Substring], _ host: APHost) -> [String: Node]? {
         guard let g = host.guests[guest] else { return nil }
-        let ap: Directory = g.cpu.ap ? ["ap": .directory] : [:]
+        let ap: Directory = g.hasAPBus ? ["ap": .directory] : [:]
         guard let first = c.first else { return ["bus": .directory, "devices": .directory] }
         switch (first, c.count) {
         case ("bus", 1), ("devices", 1): return ap
-        case ("bus", _) where g.cpu.ap && c[1] == "ap": return busDirectory(Array(c.dropFirst(2)), g, host)
-        case ("devices", _) where g.cpu.ap && c[1] == "ap": return deviceDirectory(Array(c.dropFirst(2)), g, host)
+        case ("bus", _) where g.hasAPBus && c[1] == "ap": return busDirectory(Array(c.dropFirst(2)), g, host)
+        case ("devices", _) where g.hasAPBus && c[1] == "ap": return deviceDirectory(Array(c.dropFirst(2)), g, host)
         default: return nil
         }
     }
@@ -51,12 +52,16 @@ public struct GuestSysfsTree: SysfsView {
                 "ap_max_domain_id": .attribute(.constant(line(maxima.domain.value))),
                 "ap_domain": .attribute(.rw({ [self] in line(try bus($0).domain) },
                                             { try Store.guestAPDomain(name, $1, in: &$0) })),
-                "ap_interrupts": .attribute(.constant(line(g.cpu.apqi ? 1 : 0))),
-                "features": .attribute(.constant(g.cpu.apqci ? APBusView.features(apxa: host.firmware.apxa) : "-\n")),
+                "ap_interrupts": .attribute(.constant(line(g.apInterrupts ? 1 : 0))),
+                "features": .attribute(.constant(g.cpu.apqci ? APBusView.features(host.firmware.qciFeatures + (g.hasAPSB ? ["APSB"] : [])) : "-\n")),
+                "poll_thread": .attribute(.rw({ [self] in line(try bus($0).timers.pollThread ? 1 : 0) },
+                                              { try Store.guestPollThread(name, $1, in: &$0) })),
+                "poll_timeout": .attribute(.rw({ [self] in "\(try bus($0).timers.pollTimeout)\n" },
+                                               { try Store.guestPollTimeout(name, $1, in: &$0) })),
                 "scans": .attribute(.timed({ [self] h, now in line(try running(h).busScans(at: now)) },
                                            { h, _, now in try Store.guestScans(name, in: &h, at: now) })),
                 "bindings": .attribute(.timed { [self] h, now in try running(h).bindingsText(at: now) }),
-                "config_time": .attribute(.timed({ [self] h, _ in line(try bus(h).configTime) },
+                "config_time": .attribute(.timed({ [self] h, _ in line(try bus(h).timers.configTime) },
                                                  { h, b, now in try Store.guestConfigTime(name, b, in: &h, at: now) })),
                 "devices": .directory,
                 "drivers": .directory,
@@ -96,7 +101,8 @@ public struct GuestSysfsTree: SysfsView {
         }
         guard c.count == 2, let apqn = APQN(sysfsName: String(c[1])), apqn.apid == id,
               g.bus.queues.contains(apqn) else { return nil }
-        var d = APBusView.queueConstants(type, apxa: host.firmware.apxa, interrupts: g.cpu.apqi)
+        var d = APBusView.queueConstants(type, apxa: host.firmware.apxa, interrupts: g.apInterrupts, initiated: true)
+        d.merge(queueFunctions(apqn, type, g)) { $1 }
         d["driver"] = .symlink("../../../../bus/ap/drivers/cex4queue")
         d["online"] = .attribute(.rw({ [self] in line(try bus($0).offlineQueues.contains(apqn) ? 0 : 1) },
                                      { try Store.guestOnline(name, card: id, queue: apqn, $1, in: &$0) }))

@@ -30,6 +30,71 @@ public enum Store {
         try host.setAPDomain(d)
     }
 
+    /// `config_time` (`sscanf("%d")`, 5–120).
+    public static func configTime(_ input: [UInt8], in host: inout APHost, at now: Uptime) throws(APError) {
+        guard let v = KernelParse.scanInt(input, autoBase: false) else { throw BusTimers.configTimeRefused }
+        try host.setConfigTime(v, at: now)
+    }
+
+    /// `poll_thread`.
+    public static func pollThread(_ input: [UInt8], in host: inout APHost) throws(APError) {
+        host.setPollThread(try pollThreadValue(input, host.pollParsing))
+    }
+
+    /// `poll_timeout`.
+    public static func pollTimeout(_ input: [UInt8], in host: inout APHost) throws(APError) {
+        try host.setPollTimeout(try pollTimeoutValue(input, host.pollParsing, refused: host.pollTimeoutRefused))
+    }
+
+    /// A write to `scans` (whatever it says): the bus scans now.
+    public static func scans(in host: inout APHost, at now: Uptime) {
+        host.forceRescan(at: now)
+    }
+
+    /// `poll_thread` as the profile's kernel reads it: 5.x `sscanf("%d")`
+    /// (non-zero starts the thread), 6.x `kstrtobool`; EINVAL otherwise.
+    static func pollThreadValue(_ input: [UInt8], _ parsing: PollParsing) throws(APError) -> Bool {
+        let on: Bool?
+        switch parsing {
+        case .sscanf: on = KernelParse.scanInt(input, autoBase: false).map { $0 != 0 }
+        case .kstrto: on = KernelParse.kstrtobool(input)
+        }
+        guard let on else { throw APError(.invalidArgument, "poll_thread: write 1 to start the poll thread or 0 to stop it") }
+        return on
+    }
+
+    /// `poll_timeout` as the profile's kernel reads it: 5.x `sscanf("%llu")`
+    /// (no number: EINVAL), 6.x `kstrtoul(buf, 0)`, whose EINVAL or ERANGE
+    /// is returned as it is; the range is the model's to check.
+    static func pollTimeoutValue(_ input: [UInt8], _ parsing: PollParsing, refused: APError) throws(APError) -> UInt64 {
+        switch parsing {
+        case .sscanf:
+            guard let v = KernelParse.scanUnsigned(input) else { throw refused }
+            return v
+        case .kstrto:
+            switch KernelParse.kstrtoul(input) {
+            case .success(let v): return v
+            case .failure(let e): throw APError(e, refused.message)
+            }
+        }
+    }
+
+    /// A queue's `driver_override` (`driver_set_override`): a write of a
+    /// page less one byte or more is EINVAL; the text runs to the first NUL
+    /// and is cut at the first newline; nothing left clears the override.
+    public static func driverOverride(_ apqn: APQN, _ input: [UInt8], in host: inout APHost) throws(APError) {
+        guard input.count < SysfsTree.attributeSize - 1 else {
+            throw APError(.invalidArgument, "\(apqn)/driver_override: a driver name is shorter than \(SysfsTree.attributeSize - 2) bytes")
+        }
+        let name = KernelParse.cString(input).prefix { $0 != UInt8(ascii: "\n") }
+        try host.setDriverOverride(apqn, name.isEmpty ? nil : String(decoding: name, as: UTF8.self))
+    }
+
+    /// A device's `uevent`: an action, optionally a UUID and `KEY=value` pairs.
+    public static func uevent(_ device: KernelDevice, _ input: [UInt8], in host: inout APHost) throws(APError) {
+        try host.synthesizeUevent(device, KernelParse.syntheticUevent(input))
+    }
+
     /// A device name written to `bus/ap/drivers/<driver>/unbind`.
     public static func unbind(driver: String, _ input: [UInt8], in host: inout APHost) throws(APError) {
         let name = KernelParse.deviceName(input)
@@ -48,7 +113,7 @@ public enum Store {
     public static func bind(driver: String, _ input: [UInt8], in host: inout APHost) throws(APError) {
         let name = KernelParse.deviceName(input)
         if driver == "cex4card" {
-            guard let id = APID(cardName: name) else { throw APHost.notAnUnboundCard(name) }
+            guard let id = APID(cardName: name) else { throw APHost.noCardDevice(name) }
             try host.bindCard(id)
         } else {
             guard let d = QueueDriver(rawValue: driver), let apqn = APQN(sysfsName: name) else {
@@ -155,10 +220,18 @@ public enum Store {
 
     /// The guest's `config_time` (`%d`).
     public static func guestConfigTime(_ guest: String, _ input: [UInt8], in host: inout APHost, at now: Uptime) throws(APError) {
-        guard let v = KernelParse.scanInt(input, autoBase: false), let seconds = Int(exactly: v) else {
-            throw APHost.configTimeRefused
-        }
-        try host.setGuestConfigTime(guest, seconds: seconds, at: now)
+        guard let v = KernelParse.scanInt(input, autoBase: false) else { throw BusTimers.configTimeRefused }
+        try host.setGuestConfigTime(guest, seconds: v, at: now)
+    }
+
+    /// The guest's `poll_thread`.
+    public static func guestPollThread(_ guest: String, _ input: [UInt8], in host: inout APHost) throws(APError) {
+        try host.setGuestPollThread(guest, try pollThreadValue(input, host.pollParsing))
+    }
+
+    /// The guest's `poll_timeout`.
+    public static func guestPollTimeout(_ guest: String, _ input: [UInt8], in host: inout APHost) throws(APError) {
+        try host.setGuestPollTimeout(guest, try pollTimeoutValue(input, host.pollParsing, refused: host.pollTimeoutRefused))
     }
 
     /// The guest's `ap_domain` (`%i`).

@@ -166,15 +166,15 @@ public enum SysfsTree {
 
     public static func children(_ path: String, in host: APHost) -> [String]? { hostView.children(path, in: host) }
 
-    // The host's tree has no attribute that depends on the time: its reads
-    // and writes are the same at any moment.
+    // Only the bus's `scans` and `config_time` depend on the time; a
+    // caller without a clock reads and writes at boot.
 
-    public static func read(_ path: String, in host: APHost) throws(APError) -> [UInt8] {
-        try hostView.read(path, in: host, at: .boot)
+    public static func read(_ path: String, in host: APHost, at now: Uptime = .boot) throws(APError) -> [UInt8] {
+        try hostView.read(path, in: host, at: now)
     }
 
-    public static func write(_ path: String, _ bytes: [UInt8], in host: inout APHost) throws(APError) {
-        try hostView.write(path, bytes, in: &host, at: .boot)
+    public static func write(_ path: String, _ bytes: [UInt8], in host: inout APHost, at now: Uptime = .boot) throws(APError) {
+        try hostView.write(path, bytes, in: &host, at: now)
     }
 
     // MARK: the directories

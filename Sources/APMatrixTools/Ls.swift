@@ -41,20 +41,23 @@ public struct LsReport: Sendable {
 
     static func flag(_ b: Bool?) -> String { b.map { $0 ? "1" : "0" } ?? "-" }
 
+    /// The table; an OVERRIDE column (`driver_override`) when the kernel has one.
     public var text: String {
-        var rows = [["DEVICE", "TYPE", "HWTYPE", "CONFIG", "ONLINE", "DRIVER", "MDEV", "GUEST"]]
+        let overrides = snapshot.hasDriverOverride
+        var rows = [["DEVICE", "TYPE", "HWTYPE", "CONFIG", "ONLINE", "DRIVER"] + (overrides ? ["OVERRIDE"] : []) + ["MDEV", "GUEST"]]
         var byCard: [APID: [QueueInfo]] = Dictionary(grouping: queues, by: \.apqn.apid)
         func queueRows(_ list: [QueueInfo]) {
             for q in list {
                 let card = snapshot.cards[q.apqn.apid]
                 let g = inGuest(q.apqn).map { $0 ? "yes" : "no" } ?? "?"
                 rows.append([q.apqn.description, card?.type ?? "-", card?.hwtype.map(String.init) ?? "-", Self.flag(q.config),
-                             Self.flag(q.online), q.driver ?? "-", snapshot.owner(of: q.apqn)?.uuid.description ?? "-", g])
+                             Self.flag(q.online), q.driver ?? "-"] + (overrides ? [q.override ?? "-"] : [])
+                            + [snapshot.owner(of: q.apqn)?.uuid.description ?? "-", g])
             }
         }
         for c in cards {
             rows.append([c.apid.cardName, c.type ?? "-", c.hwtype.map(String.init) ?? "-", Self.flag(c.config),
-                         Self.flag(c.online), c.driver ?? "-", "-", "-"])
+                         Self.flag(c.online), c.driver ?? "-"] + (overrides ? ["-"] : []) + ["-", "-"])
             queueRows(byCard.removeValue(forKey: c.apid) ?? [])
         }
         queueRows(byCard.values.joined().sorted { $0.apqn < $1.apqn })
@@ -77,7 +80,8 @@ public struct LsReport: Sendable {
                 return ["apqn": q.apqn.description, "apid": q.apqn.apid.value, "apqi": q.apqn.apqi.value,
                         "type": Output.orNull(card?.type), "hwtype": Output.orNull(card?.hwtype),
                         "config": Output.orNull(q.config), "online": Output.orNull(q.online),
-                        "driver": Output.orNull(q.driver), "reserved": snapshot.isReserved(q.apqn),
+                        "driver": Output.orNull(q.driver), "driverOverride": Output.orNull(q.override),
+                        "reserved": snapshot.isReserved(q.apqn),
                         "mdev": Output.orNull(snapshot.owner(of: q.apqn)?.uuid.description), "inGuest": Output.orNull(inGuest(q.apqn))]
             },
         ]

@@ -82,8 +82,9 @@ public struct MdevctlConfig: Hashable, Sendable {
 /// What the rebuild assumes (also listed in `assumptions` when it matters):
 /// the masks, the LPAR's configuration and the card/queue devices are as
 /// sysfs shows them; adapters in the LPAR without a card are pre-CEX4
-/// adapters; mdevs were created in UUID order (sysfs does not show the
-/// creation order, which only orders log lines); every running guest opened
+/// adapters; mdevs were created in the order of their iommu groups (sysfs
+/// does not show the creation order, which only orders log lines; the kernel
+/// gives each new mdev the lowest free group); every running guest opened
 /// its mdev now, with `-cpu host` (its shadow is what filtering gives today;
 /// when the real guest_matrix differs because of hot-plug history, a note
 /// says so and predictions for that mdev assume the filtered shadow).
@@ -93,25 +94,7 @@ public struct PlanHost: Sendable {
 
     public init(_ s: Snapshot) throws(PlanError) {
         var notes = s.notes
-        let h = s.hostConfiguration
-        var adapters: [AdapterDescription] = []
-        for id in h.apm | Bitmap256(s.cards.keys) {
-            guard let card = s.cards[id] else {
-                adapters.append(AdapterDescription(id: id, type: AdapterType("CEX3C")!))
-                notes.append("adapter \(id) is in the LPAR without a card device: taken as a CEX3C (no devices)")
-                continue
-            }
-            var type = card.type.flatMap { AdapterType($0) }
-            if type == nil, let hw = card.hwtype, (10...14).contains(hw) { type = AdapterType("CEX\(hw - 6)C") }
-            if type == nil { notes.append("\(id.cardName): type unknown, taken as CEX8C") }
-            let configured = card.config ?? h.apm.contains(id)
-            let own = Bitmap256(s.queues.keys.filter { $0.apid == id }.map(\.apqi)) & h.aqm
-            adapters.append(AdapterDescription(id: id, type: type ?? AdapterType("CEX8C")!, configured: configured,
-                                               domains: configured && own != h.aqm ? own : nil))
-        }
-        let maxMdevs = min(65536, max(1, (s.availableInstances ?? 65536 - s.mdevs.count) + s.mdevs.count))
-        let d = HostDescription(apxa: s.apxa, maxAdapter: s.maxAdapter, maxDomain: s.maxDomain, usageDomains: h.aqm,
-                                controlDomains: h.adm, apmask: s.apmask, aqmask: s.aqmask, maxMdevs: maxMdevs, adapters: adapters)
+        let d = Self.description(of: s, notes: &notes)
         var host: APHost
         do { host = try APHost(d, profile: s.profile) } catch { throw PlanError("cannot rebuild the host from \(s.root): \(error)") }
         func replay(_ what: String, _ op: (inout APHost) throws(APError) -> Void) throws(PlanError) {
@@ -124,13 +107,24 @@ public struct PlanHost: Sendable {
         }
         for q in s.queues.values.sorted(by: { $0.apqn < $1.apqn }) {
             guard let model = host.bus.queues[q.apqn] else { continue }
+            if let name = q.override {
+                try replay("queue \(q.apqn) driver_override") { h throws(APError) in try h.setDriverOverride(q.apqn, name) }
+            }
             if q.driver == nil, let current = model.driver {
                 try replay("queue \(q.apqn)") { h throws(APError) in try h.unbindQueue(q.apqn, from: current) }
             } else if q.driver != model.driver?.rawValue {
-                notes.append("queue \(q.apqn) is bound to \(q.driver ?? "no driver") where the masks give it to \(model.driver?.rawValue ?? "none"): taken as \(model.driver?.rawValue ?? "none")")
+                // Bound where the masks would not bind it: a driver_override may have made it so.
+                var trial = host
+                if let current = model.driver, let d = q.driver.flatMap(QueueDriver.init(rawValue:)),
+                   (try? trial.unbindQueue(q.apqn, from: current)) != nil, (try? trial.bindQueue(q.apqn, to: d)) != nil {
+                    host = trial
+                } else {
+                    notes.append("queue \(q.apqn) is bound to \(q.driver ?? "no driver") where the masks give it to \(model.driver?.rawValue ?? "none"): taken as \(model.driver?.rawValue ?? "none")")
+                }
             }
             if q.online == false { host.setQueueOnline(q.apqn, false) }
         }
+        host.restoreHistory(uninitiated: s.queues.values.filter(\.uninitiated).map(\.apqn), busScans: s.busScans, at: .boot)
         let rebuilt = Set(host.bus.queues.keys), seen = Set(s.queues.keys)
         if rebuilt != seen {
             notes.append("queue devices differ from sysfs: \(rebuilt.subtracting(seen).sorted().prefix(4).map(\.description)) only in the rebuild, \(seen.subtracting(rebuilt).sorted().prefix(4).map(\.description)) only in sysfs")
@@ -138,9 +132,9 @@ public struct PlanHost: Sendable {
         if let dom = s.apDomain, dom != host.bus.apDomain {
             try replay("ap_domain") { h throws(APError) in try h.setAPDomain(dom) }
         }
+        try replay("the mdevs") { h throws(APError) in try Self.createMdevs(s.mdevs, on: &h) }
         for m in s.mdevs {
             try replay("mdev \(m.uuid)") { h throws(APError) in
-                try h.createMdev(m.uuid)
                 for a in m.matrix.apm { try h.assign(.adapter(a), to: m.uuid) }
                 for q in m.matrix.aqm { try h.assign(.domain(q), to: m.uuid) }
                 for q in m.matrix.adm { try h.assign(.controlDomain(q), to: m.uuid) }
@@ -150,7 +144,7 @@ public struct PlanHost: Sendable {
             guard let seen = m.guestMatrix else { continue }
             try replay("the guest of mdev \(m.uuid)") { h throws(APError) in
                 let cpu = try CPUModel(parsing: "host", facilities: h.firmware.facilities)
-                try h.startGuest("guest-of-\(m.uuid)", cpu: cpu, device: VfioAPDevice(
+                try h.startGuest(Self.guestName(m.uuid), cpu: cpu, device: VfioAPDevice(
                     id: "hostdev0", mdev: m.uuid, sysfsdev: "/sys/\(Snapshot.matrixDir)/\(m.uuid)"), at: .boot)
             }
             let rebuiltShadow = host.vfio.mdevs[m.uuid]!.shadow

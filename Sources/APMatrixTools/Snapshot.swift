@@ -10,6 +10,8 @@ public struct CardInfo: Hashable, Sendable {
     public var config: Bool?
     public var online: Bool?
     public var driver: String?
+    /// `ap_functions`: the `AP_FUNC_*` bits, which tell the card's mode while `type` is gone.
+    public var functions: UInt32?
 }
 
 /// A queue device as sysfs shows it (`online` only while bound to cex4queue).
@@ -18,6 +20,17 @@ public struct QueueInfo: Hashable, Sendable {
     public var config: Bool?
     public var online: Bool?
     public var driver: String?
+    /// `interrupt` says `Interrupts enabled.`; nil when it cannot be read.
+    public var interruptsEnabled: Bool?
+    /// vfio_ap's `status` (upstream): `unassigned`, `assigned` or `in use`.
+    public var status: String?
+    /// `driver_override` (Linux 6.19): "" when none is set, nil when the kernel has no such file.
+    public var driverOverride: String?
+    /// `request_count` reads `-`: the queue's state is uninitiated (its last driver let it go).
+    public var uninitiated = false
+
+    /// The override set on the queue, if any.
+    public var override: String? { driverOverride.flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// What an mdev's `guest_matrix` says.
@@ -72,8 +85,14 @@ public struct Snapshot: Hashable, Sendable {
     public var maxDomain: APQI
     /// `features` lists APXA.
     public var apxa: Bool
+    /// `bus/ap/features` as it reads (`-` without QCI); nil on kernels without it.
+    public var features: String?
+    /// `bus/ap/ap_interrupts`: whether the bus uses AP adapter interrupts; nil without the file.
+    public var apInterrupts: Bool?
     /// `ap_domain`, when readable and set.
     public var apDomain: APQI?
+    /// `bus/ap/scans`: how many times the host's AP bus scanned; nil on kernels without it.
+    public var busScans: Int?
     /// H: `ap_adapter_mask`, `ap_usage_domain_mask`, `ap_control_domain_mask`.
     public var hostConfiguration: Matrix
     public var cards: [APID: CardInfo]
@@ -106,7 +125,8 @@ public struct Snapshot: Hashable, Sendable {
             throw SnapshotError(description: "\(dir.root) is not a sysfs tree with an AP bus: \(dir.path("bus/ap/apmask")): \(why); pass the mount with --sysfs DIR or APMATRIX_SYSFS")
         }
         var notes: [String] = []
-        let apxa = dir.text("bus/ap/features")?.split(separator: " ").contains("APXA") ?? false
+        let features = dir.text("bus/ap/features")
+        let apxa = features?.split(separator: " ").contains("APXA") ?? false
         let maxAdapter: APID = id("bus/ap/ap_max_adapter_id") ?? HostDescription.idLimit(apxa: apxa)
         let maxDomain: APQI = id("bus/ap/ap_max_domain_id") ?? HostDescription.idLimit(apxa: apxa)
 
@@ -117,12 +137,16 @@ public struct Snapshot: Hashable, Sendable {
             let c = "devices/ap/" + name
             cards[id] = CardInfo(apid: id, type: dir.text(c + "/type")?.trimmedSpaces, hwtype: dir.int(c + "/hwtype"),
                                  config: dir.int(c + "/config").map { $0 == 1 }, online: dir.int(c + "/online").map { $0 == 1 },
-                                 driver: dir.linkName(c + "/driver"))
+                                 driver: dir.linkName(c + "/driver"),
+                                 functions: dir.text(c + "/ap_functions").flatMap { UInt32($0.trimmedSpaces.dropFirst(2), radix: 16) })
             for qname in dir.list(c) ?? [] {
                 guard let apqn = APQN(sysfsName: qname), apqn.apid == id else { continue }
-                queues[apqn] = QueueInfo(apqn: apqn, config: dir.int(c + "/" + qname + "/config").map { $0 == 1 },
-                                         online: dir.int(c + "/" + qname + "/online").map { $0 == 1 },
-                                         driver: dir.linkName(c + "/" + qname + "/driver"))
+                let q = c + "/" + qname
+                queues[apqn] = QueueInfo(apqn: apqn, config: dir.int(q + "/config").map { $0 == 1 },
+                                         online: dir.int(q + "/online").map { $0 == 1 }, driver: dir.linkName(q + "/driver"),
+                                         interruptsEnabled: dir.text(q + "/interrupt").map { $0 == "Interrupts enabled." },
+                                         status: dir.text(q + "/status"), driverOverride: dir.text(q + "/driver_override"),
+                                         uninitiated: dir.text(q + "/request_count") == "-")
             }
         }
 
@@ -154,7 +178,8 @@ public struct Snapshot: Hashable, Sendable {
                                   iommuGroup: dir.linkName(d + "/iommu_group").flatMap { Int($0) }))
         }
         return Snapshot(root: dir.root, apmask: apmask, aqmask: aqmask, maxAdapter: maxAdapter, maxDomain: maxDomain,
-                        apxa: apxa, apDomain: id("bus/ap/ap_domain"), hostConfiguration: host,
+                        apxa: apxa, features: features, apInterrupts: dir.int("bus/ap/ap_interrupts").map { $0 == 1 },
+                        apDomain: id("bus/ap/ap_domain"), busScans: dir.int("bus/ap/scans"), hostConfiguration: host,
                         cards: cards, queues: queues, mdevs: mdevs,
                         availableInstances: dir.int(typeDir + "/available_instances"), notes: notes,
                         profile: (dir.text(matrixDir + "/features") ?? "").contains("ap_config") ? .upstream : .seed)
@@ -167,6 +192,9 @@ public struct Snapshot: Hashable, Sendable {
 
     /// `seed profile` / `upstream profile`, for the headers of the tools' texts.
     public var profileName: String { "\(profile.rawValue) profile" }
+
+    /// Whether the kernel has `driver_override` on queues (6.19).
+    public var hasDriverOverride: Bool { queues.values.contains { $0.driverOverride != nil } }
 
     /// The mdev that has `apqn` assigned.
     public func owner(of apqn: APQN) -> MdevInfo? { mdevs.first { $0.matrix.contains(apqn) } }

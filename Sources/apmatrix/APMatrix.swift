@@ -11,5 +11,6 @@ struct APMatrix: AsyncParsableCommand {
             Guests, firmware changes and the event log go through the daemon's API (--server).
             """,
         subcommands: [Serve.self, GuestCommand.self, HostCommand.self, Dmesg.self, CheckState.self,
-                      Ls.self, MatrixCommand.self, Explain.self, Plan.self, MdevctlCalloutCommand.self])
+                      Ls.self, MatrixCommand.self, Explain.self, Plan.self, MdevctlCalloutCommand.self,
+                      Exec.self, Capture.self, ExecNamespace.self])
 }

@@ -10,7 +10,8 @@ struct CheckState: AsyncParsableCommand {
         discussion: """
             No APQN in two mdevs, none assigned and reserved for the host, every CRYCB within its
             mdev's assignment and bound to vfio_ap, bindings that fit the masks, devices that fit
-            the firmware, and no queue holding the state of anyone but its current owner.
+            the firmware, and no queue holding the state of anyone but its current owner. With a
+            state file (serve --state), also SQLite's PRAGMA integrity_check of it.
             Exit status 0 when all hold; 1 with one line per broken invariant otherwise.
             """)
 
@@ -18,11 +19,14 @@ struct CheckState: AsyncParsableCommand {
 
     func run() async throws {
         let c = try await reporting { () async throws(APError) in try await server.client.check() }
-        guard c.violations.isEmpty else {
+        let damage = c.stateIntegrity.map { $0 == ["ok"] ? [] : $0 } ?? []
+        guard c.violations.isEmpty, damage.isEmpty else {
             for v in c.violations { writeLine(STDERR_FILENO, v) }
-            throw Failure("\(c.violations.count) invariant(s) broken")
+            for d in damage { writeLine(STDERR_FILENO, "state file \(c.stateFile ?? ""): integrity_check: \(d)") }
+            throw Failure(c.violations.isEmpty ? "the state file is damaged (PRAGMA integrity_check)"
+                                               : "\(c.violations.count) invariant(s) broken")
         }
         print("ok: \(c.mdevs) mdev(s), \(c.guests) guest(s), \(c.queues) queue device(s); every invariant holds"
-              + (c.stateFile.map { " (state file \($0))" } ?? ""))
+              + (c.stateFile.map { " (state file \($0): integrity_check ok)" } ?? ""))
     }
 }

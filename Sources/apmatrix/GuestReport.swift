@@ -11,7 +11,7 @@ enum GuestReport {
     /// One line: name, CPU model, device, CRYCB.
     static func summary(_ g: GuestDTO) -> String {
         let device = g.device.map { "\($0.id) -> mdev \($0.mdev)" } ?? "no vfio-ap device"
-        return "\(g.name)  -cpu \(g.cpu)  \(device)  CRYCB \(matrix(g.crycb).summary)"
+        return "\(g.name)  -cpu \(g.cpu)\(g.secure == true ? "  Secure Execution" : "")  \(device)  CRYCB \(matrix(g.crycb).summary)"
     }
 
     static func mode(_ type: String) -> String {
@@ -32,7 +32,7 @@ enum GuestReport {
         let seen = Set(g.bus?.queues ?? [])
         let all = Set(m.apqns).union(c.apqns).union(seen).sorted()
         var out = ["Host view vs guest view"
-                   + (g.bus.map { " (the guest's AP bus after scan \($0.scans))" } ?? " (the guest has no AP bus: ap=off)") + ":"]
+                   + (g.bus.map { " (the guest's AP bus after scan \($0.scans))" } ?? " (the guest has no AP bus: \(g.secure == true ? "ap=off or appv=off" : "ap=off"))") + ":"]
         guard !all.isEmpty || !m.adm.isEmpty || !c.adm.isEmpty else { return out + ["  no APQN assigned, in the CRYCB or seen"] }
         func mark(_ b: Bool) -> String { b ? "yes" : "-" }
         out.append("APQN     assigned  in CRYCB  seen by guest")
@@ -46,14 +46,32 @@ enum GuestReport {
         return out
     }
 
+    /// The SE state of each queue in the CRYCB, as TAPQ gives it to the guest
+    /// now (lszcrypt -V shows it in its SESTAT column after the guest's next scan).
+    static func secureExecution(_ queues: [SEQueueDTO], _ g: GuestDTO) -> [String] {
+        var out = ["Secure Execution state of the queues in the CRYCB (lszcrypt -V SESTAT in the guest):"]
+        guard !queues.isEmpty else { return out + ["  no queues"] }
+        let types = Dictionary(uniqueKeysWithValues: g.view.cards.map { ($0.id, $0.type) })
+        out.append("APQN     TYPE   SESTAT   ASSOCIATION")
+        for q in queues {
+            let association = q.association.map { "\($0)\(q.associationPending == true ? " (pending)" : "")" } ?? "-"
+            out.append(pad(q.apqn.description, 9) + pad(types[q.apqn.apid] ?? "?", 7) + pad(q.state, 9) + association)
+        }
+        return out
+    }
+
     /// The guest's CPU model, device, CRYCB masks, what it sees (lszcrypt-like), host vs guest view, and its changes.
     static func full(_ g: GuestDTO, assigned: MatrixDTO?, changes: [EventDTO]) -> String {
         let c = matrix(g.crycb)
         var out = ["guest \(g.name)", "  cpu      \(g.cpu)"]
+        if g.secure == true { out.append("  secure   Secure Execution guest") }
         if let d = g.device {
             out.append("  device   \(d.id): vfio-ap, mdev \(d.mdev), sysfsdev \(d.sysfsdev)")
         } else {
             out.append("  device   none")
+        }
+        if let irqs = g.vfioIRQs {
+            out.append("  irqs     " + irqs.map { "\($0.index) \($0.name) (\($0.wired ? "wired" : "not available"))" }.joined(separator: ", "))
         }
         if let q = g.qmp { out.append("  qmp      \(q)") }
         if let dir = g.sysfsMount { out.append("  sysfs    \(dir) (the guest's own /sys)") }
@@ -66,8 +84,8 @@ enum GuestReport {
         out.append("")
         out.append("What the guest sees (lszcrypt in the guest):")
         if g.view.cards.isEmpty {
-            out.append(g.cpu.contains("apft=off") || g.cpu.contains("ap=off")
-                       ? "  no AP devices (the CPU model turns off ap or apft)" : "  no AP devices")
+            out.append(g.bus == nil || g.cpu.contains("apft=off")
+                       ? "  no AP devices (the CPU model turns off ap or apft\(g.secure == true ? ", or appv" : ""))" : "  no AP devices")
         } else {
             out.append("CARD.DOMAIN TYPE  MODE        STATUS  REQUESTS")
             out.append("----------------------------------------------")
@@ -86,9 +104,13 @@ enum GuestReport {
         out.append("control domains: \(control.isEmpty ? "-" : control)")
         out.append("")
         out.append(contentsOf: views(g, assigned: assigned))
+        if let se = g.seQueues {
+            out.append("")
+            out.append(contentsOf: secureExecution(se, g))
+        }
         if !changes.isEmpty {
             out.append("")
-            out.append("CRYCB changes and the guest's AP bus scans:")
+            out.append("CRYCB changes, the guest's AP bus scans and SE changes:")
             out.append(contentsOf: changes.map { "  " + $0.dmesg })
         }
         return out.joined(separator: "\n")

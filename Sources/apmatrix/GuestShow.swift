@@ -23,6 +23,6 @@ struct GuestShow: AsyncParsableCommand {
         let mdevs = try await reporting { () async throws(APError) in try await client.mdevs() }
         let assigned = mdevs.first { $0.uuid == g.device?.mdev }?.matrix
         print(GuestReport.full(g, assigned: assigned,
-                               changes: events.filter { ($0.kind == "crycb" || $0.kind == "bus") && $0.guest == guest.name }))
+                               changes: events.filter { ["crycb", "bus", "se"].contains($0.kind) && $0.guest == guest.name }))
     }
 }

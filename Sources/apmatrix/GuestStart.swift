@@ -11,6 +11,8 @@ struct GuestStart: AsyncParsableCommand {
             The guest opens the mdev at start: its CRYCB is filtered from the mdev's assignment.
             Example: apmatrix guest start guest1 --cpu host,apqi=off \\
                        --device vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/$uuid1,id=hostdev0 --qmp /tmp/guest1.qmp
+            A Secure Execution guest (booted from an SE image): --secure, or QEMU's spelling
+            --object s390-pv-guest,id=pv0 --machine confidential-guest-support=pv0.
             """)
 
     @OptionGroup var server: ServerOptions
@@ -18,7 +20,7 @@ struct GuestStart: AsyncParsableCommand {
     @Argument(help: "A name for the guest.")
     var name: String
 
-    @Option(help: ArgumentHelp("The QEMU CPU model: host (every AP feature the host allows) or NAME, with ap|apqci|apft|apqi=on|off.",
+    @Option(help: ArgumentHelp("The QEMU CPU model: host (every AP feature the host allows) or NAME, with ap|apqci|apft|apqi|appv|appvi=on|off.",
                                valueName: "MODEL"))
     var cpu = "host"
 
@@ -32,16 +34,29 @@ struct GuestStart: AsyncParsableCommand {
                                valueName: "DIR"))
     var sysfsMount: String?
 
+    @Flag(help: "A Secure Execution guest: its queues are bound (and EP11 ones associated) inside it.")
+    var secure = false
+
+    @Option(help: ArgumentHelp("A QEMU object: s390-pv-guest,id=ID (with --machine, the same as --secure).", valueName: "OBJECT"))
+    var object: String?
+
+    @Option(help: ArgumentHelp("QEMU machine properties: [s390-ccw-virtio,]confidential-guest-support=ID.", valueName: "MACHINE"))
+    var machine: String?
+
     func validate() throws {
         if let device, !device.hasPrefix("vfio-ap,") {
             throw ValidationError("--device \(device): only vfio-ap devices exist here: vfio-ap,sysfsdev=PATH,id=ID")
+        }
+        do throws(APError) { _ = try ConfidentialGuestSupport.isSecure(secure: secure, object: object, machine: machine) } catch {
+            throw ValidationError(error.message)
         }
     }
 
     func run() async throws {
         let g = try await reporting { () async throws(APError) in
             try await server.client.startGuest(StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp,
-                                                                 sysfsMount: sysfsMount.map(absolutePath)))
+                                                                 sysfsMount: sysfsMount.map(absolutePath),
+                                                                 secure: secure ? true : nil, object: object, machine: machine))
         }
         print(GuestReport.summary(g))
     }

@@ -31,12 +31,17 @@ struct Serve: ParsableCommand {
     var host: String?
 
     @Option(help: ArgumentHelp(
-        "Keep the whole host in FILE: resumed at start, saved durably after every change before it is acknowledged. --host applies only when FILE is new.",
+        "Keep the whole host in FILE, an SQLite database: resumed at start, every change saved durably before it is acknowledged. --host applies only when FILE is new.",
         valueName: "FILE"))
     var state: String?
 
     @Flag(help: "With --state: ignore what FILE holds and start fresh (FILE is replaced at start).")
     var reset = false
+
+    @Option(help: ArgumentHelp(
+        "With --state: make FILE from a version-1 JSON state file (apmatrix before SQLite) and resume from it; FILE must not exist yet (or add --reset).",
+        valueName: "JSON"))
+    var importState: String?
 
     @Option(help: ArgumentHelp("The control API and web UI: HOST:PORT (port 0 picks a free one) or unix:PATH.",
                                valueName: "ADDR"))
@@ -49,6 +54,9 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         if reset && state == nil { throw ValidationError("--reset needs --state FILE: it replaces what FILE holds") }
+        if importState != nil && state == nil {
+            throw ValidationError("--import-state needs --state FILE: the database to make from the JSON state file")
+        }
     }
 
     func run() throws {
@@ -82,16 +90,23 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "apmatrix")
         logger.logLevel = .info
-        let store = state.map { StateStore(path: $0) }
-        let saved: StateDocument?
-        do { saved = reset ? nil : try store?.load(profile: model.profile) } catch { throw Failure(error.description) }
+        var store: StateStore?, saved: StateDocument?
+        if let state {
+            do {
+                let imported = try importState.map { path throws(StateDocument.Refused) in
+                    try StateDocument.load(version1: path, profile: model.profile)
+                }
+                (store, saved) = try StateStore.open(path: state, profile: model.profile, fresh: model, reset: reset,
+                                                     importing: imported)
+            } catch {
+                throw Failure(error.description)
+            }
+            logger.info("state file \(state): \(saved == nil ? "new host" : importState.map { "imported from \($0)" } ?? "host resumed")")
+        }
+        defer { store?.close() }
         let metrics = ServerMetrics()
         let runtime = Runtime(host: model, logger: logger, store: store, resuming: saved,
                               instrumentation: metrics.instrumentation, edges: ServeEdges())
-        do { try runtime.save() } catch { throw Failure(error.description) }
-        if let store {
-            logger.info("state file \(store.path): \(saved == nil ? "new host" : "host resumed")")
-        }
 
         // The end of the FUSE session without a stop request means someone
         // unmounted the tree: a daemon without its tree is only half alive.
@@ -113,7 +128,10 @@ struct Serve: ParsableCommand {
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer
-        do { server = try ControlServer(service: APIService(runtime: runtime, metrics: metrics), listen: listen, logger: apiLogger) } catch {
+        // The host's own /etc/mdevctl.d, /etc/udev/rules.d and /run/lock (for `apmatrix exec`).
+        let privateRoot = state.map { PrivateRoot.beside(stateFile: absolutePath($0)) } ?? PrivateRoot.forMount(dir)
+        let service = APIService(runtime: runtime, metrics: metrics, sysfsMount: dir, privateRoot: privateRoot)
+        do { server = try ControlServer(service: service, listen: listen, logger: apiLogger) } catch {
             runtime.shutdown()
             fuse.stop()
             throw Failure(error.description)

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 // The same random operation sequences on a seed host and an upstream host
@@ -12,6 +13,7 @@ enum DocumentedDifference: String, CaseIterable {
     case exhaustion = "§9.17 instance exhaustion is EPERM (seed) or EUSERS (upstream)"
     case removeInUse = "§9.16 remove of an mdev in use: EBUSY (seed) or release and remove (upstream)"
     case guestMatrixWithoutGuest = "§9.11 guest_matrix without a guest: ENODEV (seed) or the shadow (upstream)"
+    case bindBound = "SPEC §1 bind of a bound queue is ENODEV (seed) or EBUSY (upstream)"
     case shadow = "§9.7-9.14 filtering, hot plug and unplug rules shape the shadow and the CRYCB"
 }
 
@@ -32,7 +34,7 @@ struct Lockstep: Equatable {
 }
 
 @Suite struct ProfileDifferenceTests {
-    static let uuids = [uuidA, uuidB, uuidC, MdevUUID(parsing: "00000000-0000-0000-0000-000000000004")!]
+    static let uuids = [mdevA, mdevB, mdevC, MdevUUID(parsing: "00000000-0000-0000-0000-000000000004")!]
 
     /// One random operation; the same on both hosts (the generator is seeded).
     enum Op: CustomStringConvertible {
@@ -66,6 +68,7 @@ struct Lockstep: Equatable {
         var isMask: Bool { if case .mask = self { return true } else { return false } }
         var isCreate: Bool { if case .create = self { return true } else { return false } }
         var isRemove: Bool { if case .remove = self { return true } else { return false } }
+        var isBind: Bool { if case .bind = self { return true } else { return false } }
 
         func apply(_ h: inout APHost) throws {
             switch self {
@@ -131,6 +134,7 @@ struct Lockstep: Equatable {
         case (nil, "EBUSY") where op.isMask: return .maskScope
         case ("EPERM", "EUSERS") where op.isCreate: return .exhaustion
         case ("EBUSY", nil) where op.isRemove: return .removeInUse
+        case ("ENODEV", "EBUSY") where op.isBind: return .bindBound
         default: return nil
         }
     }

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 
@@ -16,11 +17,12 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// Random operation sequences under each profile; after each one the SPEC §5
-/// invariants must hold and a refused operation must change nothing but
-/// `events`. Under the seed profile the shadows are also checked against the
+/// invariants must hold, a refused operation must change nothing but
+/// `events`, and the changes the model recorded must be exactly what changed
+/// (and undo exactly). Under the seed profile the shadows are also checked against the
 /// SPEC §3 filtering and hot-plug rules, written here from the text.
 @Suite struct PropertyTests {
-    static let uuids = [uuidA, uuidB, uuidC]
+    static let uuids = [mdevA, mdevB, mdevC]
     static let guestNames = ["g0", "g1", "g2"]
 
     func startHost(_ profile: Profile) throws -> APHost {
@@ -176,7 +178,7 @@ struct SplitMix64: RandomNumberGenerator {
 
     @Test(arguments: Profile.allCases, 0..<24)
     func randomSequencesKeepTheInvariants(_ profile: Profile, _ seed: Int) throws {
-        let (succeeded, _, completed) = try run(profile, seed: seed)
+        let (succeeded, _, completed, _) = try run(profile, seed: seed)
         if completed { #expect(succeeded > 80, "only \(succeeded) operations succeeded") }
     }
 
@@ -186,7 +188,7 @@ struct SplitMix64: RandomNumberGenerator {
     func randomSequencesReachGuestsWithQueues(_ profile: Profile) throws {
         var total = 0, idle = 0
         for seed in 0..<24 {
-            let (_, plugged, _) = try run(profile, seed: seed)
+            let (_, plugged, _, _) = try run(profile, seed: seed)
             total += plugged
             if plugged == 0 { idle += 1 }
         }
@@ -198,17 +200,48 @@ struct SplitMix64: RandomNumberGenerator {
     /// no state ever reaches the host or another guest, whatever the operations.
     @Test(arguments: Profile.allCases, 0..<24)
     func guestStateNeverLeaks(_ profile: Profile, _ seed: Int) throws {
-        let (_, _, completed) = try run(profile, seed: seed, putState: true)
+        let (_, _, completed, _) = try run(profile, seed: seed, putState: true)
         #expect(completed)
     }
 
-    /// The state the guests put: a token naming the guest, so a leak shows who leaked.
-    func putStateEverywhere(_ h: inout APHost, step: Int) {
+    /// The secure guest binds queues in most sequences, so its bindings are
+    /// checked against every operation that takes queues away.
+    @Test(arguments: Profile.allCases)
+    func secureGuestsBindQueuesInTheSequences(_ profile: Profile) throws {
+        var binds = 0
+        for seed in 0..<8 { binds += try run(profile, seed: seed, putState: true).seBinds }
+        #expect(binds > 8, "only \(binds) binds in 8 sequences")
+    }
+
+    /// The state the guests put: a token naming the guest, so a leak shows
+    /// who leaked. A Secure Execution guest first scans, then binds every
+    /// unbound queue it can and associates its EP11 queues (at the step's
+    /// time, after the new devices' reset).
+    /// Returns how many queues were bound.
+    func putStateEverywhere(_ h: inout APHost, step: Int) -> Int {
+        var binds = 0
         for g in h.guests.keys.sorted() {
+            if h.guests[g]!.hasAPSB { binds += bindEverything(&h, g, at: Uptime(seconds: Double(step))) }
             for q in (try? h.guestView(g).queues) ?? [] {
                 #expect(throws: Never.self) { try h.putHeldState(g, q, "\(g)#\(step)") }
             }
         }
+        return binds
+    }
+
+    func bindEverything(_ h: inout APHost, _ g: String, at t: Uptime) -> Int {
+        var binds = 0
+        #expect(throws: Never.self) { try h.scanGuestBus(g, cause: "write to scans", at: t) }
+        for (q, s) in h.seStates(g, at: t + 0.1) where h.guests[g]!.bus.queues.contains(q) {
+            if s.bind == .unbound {
+                #expect(throws: Never.self) { try h.seBind(g, q, at: t + 0.1) }
+                binds += 1
+            }
+            if s.bind != .illicit, h.guests[g]!.bus.cards[q.apid]?.supportsSEAssociation == true, s.association == nil {
+                #expect(throws: Never.self) { try h.seAssociate(g, q, index: UInt32(q.apqi.value), at: t + 0.2) }
+            }
+        }
+        return binds
     }
 
     /// Who holds a guest's token that is not that guest.
@@ -225,13 +258,16 @@ struct SplitMix64: RandomNumberGenerator {
     /// whether it ran to the end (it stops at the first broken step).
     /// Every step also checks the model's own invariant checker and that the
     /// state document decodes to the same host.
-    func run(_ profile: Profile, seed: Int, putState: Bool = false) throws -> (succeeded: Int, plugged: Int, completed: Bool) {
+    func run(_ profile: Profile, seed: Int, putState: Bool = false) throws
+        -> (succeeded: Int, plugged: Int, completed: Bool, seBinds: Int) {
         var rng = SplitMix64(seed: UInt64(seed) &* 7919 &+ 17)
         var h = try startHost(profile)
         #expect(violations(h).isEmpty, "\(profile) seed \(seed) start: \(violations(h))")
-        var succeeded = 0, plugged = 0
+        var succeeded = 0, plugged = 0, seBinds = 0
         for step in 0..<300 {
             let before = HostState(h)
+            _ = h.takeChanges()
+            let unsettled = h
             let held = inGuests(h)
             let uuid = pick(Self.uuids, &rng), g = pick(Self.guestNames, &rng)
             let a = APID(rawValue: UInt8(rng.next() % 8)), q = APQI(rawValue: UInt8(rng.next() % 8))
@@ -274,8 +310,9 @@ struct SplitMix64: RandomNumberGenerator {
                     what = "unassign_\(t.rawValue) \(uuid) \(id.debugDescription)"
                     try h.unassign(t, mdev: uuid, b(id))
                 case 53..<65:
+                    // g2 is a Secure Execution guest: its bindings must go wherever its queues go.
                     what = "start \(g) with \(uuid)"
-                    try h.start(g, mdev: uuid)
+                    try h.start(g, mdev: uuid, secure: g == "g2")
                     if profile == .seed, let m = h.vfio.mdevs[uuid] { expectedShadow = (uuid, specFilter(m.matrix, h)) }
                 case 65..<69:
                     what = "stop \(g)"
@@ -322,6 +359,7 @@ struct SplitMix64: RandomNumberGenerator {
             if error == nil { succeeded += 1 }
             if h.vfio.mdevs.values.contains(where: { $0.guest != nil && !$0.shadow.apm.isEmpty }) { plugged += 1 }
             var broken = violations(h) + h.checkInvariants().map { "checkInvariants: \($0)" } + leaks(h)
+                + changeTrackingProblems(before: unsettled, after: &h)
             var settled = h
             _ = settled.takeEvents()
             if try JSONDecoder().decode(APHost.self, from: JSONEncoder().encode(settled)) != settled {
@@ -340,9 +378,9 @@ struct SplitMix64: RandomNumberGenerator {
                 }
             }
             #expect(broken.isEmpty, "\(broken.prefix(5)); \(context)")
-            if !broken.isEmpty { return (succeeded, plugged, false) }   // one report per sequence
-            if putState { putStateEverywhere(&h, step: step) }
+            if !broken.isEmpty { return (succeeded, plugged, false, seBinds) }   // one report per sequence
+            if putState { seBinds += putStateEverywhere(&h, step: step) }
         }
-        return (succeeded, plugged, true)
+        return (succeeded, plugged, true, seBinds)
     }
 }

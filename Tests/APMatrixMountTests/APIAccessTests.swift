@@ -4,6 +4,7 @@
 // cannot write, over TCP (no token) and over a unix socket (SO_PEERCRED);
 // root's CLI finds the token by itself; the page's token becomes a cookie.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -23,13 +24,12 @@ let apmaskWrite = #"-X POST -H 'Content-Type: application/json' -d '{"path":"bus
 extension MountTests {
     @Suite struct APIAccess {
         @Test func overTCPAChangeNeedsTheToken() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
-            let address = String(s.server.dropFirst("http://".count))
-            let file = "/run/apmatrix/\(address).token"
+            let file = s.tokenFile
             var st = stat()
             #expect(stat(file, &st) == 0 && st.st_mode & 0o777 == 0o600 && st.st_uid == 0, "token file \(file)")
-            #expect(stat("/run/apmatrix", &st) == 0 && st.st_mode & 0o777 == 0o700)
+            #expect(stat(s.runDirectory, &st) == 0 && st.st_mode & 0o777 == 0o700)
             let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
             #expect(token.count == 64 && token.allSatisfy(\.isHexDigit))
 
@@ -56,7 +56,7 @@ extension MountTests {
         /// The URL serve prints gives the page its token as an HttpOnly,
         /// SameSite=Strict cookie, accepted from the daemon's own page only.
         @Test func thePageKeepsTheTokenInACookie() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let printed = try #require(s.process.stderrText.range(of: s.server + "/?token="), "\(s.process.stderrText)")
             let token = String(s.process.stderrText[printed.upperBound...].prefix(64))

@@ -4,6 +4,7 @@
 // schemas, content types, headers, valid data accepted, invalid refused, 405
 // with Allow, auth enforced). Tests/api holds its configuration and hooks.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -15,14 +16,13 @@ extension MountTests {
             let schemathesis = URL(fileURLWithPath: py).deletingLastPathComponent().appendingPathComponent("schemathesis").path
             // Requests start guests whose trees mount where the request says: each
             // daemon's mounts stay in a mount namespace of its own.
-            let source = try GuestServe(isolated: true)
+            let source = try ServeProcess(isolated: true)
             defer { source.finish(guestDirs: []) }
-            let target = try GuestServe(isolated: true)
+            let target = try ServeProcess(isolated: true)
             defer { target.finish(guestDirs: []) }
             let sandbox = source.base + "/sandbox"
             #expect(mkdir(sandbox, 0o700) == 0)
-            let address = String(source.server.dropFirst("http://".count))
-            let token = try String(contentsOfFile: "/run/apmatrix/\(address).token", encoding: .utf8)
+            let token = try String(contentsOfFile: source.tokenFile, encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let config = packageRoot() + "/Tests/api"
             // From the daemon's directory: schemathesis and hypothesis keep their caches in the current one.

@@ -2,44 +2,10 @@
 // unmounts and exits 0, a bad host file is refused with one line naming the
 // field and nothing mounted, a dead mount left by `kill -9` is recovered.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
-
-/// Cleans up after a serve test whatever happened: kills the daemon if it is
-/// still running, removes the token file a killed daemon leaves, lazily
-/// unmounts anything left at `dir`, removes `dir`.
-func cleanupServe(_ p: Spawned?, _ dir: String) {
-    if let p, p.status == nil { p.signal(SIGKILL); p.reap(timeout: 5) }
-    if let p { removeTokenFile(of: p) }
-    while isApmatrixMount(dir) { if umount2(dir, Int32(MNT_DETACH)) != 0 { break } }
-    rmdir(dir)
-}
-
-/// Removes the token file of a serve killed with SIGKILL (a daemon that
-/// exits removes its own).
-func removeTokenFile(of p: Spawned) {
-    guard p.status == 128 + SIGKILL, let ready = p.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http://") else { return }
-    unlink("/run/apmatrix/\(ready.dropFirst("ready http://".count)).token")
-}
-
-/// Whether this build's `serve` takes `--listen` (SPEC §6). With it the tests
-/// pass port 0, so they never collide with a daemon on the default 7807.
-func serveTakesListen() throws -> Bool {
-    let r = sh("\(q(try apmatrixExecutable())) serve --help", timeout: 20)
-    return r.stdout.contains("--listen")
-}
-
-/// Starts `apmatrix serve --mount dir` (after `prefix`, a command that
-/// execs it) and waits (30 s at most) for `ready`.
-func startServe(_ dir: String, host: String? = nil, prefix: [String] = []) throws -> Spawned {
-    var argv = prefix + [try apmatrixExecutable(), "serve", "--mount", dir]
-    if let host { argv += ["--host", host] }
-    if try serveTakesListen() { argv += ["--listen", "127.0.0.1:0"] }
-    let p = try Spawned(argv)
-    _ = p.waitForStdoutLine(timeout: 30) { $0 == "ready" || $0.hasPrefix("ready ") }
-    return p
-}
 
 extension MountTests {
     @Suite struct Serve {
@@ -58,7 +24,7 @@ extension MountTests {
             // the embedded default: 8 adapters, masks all ones
             let r = sh("cat \(q(dir))/bus/ap/apmask && ls \(q(dir))/devices/ap && cat \(q(dir))/bus/ap/ap_max_domain_id")
             #expect(r.status == 0, "\(r)")
-            #expect(r.stdout == allOnesMask + (0...7).map { "card0\($0)\n" }.joined() + "255\n", "\(r)")
+            #expect(r.stdout == allOnesMask + (0...7).map { "card0\($0)\n" }.joined() + "uevent\n255\n", "\(r)")
             // SIGTERM: unmount and exit 0
             serve.signal(SIGTERM)
             let status = serve.reap(timeout: 15)

@@ -5,6 +5,7 @@
 
 import APMatrixModel
 import APMatrixTools
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -173,7 +174,8 @@ extension MountTests {
             #expect(cards[1]["name"] as? String == "card05" && cards[1]["hwtype"] as? Int == 14)
             let queues = try #require(obj["queues"] as? [[String: Any]])
             #expect(Set(queues[0].keys) == ["apqn", "apid", "apqi", "type", "hwtype", "config", "online", "driver",
-                                            "reserved", "mdev", "inGuest"])
+                                            "driverOverride", "reserved", "mdev", "inGuest"])
+            #expect(queues[0]["driverOverride"] is NSNull, "a kernel without driver_override")
             let q3 = queues[3]
             #expect(q3["apqn"] as? String == "05.000b" && q3["apqi"] as? Int == 11)
             #expect(q3["driver"] is NSNull && q3["online"] is NSNull && q3["reserved"] as? Bool == false)

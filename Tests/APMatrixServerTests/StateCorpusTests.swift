@@ -1,5 +1,6 @@
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
     func earlierStateFilesLoad(_ name: String) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../Fuzz/corpus/statefile/" + name)
-        let doc = try StateStore.decode(Array(try Data(contentsOf: url)), profile: .seed, path: name)
+        let doc = try StateDocument.decode(Array(try Data(contentsOf: url)), profile: .seed, path: name)
         #expect(doc.host.checkInvariants().isEmpty)
     }
 }

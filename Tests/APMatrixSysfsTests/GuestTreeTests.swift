@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// A guest's own `/sys` (GuestSysfsTree): its AP bus as its last scan found it.
@@ -57,7 +58,7 @@ import Testing
         #expect(cat(h, "Guest1", "/bus/ap/config_time") == "30\n")
         #expect(cat(h, "Guest1", "/bus/ap/ap_max_adapter_id") == "255\n")
         #expect(cat(h, "Guest1", "/bus/ap/ap_interrupts") == "1\n")
-        #expect(cat(h, "Guest1", "/bus/ap/features") == "APXA QACT\n")
+        #expect(cat(h, "Guest1", "/bus/ap/features") == "APSC APXA QACT RC8A\n")
     }
 
     @Test func cardsAndQueuesCarryTheHostCardsTypeAndTheDefaultDrivers() throws {

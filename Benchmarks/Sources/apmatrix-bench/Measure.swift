@@ -40,20 +40,20 @@ func measure(_ name: String, unit: String = "µs", repetitions: Int = 5, iterati
 }
 
 /// Peak resident set size of this process, in MiB (VmHWM).
-func peakRSS() -> Double {
-    guard let f = fopen("/proc/self/status", "r") else { return 0 }
+func peakRSS() -> Double { procNumber("/proc/self/status", "VmHWM:") / 1024 }
+
+/// The number on the line of a /proc file that starts with `key` (`VmHWM:`, `write_bytes:`); -1 if none.
+func procNumber(_ path: String, _ key: String) -> Double {
+    guard let f = fopen(path, "r") else { return -1 }
     defer { fclose(f) }
     var line: UnsafeMutablePointer<CChar>?
     var cap = 0
     defer { free(line) }
     while getline(&line, &cap, f) > 0 {
         let s = String(cString: line!)
-        if s.hasPrefix("VmHWM:") {
-            let kb = s.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kb / 1024
-        }
+        if s.hasPrefix(key) { return s.split(whereSeparator: { " \t\n".contains($0) }).compactMap { Double($0) }.first ?? -1 }
     }
-    return 0
+    return -1
 }
 
 // MARK: POSIX I/O like a shell's echo and cat

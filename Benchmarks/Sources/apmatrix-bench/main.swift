@@ -1,13 +1,21 @@
 // apmatrix-bench: the model, the mount beside a C libfuse3 floor, the
 // kernel's limits, and serve's start-up. Method: each figure is the median
 // (and range) per operation over several runs of many operations.
-// Usage: apmatrix-bench [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
+// Usage: apmatrix-bench [state] [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
+// `state`: only `serve --state` (StateBenchmarks), against the release binary.
 import Glibc
 
 let args = CommandLine.arguments
 let quick = args.contains("--quick")
 let root = "/" + #filePath.split(separator: "/").dropLast(4).joined(separator: "/")
 let binary = args.firstIndex(of: "--apmatrix").map { args[$0 + 1] } ?? root + "/.build/release/apmatrix"
+
+if args.contains("state") {
+    print("# apmatrix benchmarks: serve --state\n")
+    try StateBenchmarks.run(binary: binary, big: quick ? 2000 : 20_000, startupMdevs: quick ? 4096 : 65_536,
+                            idleSeconds: quick ? 10 : 60)
+    exit(0)
+}
 
 print("# apmatrix benchmarks\n")
 print("| through `serve` as a process (C client, \(5) interleaved rounds) | apmatrix | C floor | ratio |")
