@@ -9,22 +9,33 @@ public struct MountError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// A FUSE mount of one of the runtime's sysfs trees. The loop runs on the
-/// calling thread (`run`) or on a dedicated pthread (`start`), never in a
-/// Swift Task: the cooperative pool would starve (swift-fuse-notes §1).
+/// A FUSE mount of one of the runtime's sysfs trees (libfuse's low-level
+/// API). The loop runs on the calling thread (`run`) or on a dedicated
+/// pthread (`start`), never in a Swift Task: the cooperative pool would
+/// starve (swift-fuse-notes §1).
+///
+/// The host's tree lets the kernel cache its entries and their attributes:
+/// after every operation that removed entries or changed their kind, the
+/// runtime names them (`Runtime.cacheTree`) and the mount makes the kernel
+/// forget each one it holds (`fuse_lowlevel_notify_inval_entry`) before the
+/// operation returns, so a lookup costs nothing and no client ever sees a
+/// stale entry. Attribute contents are never cached: each open renders them.
 public final class FuseMount: @unchecked Sendable {
     public let mountpoint: String
-    private let fuse: OpaquePointer
-    private let treeRef: Unmanaged<ServedEndpoint>
+    private let session: OpaquePointer
+    private let treeRef: Unmanaged<ServedTree>
     private var thread: pthread_t?
     private let stopped = Atomic<Bool>(false)
+    private let notifier: Notifier
+    private var cache: Subscription?
 
     /// Mounts `endpoint`'s tree at `mountpoint` (which must exist).
     /// `subtype` names the mount in /proc/mounts (`fuse.apmatrix`) so
     /// cleanups find their own.
     public init(_ endpoint: SysfsEndpoint, mountpoint: String, subtype: String = "apmatrix") throws(MountError) {
         self.mountpoint = mountpoint
-        let ref = Unmanaged.passRetained(ServedEndpoint(endpoint))
+        let tree = ServedTree(endpoint, cached: endpoint.isHostTree)
+        let ref = Unmanaged.passRetained(tree)
         treeRef = ref
         var options = "fsname=apmatrix,subtype=\(subtype)"
         // As root, let every user read the tree. The mode bits are enforced in
@@ -36,21 +47,26 @@ public final class FuseMount: @unchecked Sendable {
         var cStrings: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         var ops = sysfsOperations()
-        let f: OpaquePointer? = cStrings.withUnsafeMutableBufferPointer { bp in
+        let se: OpaquePointer? = cStrings.withUnsafeMutableBufferPointer { bp in
             var args = fuse_args(argc: Int32(argv.count), argv: bp.baseAddress, allocated: 0)
             defer { fuse_opt_free_args(&args) }
-            return fuse_new(&args, &ops, MemoryLayout<fuse_operations>.size, ref.toOpaque())
+            return fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, ref.toOpaque())
         }
-        guard let f else {
+        guard let se else {
             ref.release()
-            throw MountError(description: "fuse_new failed (is libfuse3 installed?)")
+            throw MountError(description: "fuse_session_new failed (is libfuse3 installed?)")
         }
-        guard fuse_mount(f, mountpoint) == 0 else {
-            fuse_destroy(f)
+        guard fuse_session_mount(se, mountpoint) == 0 else {
+            fuse_session_destroy(se)
             ref.release()
             throw MountError(description: "cannot mount on \(mountpoint) (is /dev/fuse available, and are you root?)")
         }
-        fuse = f
+        session = se
+        let notifier = Notifier(se)
+        self.notifier = notifier
+        if tree.timeout > 0 {
+            cache = endpoint.runtime.cacheTree { names in notifier.forget(tree.inodes.entries(named: names)) }
+        }
     }
 
     /// Runs the multithreaded loop on the calling thread until the mount goes
@@ -60,8 +76,9 @@ public final class FuseMount: @unchecked Sendable {
         let cfg = fuse_loop_cfg_create()
         defer { fuse_loop_cfg_destroy(cfg) }
         fuse_loop_cfg_set_clone_fd(cfg, 0)
-        fuse_loop_cfg_set_max_threads(cfg, 16)
-        return fuse_loop_mt(fuse, cfg)
+        // Room for requests that arrive while others wait for an invalidation.
+        fuse_loop_cfg_set_max_threads(cfg, 32)
+        return fuse_session_loop_mt(session, cfg)
     }
 
     /// Runs the loop on a dedicated pthread. `onEnd` is called on that
@@ -95,15 +112,36 @@ public final class FuseMount: @unchecked Sendable {
     /// closed first, or the detach waits for it.
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        cache?.cancel()
+        notifier.close()
         if let t = thread {
-            if umount2(mountpoint, Int32(MNT_DETACH)) != 0 { fuse_exit(fuse) }
+            if umount2(mountpoint, Int32(MNT_DETACH)) != 0 { fuse_session_exit(session) }
             pthread_join(t, nil)
             thread = nil
         }
-        fuse_unmount(fuse)
-        fuse_destroy(fuse)
+        fuse_session_unmount(session)
+        fuse_session_destroy(session)
         treeRef.release()
     }
+}
+
+/// Sends the kernel invalidations for one session, until it is closed.
+final class Notifier: Sendable {
+    private struct Session: @unchecked Sendable { let pointer: OpaquePointer }
+    private let session: Mutex<Session?>
+
+    init(_ se: OpaquePointer) { session = Mutex(Session(pointer: se)) }
+
+    /// Makes the kernel forget these entries (and all below them); each
+    /// waits for a lookup of that name under way to finish.
+    func forget(_ entries: [InodeTable.Entry]) {
+        session.withLock { s in
+            guard let se = s?.pointer else { return }
+            for e in entries { _ = fuse_lowlevel_notify_inval_entry(se, fuse_ino_t(e.parent), e.name, e.name.utf8.count) }
+        }
+    }
+
+    func close() { session.withLock { $0 = nil } }
 }
 
 /// Mount-point hygiene for a daemon that may have crashed before.

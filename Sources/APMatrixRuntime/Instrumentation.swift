@@ -18,8 +18,8 @@ public struct Instrumentation: Sendable {
     public static let none = Instrumentation(operation: { _, _ in }, fuseRequest: { _, _ in })
 }
 
-/// The libfuse operations the sysfs trees answer: a fixed set, so each has
+/// The libfuse low-level operations the sysfs trees answer: a fixed set, so each has
 /// its metric series made once instead of being looked up per request.
 public enum FuseOperation: String, Sendable, CaseIterable {
-    case getattr, readlink, readdir, open, read, write, truncate, access
+    case lookup, getattr, setattr, readlink, opendir, readdir, open, read, write, access
 }

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixSysfs
 import Dispatch
 import Logging
 import Synchronization
@@ -17,6 +18,8 @@ public final class Runtime: Sendable {
         var host: APHost
         var log: EventLog
         var subscribers: [Int: Subscriber] = [:]
+        /// Caches of the host's tree (a FUSE mount's kernel caches), told which entries an operation removed.
+        var treeCaches: [Int: @Sendable (Set<String>) -> Void] = [:]
         var nextSubscriber = 0
         /// Guest name → QMP socket path, kept in the state database.
         var qmpSockets: [String: String] = [:]
@@ -70,7 +73,7 @@ public final class Runtime: Sendable {
     /// entries are saved with the next change. `kind` names the operation
     /// in the metrics; it is read after `body` ran.
     public func perform<T>(_ kind: () -> String, _ body: (inout APHost, Uptime) throws(APError) -> T) throws(APError) -> T {
-        let (result, guestStopped) = state.withLock { s -> (Result<T, APError>, Bool) in
+        let (result, guestStopped, forget) = state.withLock { s -> (Result<T, APError>, Bool, (Set<String>, [@Sendable (Set<String>) -> Void])) in
             let now = clock.now()
             let guests = s.host.guests.count
             var r: Result<T, APError>
@@ -87,7 +90,7 @@ public final class Runtime: Sendable {
                 } catch {
                     s.host.revert(changes)
                     s.log.removeLast(entries.count)
-                    return (.failure(APError(.ioError, "\(error.message); the change was undone")), false)
+                    return (.failure(APError(.ioError, "\(error.message); the change was undone")), false, ([], []))
                 }
             }
             for name in changes.guests.keys where s.host.guests[name] == nil { s.qmpSockets[name] = nil }
@@ -95,8 +98,12 @@ public final class Runtime: Sendable {
                 let batch = Array(entries)
                 for sub in s.subscribers.values { sub.deliver(batch) }
             }
-            return (r, s.host.guests.count < guests)
+            let gone = s.treeCaches.isEmpty || changes.isEmpty ? [] : SysfsTree.changedEntryNames(changes, in: s.host)
+            return (r, s.host.guests.count < guests, (gone, gone.isEmpty ? [] : Array(s.treeCaches.values)))
         }
+        // Outside the lock (a cache may have to wait for a lookup in flight,
+        // which needs the lock), and before the caller hears of the change.
+        for cache in forget.1 { cache(forget.0) }
         switch result {
         case .success: instrumentation.operation(kind(), nil)
         case .failure(let e): instrumentation.operation(kind(), e)
@@ -145,8 +152,23 @@ public final class Runtime: Sendable {
         }
     }
 
+    /// Registers a cache of the host's tree: after every operation that
+    /// removed entries of the tree or changed their kind, `forget` gets their
+    /// names (`SysfsTree.changedEntryNames`), outside the lock and before
+    /// the operation returns, so that no one sees a stale entry after it.
+    public func cacheTree(_ forget: @escaping @Sendable (Set<String>) -> Void) -> Subscription {
+        state.withLock { s in
+            s.nextSubscriber += 1
+            s.treeCaches[s.nextSubscriber] = forget
+            return Subscription(id: s.nextSubscriber, runtime: self)
+        }
+    }
+
     func unsubscribe(_ id: Int) {
-        _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+        state.withLock { s in
+            s.subscribers[id] = nil
+            s.treeCaches[id] = nil
+        }
     }
 
     /// How many subscribers are registered (a disconnected client's must not stay).

@@ -21,10 +21,15 @@ public struct SysfsEndpoint: Sendable {
         runtime.state.withLock { view.children(path, in: $0.host) }
     }
 
-    public func readlink(_ path: String) -> String? {
-        guard case .symlink(let target)? = node(path) else { return nil }
-        return target
+    /// The entries of the directory at `path` with their nodes, by name; nil if it is not a directory.
+    public func listing(_ path: String) -> [(name: String, node: Node)]? {
+        runtime.state.withLock { s in
+            view.entries(SysfsTree.components(path), s.host).map { $0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        }
     }
+
+    /// Whether this is the host's tree, whose changes `SysfsTree.changedEntryNames` tells.
+    public var isHostTree: Bool { SysfsTree.isHostView(view) }
 
     /// Renders an attribute (one open of a sysfs file).
     public func read(_ path: String) throws(APError) -> [UInt8] {

@@ -115,6 +115,8 @@ public enum SysfsTree {
     /// The host's tree as a `SysfsView`.
     public static let hostView: any SysfsView = HostView()
 
+    public static func isHostView(_ view: any SysfsView) -> Bool { view is HostView }
+
     struct HostView: SysfsView {
         func entries(_ c: [Substring], _ host: APHost) -> [String: Node]? { SysfsTree.entries(c, host) }
 

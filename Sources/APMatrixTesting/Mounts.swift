@@ -15,6 +15,7 @@ import Testing
 public struct Mounted {
     public let root: String
     public let runtime: Runtime
+    public let fuse: FuseMount
     /// `root` + "/" + relative path.
     public func path(_ rel: String) -> String { root + "/" + rel }
     public var matrixDir: String { root + "/devices/vfio_ap/matrix" }
@@ -77,13 +78,13 @@ public final class Watchdog: Sendable {
 /// `body` must close every fd it opens on the mount before returning.
 @discardableResult
 public func withMount<T>(_ host: HostDescription = .seedExample, profile: Profile = .seed, watchdog seconds: Double = 240,
-                  _ body: (Mounted) throws -> T) throws -> T {
+                         instrumentation: Instrumentation = .none, _ body: (Mounted) throws -> T) throws -> T {
     sweepDeadTestMounts()
     let watchdog = Watchdog("a test on an in-process mount", seconds: seconds)
     defer { watchdog.cancel() }
     let dir = try makeTempDir()
     defer { rmdir(dir) }
-    let runtime = Runtime(host: try APHost(host, profile: profile))
+    let runtime = Runtime(host: try APHost(host, profile: profile), instrumentation: instrumentation)
     let fuse = try FuseMount(SysfsEndpoint(runtime), mountpoint: dir, subtype: "apmatrix")
     fuse.start()
     defer {
@@ -92,7 +93,7 @@ public func withMount<T>(_ host: HostDescription = .seedExample, profile: Profil
     }
     guard MountPoint.waitUntilServed(dir, seconds: 10) else { throw TestFailure("the mount at \(dir) did not answer") }
     #expect(isApmatrixMount(dir), "\(dir) is not listed as fuse.apmatrix in /proc/mounts")
-    return try body(Mounted(root: dir, runtime: runtime))
+    return try body(Mounted(root: dir, runtime: runtime, fuse: fuse))
 }
 
 /// Frees adapters 5, 6 and domains 4, 0x47, 0xab, 0xff for vfio_ap (V4).

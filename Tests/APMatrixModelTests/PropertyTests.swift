@@ -3,19 +3,6 @@ import APMatrixTesting
 import Foundation
 import Testing
 
-/// A deterministic generator (SplitMix64), so a failing seed can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random operation sequences under each profile; after each one the SPEC §5
 /// invariants must hold, a refused operation must change nothing but
 /// `events`, and the changes the model recorded must be exactly what changed

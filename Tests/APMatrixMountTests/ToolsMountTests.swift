@@ -10,18 +10,6 @@ import Foundation
 import Glibc
 import Testing
 
-/// SplitMix64: the same sequence for the same seed on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Starts a guest on `uuid` through the model (no QMP needed for sysfs tests).
 func startGuest(_ m: Mounted, _ name: String, _ uuid: String, sysfsdev: String? = nil) throws {
     let now = m.runtime.clock.now()
@@ -123,7 +111,7 @@ extension MountTests {
             let ids = ["4", "5", "6", "7", "0x47", "0xab", "0xff", "256", "08", "abc", "0"]
             var outcomes = Set<Int32>()
             for seed in UInt64(1)...6 {
-                var rng = SeededGenerator(state: seed)
+                var rng = SplitMix64(seed: seed)
                 func pick<T>(_ a: [T]) -> T { a[Int(rng.next() % UInt64(a.count))] }
                 var writes: [PlannedWrite] = []
                 for _ in 0..<40 {
