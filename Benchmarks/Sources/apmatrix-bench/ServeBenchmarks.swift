@@ -9,6 +9,9 @@ enum ServeBenchmarks {
         /// Per round: the client's median per operation, in µs.
         var ours: [Double] = []
         var floor: [Double] = []
+        /// FUSE requests the kernel sent per operation (`fuse:fuse_request_send`), nil without perf.
+        var oursRequests: Double?
+        var floorRequests: Double?
     }
 
     static func run(binary: String, floorSource: String, clientSource: String, rounds: Int = 5, n: Int = 2000) -> [Result] {
@@ -36,7 +39,25 @@ enum ServeBenchmarks {
                 results[i].floor.append(clientMedian(client, mode, theirs, n))
             }
         }
+        for (i, mode) in ["store", "read"].enumerated() {
+            results[i].oursRequests = requestsPerOperation(client, mode, ours)
+            results[i].floorRequests = requestsPerOperation(client, mode, theirs)
+        }
         return results
+    }
+
+    /// The FUSE requests one operation of the client costs, counted by the
+    /// kernel's tracepoint over a run of 1,000 (and its 100 warm-up) operations.
+    static func requestsPerOperation(_ client: String, _ mode: String, _ dir: String) -> Double? {
+        let p = popen("perf stat -x, -e fuse:fuse_request_send -- \(client) \(mode) \(dir) 1000 2>&1 >/dev/null", "r")!
+        var line = [CChar](repeating: 0, count: 256)
+        var count: Double?
+        while fgets(&line, 256, p) != nil {
+            let fields = String(cString: line).split(separator: ",", omittingEmptySubsequences: false)
+            if fields.count > 2, fields[2].hasPrefix("fuse:fuse_request_send") { count = Double(fields[0]) }
+        }
+        guard pclose(p) == 0, let count else { return nil }
+        return count / 1100
     }
 
     /// Runs the client once; its median per operation in µs.

@@ -18,14 +18,15 @@ if args.contains("state") {
 }
 
 print("# apmatrix benchmarks\n")
-print("| through `serve` as a process (C client, \(5) interleaved rounds) | apmatrix | C floor | ratio |")
-print("|---|---|---|---|")
+print("| through `serve` as a process (C client, \(5) interleaved rounds) | apmatrix | C floor | ratio | FUSE requests per operation, apmatrix / floor |")
+print("|---|---|---|---|---|")
 for r in ServeBenchmarks.run(binary: binary, floorSource: root + "/Benchmarks/floor/floorfs.c",
                              clientSource: root + "/Benchmarks/floor/client.c") {
     func med(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
     func span(_ v: [Double]) -> String { "\(Int(v.min()!.rounded()))–\(Int(v.max()!.rounded()))" }
     let ratios = zip(r.ours, r.floor).map { $0 / $1 }
-    print("| \(r.name) | \(Int(med(r.ours).rounded())) µs (\(span(r.ours))) | \(Int(med(r.floor).rounded())) µs (\(span(r.floor))) | \(Double(Int(med(ratios) * 100)) / 100)× (\(Double(Int(ratios.min()! * 100)) / 100)–\(Double(Int(ratios.max()! * 100)) / 100)) |")
+    func requests(_ v: Double?) -> String { v.map { String(Double(Int(($0 * 10).rounded())) / 10) } ?? "–" }
+    print("| \(r.name) | \(Int(med(r.ours).rounded())) µs (\(span(r.ours))) | \(Int(med(r.floor).rounded())) µs (\(span(r.floor))) | \(Double(Int(med(ratios) * 100)) / 100)× (\(Double(Int(ratios.min()! * 100)) / 100)–\(Double(Int(ratios.max()! * 100)) / 100)) | \(requests(r.oursRequests)) / \(requests(r.floorRequests)) |")
 }
 print("")
 print("| what | median | range | runs |")

@@ -325,7 +325,10 @@ function wire() {
     el("li", {}, el("span", { class: `swatch s-${k}`, "aria-hidden": "true" }, s.letter), ` ${s.label}`)));
   $("grid").addEventListener("keydown", onGridKey);
   $("grid").addEventListener("click", (e) => { const td = e.target.closest("td"); if (td) moveFocus(td); });
-  $("show-all").addEventListener("change", () => renderGrid());
+  $("show-all").addEventListener("change", () => {
+    $("grid-wrap").classList.toggle("all", $("show-all").checked);
+    renderGrid();
+  });
   $("create-mdev").addEventListener("click", () =>
     sysfsWrite("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", crypto.randomUUID()));
   $("remove-mdev").addEventListener("click", () => sysfsWrite(`${mdevPath(state.selectedMdev)}/remove`, "1"));
