@@ -28,7 +28,7 @@ struct Exec: AsyncParsableCommand {
               apmatrix exec --guest guest1 -- lszcrypt
               apmatrix exec -- bash                  (a shell on the emulated host)
               apmatrix exec --print-paths            (what is bound where)
-              apmatrix exec --udev -- libvirtd       (then: apmatrix exec --udev -- virsh …, see the README)
+              apmatrix exec --udev -- bash           (libudev sees the host: libvirtd and virsh in it, see the README)
             """)
 
     @OptionGroup var server: ServerOptions

@@ -170,5 +170,23 @@ extension MountTests {
             #expect(outside.reap(timeout: 10) == 0)
             #expect(outside.stdoutText == "listening\n0\n", "\(outside.stderrText)")
         }
+
+        /// What `--udev` refuses, and what it says it makes: a guest's tree has
+        /// no uevents; without its preload library beside the executable it
+        /// runs nothing and says how to build it.
+        @Test func refusalsAndPaths() throws {
+            let s = try udevHost()
+            defer { s.finish(guestDirs: []) }
+            let guest = try s.cli("exec --udev --guest g1 -- true")
+            #expect(guest.status == 64 && guest.stderr.contains("--udev shows the host's devices and uevents to libudev; a guest's tree has none"), "\(guest)")
+            let paths = try s.cli("exec --udev --print-paths")
+            #expect(paths.status == 0 && paths.stdout.contains("\n/run               a private tmpfs with udev/control (--udev), its own network namespace\n"), "\(paths)")
+
+            let lone = s.base + "/lone"
+            #expect(sh("mkdir -p \(q(lone)) && cp \(q(try apmatrixExecutable())) \(q(lone))/apmatrix").status == 0)
+            let r = sh("APMATRIX_SERVER=\(q(s.server)) APMATRIX_RUN_DIR=\(q(s.runDirectory)) \(q(lone))/apmatrix exec --udev -- touch \(q(lone))/ran", timeout: 60)
+            #expect(r.status == 1 && r.stderr.contains("--udev needs libapmatrix-sysfs-magic.so beside apmatrix (\(lone)/libapmatrix-sysfs-magic.so): build it with `swift build --product apmatrix-sysfs-magic`"), "\(r)")
+            #expect(access(lone + "/ran", F_OK) != 0, "COMMAND ran")
+        }
     }
 }
