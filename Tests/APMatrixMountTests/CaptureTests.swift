@@ -100,7 +100,7 @@ extension MountTests {
                 #expect(try HostFile.load(path: c.hostFile).adapters.count == 4)
                 let (diff, entries) = try c.serveAndCompare(m.root)
                 #expect(diff == [], "\(diff.prefix(20))")
-                #expect(entries == 276, "entries compared")
+                #expect(entries == 278, "entries compared")
             }
         }
 
