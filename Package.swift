@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "APMatrixSysfs", targets: ["APMatrixSysfs"]),
         .library(name: "APMatrixRuntime", targets: ["APMatrixRuntime"]),
         .library(name: "APMatrixFUSE", targets: ["APMatrixFUSE"]),
+        // The LD_PRELOAD library of `apmatrix exec --udev` (statfs with sysfs's magic under /sys).
+        .library(name: "apmatrix-sysfs-magic", type: .dynamic, targets: ["CSysfsMagic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // unshare(2) for `apmatrix exec`, which Swift's Glibc module does not declare.
         .target(name: "CNamespace"),
+        // The statfs family answering SYSFS_MAGIC under /sys, for libudev in `exec --udev`; plain C, no Swift.
+        .target(name: "CSysfsMagic"),
         // The system's libsqlite3 (the state database), likewise.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 

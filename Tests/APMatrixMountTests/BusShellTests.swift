@@ -197,7 +197,8 @@ extension MountTests {
             // The host bus's own events in the log: the mask change, then bindings complete at the next scan.
             #expect(sh("echo 1 > \(q(s.sys))/bus/ap/scans").status == 0)
             let dmesg = try s.cli("dmesg")
-            let uevents = dmesg.stdout.split(separator: "\n").filter { $0.contains("] uevent ") }.map { $0.split(separator: "]", maxSplits: 1)[1] }
+            let uevents = dmesg.stdout.split(separator: "\n").filter { $0.contains("] uevent ") && $0.contains(" /devices/ap (ap)") }
+                .map { $0.split(separator: "]", maxSplits: 1)[1] }
             #expect(uevents == (upstream ? [
                 " uevent change /devices/ap (ap): APMASK=0x0000000000000000000000000000000000000000000000000000000000000000\\n",
                 " uevent change /devices/ap (ap): BINDINGS=complete COMPLETECOUNT=2",

@@ -50,6 +50,12 @@ extension APHost {
     /// The uevents since the last `takeEvents()`, as `dmesg` shows them.
     var ueventLines: [String] { events.filter { $0.kind == "uevent" }.map(\.line) }
 
+    /// The uevents of the AP bus itself (`/devices/ap`), without its devices' own.
+    var busUeventLines: [String] { uevents.filter { $0.devpath == "/devices/ap" }.map { "uevent " + $0.summary } }
+
+    /// The uevents since the last `takeEvents()`.
+    var uevents: [Uevent] { events.compactMap { if case .uevent(let u) = $0 { return u } else { return nil } } }
+
     /// The directory listing at PATH, without the bind/unbind attributes.
     func ls(_ path: String) -> [String] {
         (SysfsTree.children(path, in: self) ?? ["ENOENT"]).filter { $0 != "bind" && $0 != "unbind" }
