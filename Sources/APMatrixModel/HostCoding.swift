@@ -8,6 +8,7 @@
 extension Event: Codable {
     enum CodingKeys: String, CodingKey {
         case kind, text, guest, before, after, cause, apqn, device, plugged, running, scan, added, removed, uevent, change, index
+        case status, state, announce
     }
 
     public init(from decoder: any Decoder) throws {
@@ -43,6 +44,17 @@ extension Event: Codable {
             }
             self = .seQueueChanged(guest: try c.decode(String.self, forKey: .guest), apqn: try c.decode(APQN.self, forKey: .apqn),
                                    change: change, cause: try c.decode(String.self, forKey: .cause))
+        case "migration":
+            self = .migrationChanged(guest: try c.decode(String.self, forKey: .guest),
+                                     status: try c.decode(MigrationStatus.self, forKey: .status),
+                                     announce: try c.decode(Bool.self, forKey: .announce))
+        case "vfio-migration":
+            self = .vfioMigrationChanged(guest: try c.decode(String.self, forKey: .guest),
+                                         device: try c.decode(VfioAPDevice.self, forKey: .device),
+                                         state: try c.decode(VfioMigrationState.self, forKey: .state),
+                                         announce: try c.decode(Bool.self, forKey: .announce))
+        case "runstate":
+            self = .runStateChanged(guest: try c.decode(String.self, forKey: .guest), state: try c.decode(RunState.self, forKey: .state))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "unknown event kind '\(other)'")
         }
@@ -55,6 +67,7 @@ extension Event: Codable {
         var device: VfioAPDevice?, plugged: Bool?, running: Bool?, scan: Int?, added: [String]?, removed: [String]?
         var uevent: Uevent?
         var change: String?, index: Int?
+        var status: MigrationStatus?, state: String?, announce: Bool?
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -70,6 +83,10 @@ extension Event: Codable {
         case let .uevent(u): f.uevent = u
         case let .seQueueChanged(guest, apqn, change, cause):
             (f.guest, f.apqn, f.change, f.index, f.cause) = (guest, apqn, change.name, change.index, cause)
+        case let .migrationChanged(guest, status, announce): (f.guest, f.status, f.announce) = (guest, status, announce)
+        case let .vfioMigrationChanged(guest, device, state, announce):
+            (f.guest, f.device, f.state, f.announce) = (guest, device, state.rawValue, announce)
+        case let .runStateChanged(guest, state): (f.guest, f.state) = (guest, state.rawValue)
         }
         try f.encode(to: encoder)
     }
@@ -81,13 +98,21 @@ extension Event: Codable {
 extension APHost {
     public struct AdapterRecord: Codable, Sendable, Equatable {
         public var id: APID, type: AdapterType, configured: Bool, domains: Bitmap256<APQI>?
+        /// Absent unless the host file overrides the type's TAPQ GR2.
+        public var tapqGR2: UInt64?
     }
     /// The LPAR (and vfio_ap's instance limit, fixed at boot).
     public struct FirmwareRecord: Codable, Sendable, Equatable {
         public var apxa: Bool, maxAdapter: Int, maxDomain: Int, facilities: Facilities
         public var usageDomains: Bitmap256<APQI>, controlDomains: Bitmap256<APQI>, maxMdevs: Int, adapters: [AdapterRecord]
+        /// The previews the host booted with (fixed at boot, like
+        /// `maxMdevs`); absent in files written before previews existed.
+        public var previews: [Preview]?
 
-        public init(_ h: APHost) { self.init(h.firmware, maxMdevs: h.vfio.maxMdevs) }
+        public init(_ h: APHost) {
+            self.init(h.firmware, maxMdevs: h.vfio.maxMdevs)
+            previews = h.previews.isEmpty ? nil : h.previews.sorted { $0.rawValue < $1.rawValue }
+        }
 
         init(_ fw: Firmware, maxMdevs: Int) {
             apxa = fw.apxa
@@ -99,7 +124,7 @@ extension APHost {
             self.maxMdevs = maxMdevs
             adapters = fw.adapters.keys.sorted().map { id in
                 let a = fw.adapters[id]!
-                return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains)
+                return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains, tapqGR2: a.tapqGR2)
             }
         }
     }
@@ -143,8 +168,11 @@ extension APHost {
     }
     public struct MdevRecord: Codable, Sendable, Equatable {
         public var uuid: MdevUUID, matrix: Matrix, shadow: Matrix, guest: String?, iommuGroup: Int, serial: Int
+        /// Absent while the device is closed, and in files written before migration existed.
+        public var migrationState: VfioMigrationState?
         public init(_ m: Mdev) {
             (uuid, matrix, shadow, guest, iommuGroup, serial) = (m.uuid, m.matrix, m.shadow, m.guest, m.iommuGroup, m.serial)
+            migrationState = m.migrationState
         }
     }
     public struct GuestRecord: Codable, Sendable, Equatable {
@@ -156,9 +184,14 @@ extension APHost {
         public var pendingConfigChanges: Int?
         /// Absent (false) in files written before Secure Execution guests existed.
         public var secure: Bool?
+        /// Absent (running, no migration, no capabilities) in files written before migration existed.
+        public var runState: RunState?, migration: GuestMigration?, capabilities: [MigrationCapability]?
         public init(_ g: Guest) {
             (name, cpu, device, bus) = (g.name, g.cpu.description, g.device, g.bus)
             (pendingConfigChanges, secure) = (g.pendingConfigChanges, g.secure)
+            runState = g.runState
+            migration = g.migration
+            capabilities = g.capabilities.sorted { $0.rawValue < $1.rawValue }
         }
     }
     /// vfio_ap's own fields (in the whole host's document, `nextSerial` stands at the top).
@@ -209,11 +242,17 @@ extension APHost: Codable {
                                         AdapterDescription(id: $0.id, type: $0.type, configured: $0.configured,
                                                            domains: $0.domains.map { $0 & fw.usageDomains })
                                     })
-            try self.init(d, profile: profile)
+            try self.init(d, profile: profile, previews: Set(fw.previews ?? []))
         } catch {
             throw corrupt(.firmware, "\(error)")
         }
-        for a in fw.adapters { firmware.adapters[a.id]?.domains = a.domains }
+        if let p = fw.previews?.first(where: { $0.profile != profile }) {
+            throw corrupt(.firmware, "preview \(p.rawValue) is of the \(p.profile.rawValue) profile, not \(profile.rawValue)")
+        }
+        for a in fw.adapters {
+            firmware.adapters[a.id]?.domains = a.domains
+            firmware.adapters[a.id]?.tapqGR2 = a.tapqGR2
+        }
         // The bus: exactly the devices the firmware has, each with a stored binding.
         let b = try c.decode(BusRecord.self, forKey: .bus)
         let cards = b.cards ?? [], queues = b.queues ?? []
@@ -249,7 +288,8 @@ extension APHost: Codable {
             guard (0..<65536).contains(m.iommuGroup) else {
                 throw corrupt(.mdevs, "mdev \(m.uuid): iommu group \(m.iommuGroup) is outside 0-65535")
             }
-            vfio.mdevs[m.uuid] = Mdev(uuid: m.uuid, shadow: m.shadow, guest: m.guest, iommuGroup: m.iommuGroup, serial: m.serial)
+            vfio.mdevs[m.uuid] = Mdev(uuid: m.uuid, shadow: m.shadow, guest: m.guest, migrationState: m.migrationState,
+                                      iommuGroup: m.iommuGroup, serial: m.serial)
             vfio.setMatrix(m.uuid, m.matrix)
             vfio.markIOMMUGroup(m.iommuGroup)
         }
@@ -262,7 +302,8 @@ extension APHost: Codable {
             }
             guard (g.pendingConfigChanges ?? 0) >= 0 else { throw corrupt(.guests, "guest \(g.name): a negative count of events") }
             guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus(), secure: g.secure ?? false,
-                                   pendingConfigChanges: g.pendingConfigChanges ?? 0)
+                                   pendingConfigChanges: g.pendingConfigChanges ?? 0, runState: g.runState ?? .running,
+                                   migration: g.migration ?? GuestMigration(), capabilities: Set(g.capabilities ?? []))
         }
         for r in try c.decode([HardwareQueueRecord].self, forKey: .queueRecords) {
             guard r.resets >= 0 else { throw corrupt(.queueRecords, "queue \(r.apqn): negative reset count") }

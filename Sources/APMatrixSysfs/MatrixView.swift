@@ -26,7 +26,7 @@ enum MatrixView {
             "driver": .symlink("../../../bus/matrix/drivers/vfio_ap"),
             "subsystem": .symlink("../../../bus/matrix"),
         ]
-        if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
+        if let features = host.matrixFeatures { d["features"] = .attribute(.constant(features)) }
         return d
     }
 
