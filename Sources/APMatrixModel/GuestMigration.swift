@@ -163,12 +163,16 @@ extension APHost {
         }
     }
 
-    /// `migrate-set-capabilities`: refused while a migration runs.
+    /// `migrate-set-capabilities`: refused while an outgoing migration runs
+    /// (QEMU's `migration_is_running` looks at the source side only, so a
+    /// destination may set `events` while it waits).
     ///
     /// The corresponding QEMU function is `qmp_migrate_set_capabilities`.
     public mutating func setMigrationCapabilities(_ name: String, _ changes: [(MigrationCapability, Bool)]) throws(APError) {
         let g = try guest(name)
-        if g.migration.status.isRunning { throw APError(.resourceBusy, "There's a migration process in progress") }
+        if !g.migration.incoming && g.migration.status.isRunning {
+            throw APError(.resourceBusy, "There's a migration process in progress")
+        }
         var caps = g.capabilities
         for (c, on) in changes { if on { caps.insert(c) } else { caps.remove(c) } }
         guests[name]?.capabilities = caps

@@ -184,6 +184,10 @@ extension APHost {
     }
 
     func checkPlug(_ d: VfioAPDevice, cpu: CPUModel) throws(APError) {
+        // Released QEMU's vfio-ap has neither property (docs/vfio-ap-migration-preview.md §5).
+        if !rules.deviceMigration, let p = d.enableMigration != nil ? "enable-migration" : d.migrationEvents != nil ? "migration-events" : nil {
+            throw APError(.invalidArgument, "Property 'vfio-ap.\(p)' not found (the series' QEMU has it: serve --preview vfio-ap-migration)")
+        }
         guard cpu.ap else {
             throw APError(.invalidArgument, "a vfio-ap device needs the CPU feature ap=on (the CPU model has ap=off)")
         }
@@ -192,10 +196,6 @@ extension APHost {
         }
         if let other = m.guest {
             throw APError(.resourceBusy, "mdev \(d.mdev) is in use by guest \(other)")
-        }
-        // Released QEMU's vfio-ap has neither property (docs/vfio-ap-migration-preview.md §5).
-        if !rules.deviceMigration, let p = d.enableMigration != nil ? "enable-migration" : d.migrationEvents != nil ? "migration-events" : nil {
-            throw APError(.invalidArgument, "Property 'vfio-ap.\(p)' not found (the series' QEMU has it: serve --preview vfio-ap-migration)")
         }
     }
 
