@@ -139,6 +139,7 @@ struct Serve: ParsableCommand {
         }
         runtime.start()
         for failure in runtime.reopenMonitors() { logger.warning("QMP monitor not reopened: \(failure)") }
+        for failure in runtime.resumeMigrations() { logger.warning("not resumed: \(failure)") }
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer

@@ -302,6 +302,12 @@ extension MountTests {
             defer { off.finish() }
             lines = try off.drive(["src": off.sourceQMP, "uri": "tcp:127.0.0.1:1", "caps": []])
             #expect(lines.first { $0.kind == "migrate_error" }?.value as? String == "\(Self.u): Migration is disabled for VFIO device")
+
+            // A Secure Execution guest: QEMU's protected-VM blocker.
+            let se = off.dirs[0] + "/se.qmp"
+            #expect(try off.source.cli("guest start se --secure --qmp \(q(se))").status == 0)
+            lines = try off.drive(["src": se, "uri": "tcp:127.0.0.1:1", "caps": []])
+            #expect(lines.first { $0.kind == "migrate_error" }?.value as? String == "protected VMs are currently not migratable.")
         }
 
         /// `guest migrate --live`: the CLI drives it all (the target's guest
@@ -316,6 +322,34 @@ extension MountTests {
             #expect(try pair.api(pair.source, "guests/g1")["runState"] as? String == "postmigrate")
             #expect(try pair.api(pair.target, "guests/g1")["runState"] as? String == "running")
             #expect(cat(pair.mdev(pair.target, "guest_matrix")) == "05.0004\n05.0047\n")
+        }
+
+        /// The migration is part of the guest's saved state: a restarted
+        /// source still has its guest postmigrate with the migration's
+        /// outcome, and it must be started with the preview it was booted with.
+        @Test func aRestartedSourceKeepsTheMigrationsOutcome() throws {
+            let state = try makeTempDir() + "/state.db"
+            defer { _ = sh("rm -rf \(q(URL(fileURLWithPath: state).deletingLastPathComponent().path))") }
+            let pair = try MigrationPair(sourceArguments: ["--preview", "vfio-ap-migration", "--state", state])
+            defer { pair.finish() }
+            let token = try String(contentsOfFile: pair.target.tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try pair.source.cli("guest migrate g1 --to \(pair.target.server) --to-token \(token) --live").status == 0)
+            pair.source.finish(guestDirs: [])
+
+            let dir = try makeTempDir()
+            let refused = try startServe(dir + "/sys", profile: "upstream", arguments: ["--state", state])
+            #expect(refused.reap(timeout: 30) == 1)
+            #expect(refused.stderrText.contains("holds a host booted with --preview vfio-ap-migration; start it with the same (this start has no --preview)"))
+            cleanupServe(refused, dir + "/sys")
+
+            let again = try GuestServe(profile: "upstream", arguments: ["--preview", "vfio-ap-migration", "--state", state])
+            defer { again.finish(guestDirs: []) }
+            let g = try pair.api(again, "guests/g1")
+            #expect(g["runState"] as? String == "postmigrate")
+            let m = try #require(g["migration"] as? [String: Any])
+            #expect(m["status"] as? String == "completed" && m["transferred"] as? Int == 72)
+            #expect(m["capabilities"] as? [String] == ["return-path"])
+            #expect(cat(again.sys + "/devices/vfio_ap/matrix/features") == "guest_matrix hotplug ap_config migratable\n")
         }
 
         @Test func seedProfileRefusesThePreview() throws {
