@@ -32,7 +32,9 @@ final class IncomingMigration: GuestAttachment, Sendable {
     }
 
     /// Stops listening and ends a load in progress (the guest stopped).
-    /// Never waits for the loading thread, which may be the caller.
+    /// Never waits for the loading thread, which may be the caller; the
+    /// thread closes the sockets (a shutdown wakes its `accept` and `recv`),
+    /// so no descriptor is closed while another thread may still use it.
     func close() {
         let first = closed.withLock { c -> Bool in
             defer { c = true }
@@ -40,12 +42,13 @@ final class IncomingMigration: GuestAttachment, Sendable {
         }
         guard first else { return }
         shutdown(listenFD, Int32(SHUT_RDWR))
-        Glibc.close(listenFD)
-        if let fd = connection.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        connection.withLock { fd in if let fd { shutdown(fd, Int32(SHUT_RDWR)) } }
     }
 
+    /// One connection, as QEMU's `-incoming` takes: the listener closes after it.
     private func accept(_ runtime: Runtime, _ guest: String) {
         let fd = Glibc.accept(listenFD, nil, nil)
+        Glibc.close(listenFD)
         guard fd >= 0 else { return }
         let open = connection.withLock { c -> Bool in
             guard !closed.withLock({ $0 }) else { return false }
@@ -54,8 +57,10 @@ final class IncomingMigration: GuestAttachment, Sendable {
         }
         guard open else { Glibc.close(fd); return }
         defer {
-            connection.withLock { $0 = nil }
-            Glibc.close(fd)
+            connection.withLock { c in
+                c = nil
+                Glibc.close(fd)
+            }
         }
         var load = Load(runtime: runtime, guest: guest, reader: StreamReader(fd: fd))
         let failure = load.run()
