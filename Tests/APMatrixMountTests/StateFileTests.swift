@@ -149,7 +149,7 @@ extension MountTests {
                            readOnly: true).stdout == "05.0004|1|\n")
             // the guests and their mdevs, with their CPU model
             #expect(sqlite(state, "SELECT name, mdev, json_extract(doc, '$.cpu') FROM guests", readOnly: true).stdout
-                    == "g1|\(uuid1)|host,ap=on,apqci=on,apft=on,apqi=on\n")
+                    == "g1|\(uuid1)|host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on\n")
             // the last log lines
             #expect(sqlite(state, "SELECT line FROM log ORDER BY sequence DESC LIMIT 1", readOnly: true).stdout
                     == "queue 05.0004 reset (zeroized): left the shadow: domain 0004 unassigned\n")
