@@ -149,6 +149,11 @@ extension MountTests {
             ])
             let stop = lines.first { ($0.value as? [String: Any])?["event"] as? String == "STOP" }?.value as? [String: Any]
             #expect(stop?["has_data"] as? Bool == false)
+            // The destination (events set while it waited, after its setup): active, the hot plug
+            // of the stream's matrix into the stopped guest (this project's event), completed, RESUME.
+            #expect(migrationStatuses(lines, "dst_event") == ["active", "completed"])
+            #expect(lines.filter { $0.kind == "dst_event" }.compactMap { ($0.value as? [String: Any])?["event"] as? String }
+                    == ["MIGRATION", "__io.github.apmatrix_VFIO_AP_CFG_CHANGED", "MIGRATION", "RESUME"])
             let res = result(lines)
             let migrated = res["src_migrate"] as! [String: Any]
             #expect(migrated["status"] as? String == "completed")
