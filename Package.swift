@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "APMatrixSysfs", targets: ["APMatrixSysfs"]),
         .library(name: "APMatrixRuntime", targets: ["APMatrixRuntime"]),
         .library(name: "APMatrixFUSE", targets: ["APMatrixFUSE"]),
+        // The LD_PRELOAD library of `apmatrix exec --udev` (statfs with sysfs's magic under /sys).
+        .library(name: "apmatrix-sysfs-magic", type: .dynamic, targets: ["CSysfsMagic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CFuse", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
         // unshare(2) for `apmatrix exec`, which Swift's Glibc module does not declare.
         .target(name: "CNamespace"),
+        // The statfs family answering SYSFS_MAGIC under /sys, for libudev in `exec --udev`; plain C, no Swift.
+        .target(name: "CSysfsMagic"),
         // The system's libsqlite3 (the state database), likewise.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
@@ -51,7 +55,7 @@ let package = Package(
         .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
         // The control API (JSON over HTTP) and the web UI.
         .target(name: "APMatrixServer", dependencies: [
-            "APMatrixModel", "APMatrixRuntime",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime",
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -61,22 +65,25 @@ let package = Package(
         .executableTarget(name: "apmatrix", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
             "APMatrixMigration", "CNamespace",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The test kit: the fixtures, the mount, `serve` as a process, subprocesses
+        // and errno-returning file I/O that every test target shares.
+        .target(name: "APMatrixTesting", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixFUSE"]),
+
         // The model's rules, driven by typed operations and by the sysfs store functions (text, as a client writes it).
-        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs"]),
-        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixSysfs", "CSQLite"]),
-        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime"]),
+        .testTarget(name: "APMatrixModelTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixTesting"]),
+        .testTarget(name: "APMatrixRuntimeTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixSysfs", "APMatrixTesting", "CSQLite"]),
+        .testTarget(name: "APMatrixSysfsTests", dependencies: ["APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixTesting"]),
         .testTarget(name: "APMatrixServerTests", dependencies: [
-            "APMatrixModel", "APMatrixRuntime", "APMatrixServer",
+            "APMatrixModel", "APMatrixRuntime", "APMatrixServer", "APMatrixTesting",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixQMP"]),
+        .testTarget(name: "APMatrixQMPTests", dependencies: ["APMatrixModel", "APMatrixRuntime", "APMatrixQMP", "APMatrixTesting"]),
         .testTarget(name: "APMatrixMountTests", dependencies: [
-            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "apmatrix", "CFuse", "CSQLite",
+            "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixTools", "APMatrixTesting", "apmatrix", "CFuse", "CSQLite",
         ]),
     ]
 )

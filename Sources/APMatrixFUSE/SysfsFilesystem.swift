@@ -94,10 +94,17 @@ func sysfsOperations() -> fuse_operations {
 
     ops.readdir = { p, buf, filler, _, _, _ in timed("readdir") {
         guard let filler else { return -EINVAL }
-        guard let names = currentTree().children(path(p)) else { return -ENOTDIR }
-        _ = filler(buf, ".", nil, 0, fuse_fill_dir_flags(0))
-        _ = filler(buf, "..", nil, 0, fuse_fill_dir_flags(0))
-        for name in names { _ = filler(buf, name, nil, 0, fuse_fill_dir_flags(0)) }
+        guard let entries = currentTree().listing(path(p)) else { return -ENOTDIR }
+        // Each entry carries its type (d_type), as sysfs fills it in:
+        // sd-device's enumeration skips entries whose type is unknown.
+        var st = stat()
+        fillStat(&st, .directory)
+        _ = filler(buf, ".", &st, 0, fuse_fill_dir_flags(0))
+        _ = filler(buf, "..", &st, 0, fuse_fill_dir_flags(0))
+        for (name, node) in entries {
+            fillStat(&st, node)
+            _ = filler(buf, name, &st, 0, fuse_fill_dir_flags(0))
+        }
         return 0
     } }
 

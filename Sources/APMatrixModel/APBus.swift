@@ -109,32 +109,30 @@ public enum QueueDriver: String, Sendable, CaseIterable, Codable {
 
 extension APHost {
     /// Brings card and queue devices in line with the firmware (the AP bus
-    /// scan): removes devices that no longer exist, creates and binds new
-    /// ones. Devices are created bound to the driver the masks give them.
-    /// The caller ends the scan (`endOfScan`) once the drivers heard of it.
+    /// scan): removes devices that no longer exist (queues, then their
+    /// cards, announced with the types `before` had), creates and binds new
+    /// ones (cards, then queues), each with the driver core's uevents.
+    /// Devices are created bound to the driver the masks give them. The
+    /// caller ends the scan (`endOfScan`) once the drivers heard of it.
     ///
     /// The corresponding kernel function is `ap_scan_bus`.
-    mutating func scanBus() {
-        for id in bus.cards.keys where !(firmware.adapters[id]?.type.hasDevices ?? false) {
-            bus.cards[id] = nil
+    mutating func scanBus(before: Firmware? = nil) {
+        let old = before ?? firmware
+        var removed: [APQN] = []
+        for (apqn, _) in bus.queues where !firmware.queueDomains(of: apqn.apid).contains(apqn.apqi) { removed.append(apqn) }
+        for apqn in removed.sorted() { removeQueueDevice(apqn, announcedWith: old) }
+        if !removed.isEmpty { events.append(.note("ap: \(removed.count) queue device(s) removed")) }
+        for id in bus.cards.keys.sorted() where !(firmware.adapters[id]?.type.hasDevices ?? false) {
+            removeCardDevice(id, announcedWith: old)
             events.append(.note("ap: \(id.cardName) removed"))
         }
         for (id, a) in firmware.adapters.sorted(by: { $0.key < $1.key }) where a.type.hasDevices && bus.cards[id] == nil {
-            bus.cards[id] = Card()
+            addCardDevice(id)
         }
-        var removed: [APQN] = []
-        for (apqn, _) in bus.queues where !firmware.queueDomains(of: apqn.apid).contains(apqn.apqi) { removed.append(apqn) }
-        for apqn in removed.sorted() {
-            bus.setDriver(apqn, nil)
-            bus.queues[apqn] = nil
-        }
-        if !removed.isEmpty { events.append(.note("ap: \(removed.count) queue device(s) removed")) }
         var created = 0
         for a in firmware.adapters.keys.sorted() {
             for q in firmware.queueDomains(of: a) where bus.queues[APQN(a, q)] == nil {
-                let apqn = APQN(a, q)
-                bus.queues[apqn] = QueueDevice(driver: nil)
-                bus.setDriver(apqn, bus.fittingDriver(apqn))
+                addQueueDevice(APQN(a, q))
                 created += 1
             }
         }

@@ -69,7 +69,7 @@ extension APHost {
             let want = bus.fittingDriver(apqn)
             guard let q = bus.queues[apqn], q.driver != want else { continue }
             if q.driver == .vfioAP { vfioRemove(apqn, cause: cause) }
-            bus.setDriver(apqn, want)
+            rebind(apqn, to: want)
             guard let want else { continue }
             moved[want, default: []].append(apqn)
             if want == .vfioAP { vfioProbe(apqn, cause: cause) }
@@ -103,7 +103,7 @@ extension APHost {
     /// The corresponding kernel function is `unbind_store` (drivers/base/bus.c).
     public mutating func unbindCard(_ id: APID) throws(APError) {
         guard bus.cards[id]?.bound == true else { throw Self.notBound(id.cardName, "cex4card") }
-        bus.cards[id]?.bound = false
+        setCardBound(id, false)
         events.append(.note("ap: \(id.cardName) unbound from cex4card"))
     }
 
@@ -115,7 +115,7 @@ extension APHost {
     public mutating func unbindQueue(_ apqn: APQN, from driver: QueueDriver) throws(APError) {
         guard bus.queues[apqn]?.driver == driver else { throw Self.notBound(apqn.description, driver.rawValue) }
         if driver == .vfioAP { vfioRemove(apqn, cause: "queue \(apqn) unbound from vfio_ap") }
-        bus.setDriver(apqn, nil)
+        rebind(apqn, to: nil)
         events.append(.note("ap: queue \(apqn) unbound from \(driver.rawValue)"))
     }
 
@@ -134,7 +134,7 @@ extension APHost {
         guard !card.bound else {
             throw APError(rules.bindBoundErrno, "bind: \(id.cardName) is already bound to cex4card; unbind it first")
         }
-        bus.cards[id]?.bound = true
+        setCardBound(id, true)
         bus.bindingsRearmed = true
         events.append(.note("ap: \(id.cardName) bound to cex4card"))
     }
@@ -161,7 +161,7 @@ extension APHost {
                 ?? "apmask/aqmask give it to \(bus.isReserved(apqn) ? "cex4queue" : "vfio_ap")"
             throw APError(.noSuchDevice, "bind: queue \(apqn) cannot be bound to \(driver.rawValue): \(why)")
         }
-        bus.setDriver(apqn, driver)
+        rebind(apqn, to: driver)
         events.append(.note("ap: queue \(apqn) bound to \(driver.rawValue)"))
         if driver == .vfioAP { vfioProbe(apqn, cause: "queue \(apqn) bound to vfio_ap") }
     }

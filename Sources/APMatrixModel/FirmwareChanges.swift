@@ -76,14 +76,15 @@ extension APHost {
     /// the AP bus removes, creates and binds every affected queue device
     /// (its scan); then vfio_ap is told how the host configuration changed.
     mutating func firmwareChange(cause: String, _ change: (inout Firmware) -> Void) {
-        let before = firmware.hostConfiguration
+        let old = firmware
+        let before = old.hostConfiguration
         change(&firmware)
         let after = firmware.hostConfiguration
         events.append(.note("firmware: \(cause)"))
         let change = HostConfigChange(removed: before.subtracting(after), added: after.subtracting(before))
         // New adapters or domains re-arm the bindings-complete completion (`ap_scan_bus`).
         if !change.added.apm.isEmpty || !change.added.aqm.isEmpty { bus.bindingsRearmed = true }
-        scanBus()
+        scanBus(before: old)
         vfioConfigChanged(change, cause: cause)
         endOfScan(at: nil)
     }

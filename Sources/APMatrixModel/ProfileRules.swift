@@ -172,6 +172,16 @@ struct ProfileRules {
         }
     }
 
+    /// The mdev driver an mdev is bound to (docs/udev-libvirt.md §2.1 and
+    /// its decision 5): the seed era's generic `vfio_mdev` (SPEC §2), 6.x's
+    /// vendor driver `vfio_ap_mdev` (`vfio_ap_ops.c`, since 5.16).
+    var mdevDriver: String {
+        switch profile {
+        case .seed: return "vfio_mdev"
+        case .upstream: return "vfio_ap_mdev"
+        }
+    }
+
     // MARK: the VFIO device (§4)
 
     /// Every change of a running guest's CRYCB signals the config-change

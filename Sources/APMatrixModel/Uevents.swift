@@ -33,13 +33,19 @@ public struct Uevent: Hashable, Sendable, Codable {
 }
 
 /// A device with a `uevent` file: its devpath, subsystem and the variables
-/// `dev_uevent` gives it. Further devices (the matrix device, mdevs) are
-/// further cases.
+/// `dev_uevent` gives it (docs/udev-libvirt.md §2.2).
 public enum KernelDevice: Hashable, Sendable {
     /// `/devices/ap`, the AP bus's root device: no variables of its own.
     case apRoot
     case card(APID)
     case queue(APQN)
+    /// `/devices/vfio_ap`, vfio_ap's root device: no bus and no class, so
+    /// the kernel's filter (`dev_uevent_filter`) drops its events.
+    case vfioRoot
+    /// `/devices/vfio_ap/matrix`, the matrix device on bus `matrix`, bound to `vfio_ap`.
+    case matrix
+    /// `/devices/vfio_ap/matrix/<uuid>`, on bus `mdev`, bound to the profile's mdev driver.
+    case mdev(MdevUUID)
 
     /// `kobject_get_path`: `/devices/ap/card05/05.0004`.
     public var devpath: String {
@@ -47,6 +53,9 @@ public enum KernelDevice: Hashable, Sendable {
         case .apRoot: return "/devices/ap"
         case .card(let id): return "/devices/ap/\(id.cardName)"
         case .queue(let q): return "/devices/ap/\(q.apid.cardName)/\(q)"
+        case .vfioRoot: return "/devices/vfio_ap"
+        case .matrix: return "/devices/vfio_ap/matrix"
+        case .mdev(let uuid): return "/devices/vfio_ap/matrix/\(uuid)"
         }
     }
 
@@ -56,12 +65,20 @@ public enum KernelDevice: Hashable, Sendable {
         case .apRoot: return "ap"
         case .card(let id): return id.cardName
         case .queue(let q): return q.description
+        case .vfioRoot: return "vfio_ap"
+        case .matrix: return "matrix"
+        case .mdev(let uuid): return uuid.description
         }
     }
+
+    /// Whether the kernel sends this device's events at all (`dev_uevent_filter`:
+    /// only devices on a bus or in a class).
+    public var sendsUevents: Bool { self != .vfioRoot }
 }
 
 /// A device's uevent environment as its kernel computes it.
 public struct UeventEnvironment: Hashable, Sendable {
+    /// The bus (`SUBSYSTEM=`); empty for a device on none.
     public var subsystem: String
     /// `DEVTYPE=`, `DRIVER=` (when bound), then the bus's own keys.
     public var properties: [String]
@@ -73,22 +90,37 @@ public struct UeventEnvironment: Hashable, Sendable {
 }
 
 extension APHost {
-    /// The uevent environment of an AP device of the host, nil if it does
-    /// not exist: `DEVTYPE=ap_card`/`ap_queue`, `DRIVER=` when bound, then
-    /// the profile's `ap_uevent` keys (`ProfileRules.apUeventKeys`).
+    /// The uevent environment of a device of the host, nil if it does not
+    /// exist: for AP devices `DEVTYPE=ap_card`/`ap_queue`, `DRIVER=` when
+    /// bound, then the profile's `ap_uevent` keys (`ProfileRules.apUeventKeys`);
+    /// the matrix device `DRIVER=vfio_ap`; an mdev `DRIVER=` its driver.
     ///
     /// The corresponding kernel functions are `dev_uevent` and `ap_uevent`.
     public func ueventEnvironment(_ d: KernelDevice) -> UeventEnvironment? {
+        ueventEnvironment(d, in: firmware)
+    }
+
+    /// As `ueventEnvironment(_:)`, with the card types of `fw`: a device
+    /// the firmware just took away is announced with its type.
+    func ueventEnvironment(_ d: KernelDevice, in fw: Firmware) -> UeventEnvironment? {
         switch d {
         case .apRoot: return UeventEnvironment(subsystem: "ap", properties: [], driver: nil)
         case .card(let id):
-            guard let card = bus.cards[id], let type = firmware.adapters[id]?.type else { return nil }
+            guard let card = bus.cards[id], let type = fw.adapters[id]?.type else { return nil }
             return apEnvironment(isCard: true, type: type, driver: card.bound ? "cex4card" : nil)
         case .queue(let apqn):
-            guard let q = bus.queues[apqn], let type = firmware.adapters[apqn.apid]?.type else { return nil }
+            guard let q = bus.queues[apqn], let type = fw.adapters[apqn.apid]?.type else { return nil }
             return apEnvironment(isCard: false, type: type, driver: q.driver?.rawValue)
+        case .vfioRoot: return UeventEnvironment(subsystem: "", properties: [], driver: nil)
+        case .matrix: return UeventEnvironment(subsystem: "matrix", properties: ["DRIVER=vfio_ap"], driver: "vfio_ap")
+        case .mdev(let uuid):
+            guard vfio.mdevs[uuid] != nil else { return nil }
+            return UeventEnvironment(subsystem: "mdev", properties: ["DRIVER=" + mdevDriver], driver: mdevDriver)
         }
     }
+
+    /// The driver every mdev is bound to (`<uuid>/driver`), by profile.
+    public var mdevDriver: String { rules.mdevDriver }
 
     /// The variables of an AP card or queue of `type` bound to `driver`.
     func apEnvironment(isCard: Bool, type: AdapterType, driver: String?) -> UeventEnvironment {
@@ -100,12 +132,15 @@ extension APHost {
     /// event with `SYNTH_UUID` (`0` without arguments) and `SYNTH_ARG_KEY=value`
     /// before the device's own variables. A text that is not an action, or
     /// whose arguments are malformed, is EINVAL and logged as the kernel logs it.
+    /// A device the kernel's filter drops (`/devices/vfio_ap`) takes the
+    /// write and sends nothing (`kobject_uevent_env` returns 0).
     ///
     /// The corresponding kernel functions are `uevent_store` (drivers/base/core.c)
     /// and `kobject_synth_uevent`.
     public mutating func synthesizeUevent(_ d: KernelDevice, _ request: Result<SyntheticUevent, SyntheticUevent.Refusal>) throws(APError) {
         guard let env = ueventEnvironment(d) else { throw APError(.noSuchDevice, "\(d.devpath)/uevent: the device is gone") }
         switch request {
+        case .success where !d.sendsUevents: return
         case .success(let s):
             let synth = ["SYNTH_UUID=" + (s.uuid ?? "0")] + s.arguments.map { "SYNTH_ARG_\($0.key)=\($0.value)" }
             events.append(.uevent(Uevent(action: s.action, devpath: d.devpath, subsystem: env.subsystem,

@@ -23,6 +23,8 @@ extension APHost {
         let group = vfio.takeIOMMUGroup()
         vfio.add(uuid, iommuGroup: group)
         events.append(.note("vfio_ap: mdev \(uuid) created (iommu group \(group))"))
+        sendUevent(.add, .mdev(uuid))
+        sendUevent(.bind, .mdev(uuid))
     }
 
     /// Removes an mdev (SPEC §3; a `remove` write of a non-zero number).
@@ -47,6 +49,8 @@ extension APHost {
         for apqn in linkedQueues(vfio.mdevs[uuid]!) { reset(apqn, cause: "mdev \(uuid) removed") }
         vfio.setMatrix(uuid, Matrix())
         vfio.releaseIOMMUGroup(m.iommuGroup)
+        sendUevent(.unbind, .mdev(uuid))
+        sendUevent(.remove, .mdev(uuid))
         vfio.mdevs[uuid] = nil
         events.append(.note("vfio_ap: mdev \(uuid) removed"))
     }

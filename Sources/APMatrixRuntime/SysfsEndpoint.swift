@@ -21,6 +21,14 @@ public struct SysfsEndpoint: Sendable {
         runtime.state.withLock { view.children(path, in: $0.host) }
     }
 
+    /// The entries of the directory at `path` with their nodes, sorted by
+    /// name; nil if it is not a directory (readdir, which gives each entry's type).
+    public func listing(_ path: String) -> [(name: String, node: Node)]? {
+        runtime.state.withLock { s in
+            view.entries(SysfsTree.components(path), s.host).map { $0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        }
+    }
+
     public func readlink(_ path: String) -> String? {
         guard case .symlink(let target)? = node(path) else { return nil }
         return target

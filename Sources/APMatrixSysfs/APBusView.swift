@@ -90,7 +90,7 @@ enum APBusView {
     /// `devices/ap`, a card, or a queue.
     static func deviceDirectory(_ c: [Substring], _ host: APHost) -> Directory? {
         guard let first = c.first else {
-            return host.bus.cards.keys.reduce(into: ["uevent": uevent(.apRoot)]) { $0[$1.cardName] = .directory }
+            return host.bus.cards.keys.reduce(into: ["uevent": SysfsTree.uevent(.apRoot)]) { $0[$1.cardName] = .directory }
         }
         guard let id = APID(cardName: String(first)), let card = host.bus.cards[id], let adapter = host.firmware.adapters[id] else {
             return nil
@@ -112,11 +112,6 @@ enum APBusView {
     /// `features` (`features_show`): the QCI flags, one blank between them;
     /// none at all reads as 0 bytes (the kernel returns the length before its newline).
     static func features(_ flags: [String]) -> String { flags.isEmpty ? "" : flags.joined(separator: " ") + "\n" }
-
-    /// A device's `uevent` file: its variables to read, a synthetic event to write.
-    static func uevent(_ device: KernelDevice) -> Node {
-        .attribute(.rw({ $0.ueventEnvironment(device)?.fileText ?? "" }, { try Store.uevent(device, $1, in: &$0) }))
-    }
 
     static func functions(_ type: AdapterType, apxa: Bool) -> Attribute {
         .constant(functionsText(type.apFunctions(apxa: apxa)))
@@ -147,7 +142,7 @@ enum APBusView {
         var d = cardConstants(adapter.type, apxa: host.firmware.apxa)
         d["config"] = .attribute(.rw({ line($0.firmware.adapters[id]?.configured == true ? 1 : 0) },
                                      { try Store.cardConfig(id, $1, in: &$0) }))
-        d["uevent"] = uevent(.card(id))
+        d["uevent"] = SysfsTree.uevent(.card(id))
         if card.bound {
             d["driver"] = .symlink("../../../bus/ap/drivers/cex4card")
             d["type"] = .attribute(.constant(adapter.type.description + "\n"))
@@ -180,7 +175,7 @@ enum APBusView {
         if let driver = queue.driver {
             d["driver"] = .symlink("../../../../bus/ap/drivers/\(driver.rawValue)")
         }
-        d["uevent"] = uevent(.queue(apqn))
+        d["uevent"] = SysfsTree.uevent(.queue(apqn))
         if host.hasLinux619BusInterfaces {
             d["driver_override"] = .attribute(.rw({ ($0.bus.queues[apqn]?.driverOverride ?? "") + "\n" },
                                                   { try Store.driverOverride(apqn, $1, in: &$0) }))

@@ -25,6 +25,7 @@ enum MatrixView {
             "mdev_supported_types": .directory,
             "driver": .symlink("../../../bus/matrix/drivers/vfio_ap"),
             "subsystem": .symlink("../../../bus/matrix"),
+            "uevent": SysfsTree.uevent(.matrix),
         ]
         if let features = host.matrixFeatures { d["features"] = .attribute(.constant(features)) }
         return d
@@ -52,7 +53,7 @@ enum MatrixView {
 
     /// The names in an mdev's directory.
     static func mdevNames(_ host: APHost) -> [String] {
-        ["matrix", "guest_matrix", "control_domains", "remove", "mdev_type", "iommu_group", "driver", "subsystem"]
+        ["matrix", "guest_matrix", "control_domains", "remove", "mdev_type", "iommu_group", "driver", "subsystem", "uevent"]
             + AssignTarget.allCases.flatMap { ["assign_" + $0.rawValue, "unassign_" + $0.rawValue] }
             + (host.hasUpstreamAttributes ? ["ap_config"] : [])
     }
@@ -75,8 +76,9 @@ enum MatrixView {
         case "remove": return .attribute(.wo { try Store.remove(uuid, $1, in: &$0) })
         case "mdev_type": return .symlink("../mdev_supported_types/\(typeName)")
         case "iommu_group": return .symlink("../../../../kernel/iommu_groups/\(m.iommuGroup)")
-        case "driver": return .symlink("../../../../bus/mdev/drivers/vfio_mdev")
+        case "driver": return .symlink("../../../../bus/mdev/drivers/" + host.mdevDriver)
         case "subsystem": return .symlink("../../../../bus/mdev")
+        case "uevent": return SysfsTree.uevent(.mdev(uuid))
         case "ap_config" where host.hasUpstreamAttributes:
             return .attribute(.rw({ host in
                 let a = try host.vfio.mdev(uuid).matrix

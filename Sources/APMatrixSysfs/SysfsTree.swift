@@ -126,8 +126,6 @@ public enum SysfsTree {
                 return SysfsTree.mdev(name, host) != nil ? .directory : MatrixView.fixedEntries(host)[name]
             case ["bus", "mdev", "devices"]:
                 return SysfsTree.mdev(name, host).map { SysfsTree.mdevLink($0.uuid, up: 3) }
-            case ["bus", "mdev", "drivers", "vfio_mdev"]:
-                return SysfsTree.mdev(name, host).map { SysfsTree.mdevLink($0.uuid, up: 4) }
             case ["devices", "vfio_ap", "matrix", "mdev_supported_types", "vfio_ap-passthrough", "devices"]:
                 return SysfsTree.mdev(name, host).map { MatrixView.typeDeviceLink($0.uuid) }
             case ["bus", "ap", "devices"]:
@@ -138,6 +136,9 @@ public enum SysfsTree {
             default:
                 if c.count == 4, c[0] == "devices", c[1] == "vfio_ap", c[2] == "matrix", let m = SysfsTree.mdev(String(c[3]), host) {
                     return MatrixView.mdevNode(name, m, host)
+                }
+                if c.count == 4, c[0] == "bus", c[1] == "mdev", c[2] == "drivers", c[3] == host.mdevDriver {
+                    return SysfsTree.mdev(name, host).map { SysfsTree.mdevLink($0.uuid, up: 4) }
                 }
                 if c.count == 4, c[0] == "bus", c[1] == "ap", c[2] == "drivers", name != "bind", name != "unbind" {
                     return APBusView.boundDeviceLink(name, driver: String(c[3]), host)
@@ -155,6 +156,11 @@ public enum SysfsTree {
     /// A symlink `up` levels below the root to an mdev's directory.
     static func mdevLink(_ uuid: MdevUUID, up: Int) -> Node {
         .symlink(String(repeating: "../", count: up) + "devices/vfio_ap/matrix/\(uuid)")
+    }
+
+    /// A device's `uevent` file: its variables to read, a synthetic event to write.
+    static func uevent(_ device: KernelDevice) -> Node {
+        .attribute(.rw({ $0.ueventEnvironment(device)?.fileText ?? "" }, { try Store.uevent(device, $1, in: &$0) }))
     }
 
     /// Splits `/bus/ap/apmask` into its components.
@@ -214,8 +220,8 @@ public enum SysfsTree {
         case ("ap", _): return APBusView.directory(Array(c.dropFirst()), host)
         case ("mdev", "devices") where c.count == 2:
             return host.vfio.mdevs.keys.reduce(into: Directory()) { $0[$1.description] = mdevLink($1, up: 3) }
-        case ("mdev", "drivers") where c.count == 2: return ["vfio_mdev": .directory]
-        case ("mdev", "drivers") where c.count == 3 && c[2] == "vfio_mdev":
+        case ("mdev", "drivers") where c.count == 2: return [host.mdevDriver: .directory]
+        case ("mdev", "drivers") where c.count == 3 && c[2] == host.mdevDriver:
             return host.vfio.mdevs.keys.reduce(into: Directory()) { $0[$1.description] = mdevLink($1, up: 4) }
         case ("matrix", "devices") where c.count == 2: return ["matrix": .symlink("../../../devices/vfio_ap/matrix")]
         case ("matrix", "drivers") where c.count == 2: return ["vfio_ap": .directory]
@@ -230,7 +236,7 @@ public enum SysfsTree {
         case nil: return ["ap": .directory, "vfio_ap": .directory]
         case "ap": return APBusView.deviceDirectory(Array(c.dropFirst()), host)
         case "vfio_ap":
-            if c.count == 1 { return ["matrix": .directory] }
+            if c.count == 1 { return ["matrix": .directory, "uevent": uevent(.vfioRoot)] }
             guard c[1] == "matrix" else { return nil }
             return MatrixView.directory(Array(c.dropFirst(2)), host)
         default: return nil

@@ -18,12 +18,17 @@ struct Exec: AsyncParsableCommand {
             APMATRIX_SYSFS are unset (every tool's default is then the emulated host) and
             APMATRIX_SERVER names the daemon. The exit status is COMMAND's (125: the namespace could
             not be made, 126/127: COMMAND could not be run); signals sent to exec reach COMMAND.
+            With --udev, libudev (udevadm, libvirt, pyudev) sees the emulated host's devices too:
+            COMMAND also gets a private network namespace, in which the host's uevents arrive as
+            udevd's monitor messages, and a private /run; statfs under /sys answers sysfs's magic
+            (a preload library). The daemon's TCP address is not reachable from there.
             Examples:
               apmatrix exec -- mdevctl types
               apmatrix exec -- lszcrypt -V
               apmatrix exec --guest guest1 -- lszcrypt
               apmatrix exec -- bash                  (a shell on the emulated host)
               apmatrix exec --print-paths            (what is bound where)
+              apmatrix exec --udev -- bash           (libudev sees the host: libvirtd and virsh in it, see the README)
             """)
 
     @OptionGroup var server: ServerOptions
@@ -34,12 +39,16 @@ struct Exec: AsyncParsableCommand {
     @Flag(help: "Print what would be bound over /sys, /etc/mdevctl.d, /etc/udev/rules.d and /run/lock, and run nothing.")
     var printPaths = false
 
+    @Flag(help: "Let libudev see the host: uevents as udevd's messages in a private network namespace, a private /run, statfs with sysfs's magic under /sys.")
+    var udev = false
+
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "COMMAND"))
     var command: [String] = []
 
     func validate() throws {
         if printPaths && !command.isEmpty { throw ValidationError("--print-paths runs nothing: drop the command, or drop --print-paths") }
         if !printPaths && command.isEmpty { throw ValidationError("give the command after --, such as: apmatrix exec -- mdevctl list") }
+        if udev && guest != nil { throw ValidationError("--udev shows the host's devices and uevents to libudev; a guest's tree has none: drop --guest or --udev") }
     }
 
     func run() async throws {
@@ -58,7 +67,7 @@ struct Exec: AsyncParsableCommand {
             if let mounted = g.sysfsMount { tree = mounted } else { mountFor = guest }
         }
         if printPaths {
-            print(Self.describe(tree: mountFor == nil ? tree : "(\(guest!)'s tree, mounted for the duration of COMMAND)", root))
+            print(Self.describe(tree: mountFor == nil ? tree : "(\(guest!)'s tree, mounted for the duration of COMMAND)", root, udev: udev))
             return
         }
         guard geteuid() == 0 else {
@@ -81,18 +90,48 @@ struct Exec: AsyncParsableCommand {
                 throw error
             }
         }
-        let plan = NamespacePlan(binds: Self.binds(tree: tree, root), unset: NamespacePlan.relocations,
+        var plan = NamespacePlan(binds: Self.binds(tree: tree, root), unset: NamespacePlan.relocations,
                                  set: ["APMATRIX_SERVER": client.server], command: command)
-        let status: Int32
-        do {
-            status = try ChildProcess.run(["/proc/self/exe", "exec-namespace", String(decoding: try JSONEncoder().encode(plan), as: UTF8.self)])
-        } catch {
-            await Self.unmount(mountFor, temporary, client)
-            throw Failure("\(error)")
+        var forwarder: Task<Void, Never>?
+        if udev {
+            let (udevPlan, udevForwarder) = try await Self.udevForwarding(client)
+            plan.udev = udevPlan
+            forwarder = Task { await udevForwarder.run() }
         }
+        let argv = ["/proc/self/exe", "exec-namespace", String(decoding: try JSONEncoder().encode(plan), as: UTF8.self)]
+        // Waited for on a thread of its own: the forwarder needs the cooperative pool meanwhile.
+        let result = await onThread { Result { () throws(ChildProcess.SpawnError) in try ChildProcess.run(argv) } }
+        // The helper's end of the channel: closed here, so that the forwarder hears of a helper that never sent the socket.
+        if let channel = plan.udev?.channel { close(channel) }
+        forwarder?.cancel()
         await Self.unmount(mountFor, temporary, client)
-        throw ExitCode(ChildProcess.endLike(status))
+        switch result {
+        case .success(let status): throw ExitCode(ChildProcess.endLike(status))
+        case .failure(let error): throw Failure("\(error)")
+        }
     }
+
+    /// For `--udev`: the preload library beside this executable, a channel
+    /// for the netlink socket the helper makes in the new network
+    /// namespace, and the forwarder that sends on it every uevent logged
+    /// from now on.
+    static func udevForwarding(_ client: APIClient) async throws -> (NamespacePlan.Udev, UdevForwarder) {
+        let preload = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent(preloadLibrary).path
+        guard access(preload, R_OK) == 0 else {
+            throw Failure("--udev needs \(preloadLibrary) beside apmatrix (\(preload)): build it with `swift build --product apmatrix-sysfs-magic` (with -c release for a release build)")
+        }
+        let last = try await reporting { () async throws(APError) in try await client.events().last?.sequence ?? 0 }
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &pair) == 0 else {
+            throw Failure("cannot make a socket pair for the uevent socket: \(errnoText(errno))")
+        }
+        _ = fcntl(pair[0], F_SETFD, FD_CLOEXEC)
+        return (NamespacePlan.Udev(preload: preload, channel: pair[1]), UdevForwarder(client: client, after: last, channel: pair[0]))
+    }
+
+    /// The preload library's file name (the `apmatrix-sysfs-magic` product).
+    static let preloadLibrary = "libapmatrix-sysfs-magic.so"
 
     /// `/sys` first, then the host's own directories over those the machine has
     /// (a directory the machine lacks is not created outside the namespace).
@@ -101,8 +140,9 @@ struct Exec: AsyncParsableCommand {
             + root.bindings.filter { isDirectory($0.target) }.map { NamespacePlan.Bind(source: $0.source, target: $0.target) }
     }
 
-    static func describe(tree: String, _ root: PrivateRoot) -> String {
+    static func describe(tree: String, _ root: PrivateRoot, udev: Bool = false) -> String {
         var lines = ["/sys               \(tree)"]
+        if udev { lines.append("/run               a private tmpfs with udev/control (--udev), its own network namespace") }
         for b in root.bindings {
             let padded = b.target + String(repeating: " ", count: max(1, 19 - b.target.count))
             lines.append(padded + b.source + (isDirectory(b.target) ? "" : "   (not bound: this machine has no \(b.target))"))

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 // The state and explanation of one APQN (`APHost.apqnInfo`), which the web
@@ -49,13 +50,13 @@ import Testing
 
     @Test func assignedAndOverProvisioned() throws {
         var h = try host()
-        try h.mk(uuidA, adapters: [5, 9], domains: [0])
-        expectCell(h, 5, 0, .assigned(mdev: uuidA), driver: .vfioAP,
-                   "assigned to mdev \(uuidA), which no guest uses (queue 05.0000 is bound to vfio_ap)")
-        expectCell(h, 9, 0, .overProvisioned(mdev: uuidA), driver: nil, device: false,
-                   "assigned to mdev \(uuidA), but adapter 09 is not in the LPAR: over-provisioned, it is plugged when firmware adds it")
-        #expect(APQNState.overProvisioned(mdev: uuidA).name == "over-provisioned")
-        #expect(APQNState.overProvisioned(mdev: uuidA).mdev == uuidA)
+        try h.mk(mdevA, adapters: [5, 9], domains: [0])
+        expectCell(h, 5, 0, .assigned(mdev: mdevA), driver: .vfioAP,
+                   "assigned to mdev \(mdevA), which no guest uses (queue 05.0000 is bound to vfio_ap)")
+        expectCell(h, 9, 0, .overProvisioned(mdev: mdevA), driver: nil, device: false,
+                   "assigned to mdev \(mdevA), but adapter 09 is not in the LPAR: over-provisioned, it is plugged when firmware adds it")
+        #expect(APQNState.overProvisioned(mdev: mdevA).name == "over-provisioned")
+        #expect(APQNState.overProvisioned(mdev: mdevA).mdev == mdevA)
     }
 
     /// SPEC §3 filtering by APID: adapter 6 lacks queue 06.0003, adapter 5 has 05.0001 and 05.0003: S = {5} × {1, 3}.

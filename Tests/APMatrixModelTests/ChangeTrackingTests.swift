@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// What an operation changed, as the model records it (`takeChanges`): the
@@ -59,8 +60,8 @@ import Testing
         var h = try host()
         try h.addAdapter(7, type: AdapterType("CEX8C")!)
         let c = h.takeChanges()
-        // The bus's own fields too: new queues re-arm its BINDINGS=complete uevent.
-        #expect(c.rooms == [.firmware, .bus])
+        // The bus's own fields too: the configuration change makes it scan (`ap_scan_bus` counts it).
+        #expect(c.rooms == [.bus, .firmware])
         #expect(Array(c.cards.keys) == [APID(7)])
         #expect(c.queues.keys.sorted() == [APQN(7, 4), APQN(7, 7)])
     }

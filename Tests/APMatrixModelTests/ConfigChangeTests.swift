@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 
@@ -10,8 +11,8 @@ import Testing
     /// g1 runs with `config_time` 120 and has scanned once (at boot).
     func running(_ p: Profile) throws -> APHost {
         var h = try makeHost(adapters: [5, 6], domains: [4, 7], profile: p)
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
         try h.storeGuestConfigTime("g1", b("120"))
         _ = h.takeEvents()
         return h
@@ -24,7 +25,7 @@ import Testing
     @Test func aHotPlugIsSeenAtOnceUpstreamOnly() throws {
         let r = try both { p -> [String] in
             var h = try running(p)
-            try h.assign(.adapter, mdev: uuidA, b("6"))
+            try h.assign(.adapter, mdev: mdevA, b("6"))
             h.handleConfigChanges(at: 10)
             return queues(h) + ["scans \(scans(h, at: 10))"]
         }
@@ -34,7 +35,7 @@ import Testing
 
     @Test func theScanIsLoggedWithItsCause() throws {
         var h = try running(.upstream)
-        try h.assign(.domain, mdev: uuidA, b("7"))
+        try h.assign(.domain, mdev: mdevA, b("7"))
         h.handleConfigChanges(at: 10)
         #expect(h.events.filter { $0.kind == "bus" }.map(\.line)
                 == ["guest g1: AP bus scan 2 (AP configuration change event): added 05.0007; removed -"])
@@ -44,9 +45,9 @@ import Testing
     /// Each push is one event and each event one scan (`chsc_process_sei_nt0` loops).
     @Test func everyPushIsOneEventAndOneScan() throws {
         var h = try running(.upstream)
-        try h.assign(.adapter, mdev: uuidA, b("6"))
-        try h.assign(.domain, mdev: uuidA, b("7"))
-        try h.unassign(.adapter, mdev: uuidA, b("5"))
+        try h.assign(.adapter, mdev: mdevA, b("6"))
+        try h.assign(.domain, mdev: mdevA, b("7"))
+        try h.unassign(.adapter, mdev: mdevA, b("5"))
         #expect(h.guests["g1"]!.pendingConfigChanges == 3)
         h.handleConfigChanges(at: 10)
         #expect(scans(h, at: 10) == 4)
@@ -63,7 +64,7 @@ import Testing
         try h.bind(driver: "vfio_ap", b("05.0004"))
         h.handleConfigChanges(at: 2)
         #expect(queues(h) == ["05.0004"])
-        try h.storeAPConfig(mdev: uuidA, b("0x06,0x09,0x00"))
+        try h.storeAPConfig(mdev: mdevA, b("0x06,0x09,0x00"))
         h.handleConfigChanges(at: 3)
         #expect(queues(h) == ["05.0004", "05.0007", "06.0004", "06.0007"])
         try h.removeDomain(7)
@@ -79,7 +80,7 @@ import Testing
         var h = try running(.upstream)
         try h.unplugDevice("g1", id: "hostdev0")
         #expect(h.guests["g1"]!.pendingConfigChanges == 0)
-        try h.plugDevice("g1", VfioAPDevice(id: "hostdev1", mdev: uuidA, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuidA)"))
+        try h.plugDevice("g1", VfioAPDevice(id: "hostdev1", mdev: mdevA, sysfsdev: "/sys/devices/vfio_ap/matrix/\(mdevA)"))
         #expect(h.guests["g1"]!.pendingConfigChanges == 0)
         #expect(!h.hasPendingConfigChanges)
     }
@@ -88,7 +89,7 @@ import Testing
     /// request, so the guest scans its emptied CRYCB.
     @Test func removeInUseSignalsBeforeTheRequest() throws {
         var h = try running(.upstream)
-        try h.removeMdev(uuidA, b("1"))
+        try h.removeMdev(mdevA, b("1"))
         h.handleConfigChanges(at: 5)
         #expect(queues(h) == [])
         #expect(scans(h, at: 5) == 2)
@@ -108,7 +109,7 @@ import Testing
     /// Queued events are state (QEMU's queue): they survive the state file.
     @Test func pendingEventsAreKeptInTheStateFile() throws {
         var h = try running(.upstream)
-        try h.assign(.adapter, mdev: uuidA, b("6"))
+        try h.assign(.adapter, mdev: mdevA, b("6"))
         let back = try JSONDecoder().decode(APHost.self, from: JSONEncoder().encode(h))
         #expect(back.guests["g1"]!.pendingConfigChanges == 1)
         #expect(HostState(back) == HostState(h))

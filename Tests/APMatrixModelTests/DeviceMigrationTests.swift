@@ -1,5 +1,6 @@
 import APMatrixModel
 import Foundation
+import APMatrixTesting
 import Testing
 
 /// The vfio-ap migration preview in the model: the matrix device's
@@ -7,7 +8,7 @@ import Testing
 /// and the destination's steps, and the destination kernel's checks with the
 /// series' lines (docs/vfio-ap-migration-preview.md).
 @Suite struct DeviceMigrationTests {
-    static let u = uuidA
+    static let u = mdevA
 
     /// The seed example's LPAR (adapters 4-7, usage domains 0-15, 0x47,
     /// 0xab, 0xff, control domains 0-255), adapter 5 of `type5` (with

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// SPEC §1 host (firmware) events and SPEC §3 "a firmware change … is applied as a whole".
@@ -9,49 +10,49 @@ import Testing
 
     @Test func configZeroDeconfiguresAndUnplugs() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n06.0004\n")
         try h.storeCardConfig(5, b("0\n"))
         #expect(h.firmware.adapters[5]?.configured == false)
         #expect(h.bus.cards[5] != nil)                       // the card stays
         #expect(h.drv(5, 4) == "absent")                 // its queues go
         #expect(h.firmware.hostConfiguration.apm == ids([6]))
-        #expect(h.gm(uuidA) == "06.0004\n")
+        #expect(h.gm(mdevA) == "06.0004\n")
         #expect(h.resets(5, 4) == 1 && h.resets(6, 4) == 0)
         #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
-        #expect(h.mx(uuidA) == "05.0004\n06.0004\n")    // the assignment is kept
+        #expect(h.mx(mdevA) == "05.0004\n06.0004\n")    // the assignment is kept
     }
 
     @Test func configOneBringsTheAdapterBack() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: mdevA)
         try h.storeCardConfig(5, b("0"))
         try h.storeCardConfig(5, b("1"))
         #expect(h.drv(5, 4) == "vfio_ap")
-        #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n06.0004\n")
         #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g1")
     }
 
     @Test func configZeroOfTheLastAdapterEmptiesTheShadow() throws {
         var h = try makeHost(adapters: [5], domains: [4, 7])
-        try h.mk(uuidA, adapters: [5], domains: [4, 7], control: [2])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4, 7], control: [2])
+        try h.start("g1", mdev: mdevA)
         try h.storeCardConfig(5, b("0"))
-        #expect(h.gm(uuidA) == "")
-        #expect(h.shadow(uuidA).aqm.isEmpty)
+        #expect(h.gm(mdevA) == "")
+        #expect(h.shadow(mdevA).aqm.isEmpty)
         #expect(h.resets(5, 4) == 1 && h.resets(5, 7) == 1)
     }
 
     @Test func overProvisionedDeconfiguredAdapterIsPluggedWhenConfigured() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4], deconfigured: [6])
         #expect(h.bus.cards[6] != nil && h.drv(6, 4) == "absent")
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n")
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n")
         try h.storeCardConfig(6, b("1"))
-        #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n06.0004\n")
     }
 
     @Test func writingTheCurrentConfigChangesNothing() throws {
@@ -106,48 +107,48 @@ import Testing
 
     @Test func v12SeedOverProvisioningAutoPlug() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [7], domains: [4])
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "")                       // seed attach-time result: empty
+        try h.mk(mdevA, adapters: [7], domains: [4])
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "")                       // seed attach-time result: empty
         try h.addAdapter(7, type: cex8c)
         #expect(h.drv(7, 4) == "vfio_ap")
-        #expect(h.gm(uuidA) == "07.0004\n")
+        #expect(h.gm(mdevA) == "07.0004\n")
         #expect(h.crycb(of: "g1").apm == ids([7]))
     }
 
     @Test func addedAdapterIsPluggedAllOrNothing() throws {
         var h = try makeHost(adapters: [5], domains: [4, 5])
-        try h.mk(uuidA, adapters: [7], domains: [4, 5])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [7], domains: [4, 5])
+        try h.start("g1", mdev: mdevA)
         try h.addAdapter(7, type: cex8c, domains: ids([4]))   // 07.0005 does not exist
-        #expect(h.gm(uuidA) == "")
+        #expect(h.gm(mdevA) == "")
     }
 
     @Test func addedAdapterNeedsEveryQueueOfSAqm() throws {
         var h = try makeHost(adapters: [5], domains: [4, 5])
-        try h.mk(uuidA, adapters: [5, 7, 8], domains: [4, 5])
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n05.0005\n")
+        try h.mk(mdevA, adapters: [5, 7, 8], domains: [4, 5])
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n05.0005\n")
         try h.addAdapter(7, type: cex8c, domains: ids([4]))
-        #expect(h.gm(uuidA) == "05.0004\n05.0005\n")
+        #expect(h.gm(mdevA) == "05.0004\n05.0005\n")
         try h.addAdapter(8, type: cex8c)
-        #expect(h.gm(uuidA) == "05.0004\n05.0005\n08.0004\n08.0005\n")
+        #expect(h.gm(mdevA) == "05.0004\n05.0005\n08.0004\n08.0005\n")
     }
 
     @Test func removeAdapter() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: mdevA)
         let before = HostState(h)
         #expect(errnoOf { try h.removeAdapter(9) } == "ENOENT")
         #expect(HostState(h) == before)
         try h.removeAdapter(6)
         #expect(h.bus.cards[6] == nil && h.firmware.adapters[6] == nil && h.drv(6, 4) == "absent")
-        #expect(h.gm(uuidA) == "05.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n")
         #expect(h.resets(6, 4) == 1 && h.resets(5, 4) == 0)
         #expect(errnoOf { try h.removeAdapter(6) } == "ENOENT")
         try h.addAdapter(6, type: cex8c)
-        #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n06.0004\n")
     }
 
     // MARK: usage domains added to / removed from the LPAR
@@ -165,47 +166,47 @@ import Testing
 
     @Test func removeDomainUnplugsTheDomainNotTheAdapters() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4, 0x47])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: mdevA)
         try h.removeDomain(0x47)
         #expect(h.drv(5, 0x47) == "absent" && h.drv(6, 0x47) == "absent")
-        #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n06.0004\n")
         #expect(h.resets(5, 0x47) == 1 && h.resets(6, 0x47) == 1)
         #expect(h.resets(5, 4) == 0 && h.resets(6, 4) == 0)
         try h.addDomain(0x47)
-        #expect(h.gm(uuidA) == "05.0004\n05.0047\n06.0004\n06.0047\n")
+        #expect(h.gm(mdevA) == "05.0004\n05.0047\n06.0004\n06.0047\n")
     }
 
     @Test func removeLastDomainEmptiesTheShadow() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4, 7])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: mdevA)
         try h.removeDomain(4)
-        #expect(h.gm(uuidA) == "")
-        #expect(h.shadow(uuidA).apm.isEmpty)
+        #expect(h.gm(mdevA) == "")
+        #expect(h.shadow(mdevA).apm.isEmpty)
         #expect(h.resets(5, 4) == 1 && h.resets(6, 4) == 1)
         try h.addDomain(4)                                   // domain rule with S.apm empty
-        #expect(h.gm(uuidA) == "05.0004\n06.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n06.0004\n")
     }
 
     @Test func addDomainPlugsOverProvisionedDomain() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4, 0x50])
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n")
+        try h.mk(mdevA, adapters: [5], domains: [4, 0x50])
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n")
         try h.addDomain(0x50)
         #expect(h.drv(5, 0x50) == "vfio_ap")
-        #expect(h.gm(uuidA) == "05.0004\n05.0050\n")
+        #expect(h.gm(mdevA) == "05.0004\n05.0050\n")
     }
 
     @Test func addDomainIntoEmptyShadowNeedsEveryAdapter() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4], restrictions: [6: [4]])
-        try h.mk(uuidA, adapters: [5, 6], domains: [0x50])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [0x50])
+        try h.start("g1", mdev: mdevA)
         // Adapter 6 is restricted to domain 4: 06.0050 will not exist.
         #expect(errnoOf { try h.addDomain(0x50) } == nil)
         #expect(h.drv(5, 0x50) == "vfio_ap" && h.drv(6, 0x50) == "absent")
-        #expect(h.gm(uuidA) == "")
+        #expect(h.gm(mdevA) == "")
     }
 
     @Test func restrictionIsAFixedPropertyOfTheAdapter() throws {
@@ -222,18 +223,18 @@ import Testing
 
     @Test func firmwareChangeUpdatesEveryMdevInUse() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4, 7])
-        try h.mk(uuidA, adapters: [5], domains: [4, 7])
-        try h.mk(uuidB, adapters: [6], domains: [4])
-        try h.mk(uuidC, adapters: [6], domains: [7])   // no guest
-        try h.start("g1", mdev: uuidA)
-        try h.start("g2", mdev: uuidB)
+        try h.mk(mdevA, adapters: [5], domains: [4, 7])
+        try h.mk(mdevB, adapters: [6], domains: [4])
+        try h.mk(mdevC, adapters: [6], domains: [7])   // no guest
+        try h.start("g1", mdev: mdevA)
+        try h.start("g2", mdev: mdevB)
         try h.removeDomain(4)
-        #expect(h.gm(uuidA) == "05.0007\n")
-        #expect(h.gm(uuidB) == "")
-        #expect(h.gm(uuidC) == "ENODEV")
+        #expect(h.gm(mdevA) == "05.0007\n")
+        #expect(h.gm(mdevB) == "")
+        #expect(h.gm(mdevC) == "ENODEV")
         try h.addDomain(4)
-        #expect(h.gm(uuidA) == "05.0004\n05.0007\n")
-        #expect(h.gm(uuidB) == "06.0004\n")
-        #expect(h.shadow(uuidC) == Matrix())
+        #expect(h.gm(mdevA) == "05.0004\n05.0007\n")
+        #expect(h.gm(mdevB) == "06.0004\n")
+        #expect(h.shadow(mdevC) == Matrix())
     }
 }

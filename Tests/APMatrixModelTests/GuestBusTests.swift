@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// The guest's own AP bus (SPEC §4 "The guest's view"; kernel-reference §6):
@@ -19,9 +20,9 @@ import Testing
 
     @Test func bootScanSeesTheCRYCB() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47], control: [4])
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47], control: [4])
         _ = h.takeEvents()
-        try h.start("g1", mdev: uuidA)
+        try h.start("g1", mdev: mdevA)
         #expect(scans(h, "g1") == 1)
         #expect(queues(h, "g1") == ["05.0004", "05.0047", "06.0004", "06.0047"])
         #expect(bus(h, "g1").cards == [5: AdapterType("CEX8C")!, 6: AdapterType("CEX8C")!])
@@ -40,10 +41,10 @@ import Testing
 
     @Test func hotPlugIsSeenAfterTheNextScanOnly() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: mdevA)
         _ = h.takeEvents()
-        try h.assign(.adapter, mdev: uuidA, b("7"))
+        try h.assign(.adapter, mdev: mdevA, b("7"))
         #expect(h.crycb(of: "g1").apm == ids([5, 6, 7]))
         #expect(queues(h, "g1") == ["05.0004", "05.0047", "06.0004", "06.0047"], "the guest has not scanned yet")
         #expect(busLines(h) == [])
@@ -56,9 +57,9 @@ import Testing
 
     @Test func unplugIsSeenAfterTheNextScanAndAScanWithoutChangeIsNoEvent() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
-        try h.start("g1", mdev: uuidA)
-        try h.unassign(.adapter, mdev: uuidA, b("5"))
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: mdevA)
+        try h.unassign(.adapter, mdev: mdevA, b("5"))
         _ = h.takeEvents()
         #expect(bus(h, "g1").cards.keys.sorted() == [5, 6])
         try h.scanGuestBus("g1", cause: "write to scans", at: .boot)
@@ -72,9 +73,9 @@ import Testing
 
     @Test func withAPQCITheConfigTimerScans() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
-        try h.assign(.adapter, mdev: uuidA, b("6"))
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
+        try h.assign(.adapter, mdev: mdevA, b("6"))
         _ = h.takeEvents()
         h.advanceGuestClocks(from: 0, to: 29)
         #expect(queues(h, "g1") == ["05.0004"])
@@ -85,9 +86,9 @@ import Testing
 
     @Test func withoutAPQCIOnlyAWriteToScansNotices() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA, cpu: "host,apqci=off")
-        try h.assign(.adapter, mdev: uuidA, b("6"))
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA, cpu: "host,apqci=off")
+        try h.assign(.adapter, mdev: mdevA, b("6"))
         h.advanceGuestClocks(from: 0, to: 120)
         #expect(queues(h, "g1") == ["05.0004"])
         #expect(scans(h, "g1", at: 120) == 1)
@@ -97,23 +98,23 @@ import Testing
 
     @Test func configTimeIsFiveToOneHundredTwentySeconds() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
         for bad in ["4", "121", "abc", "", "-5"] {
             #expect(errnoOf { try h.storeGuestConfigTime("g1", b(bad)) } == "EINVAL", "\(bad)")
         }
         #expect(bus(h, "g1").timers.configTime == 30)
         try h.storeGuestConfigTime("g1", b("5\n"))
         #expect(bus(h, "g1").timers.configTime == 5)
-        try h.assign(.adapter, mdev: uuidA, b("6"))
+        try h.assign(.adapter, mdev: mdevA, b("6"))
         h.advanceGuestClocks(from: 0, to: 5)
         #expect(queues(h, "g1") == ["05.0004", "06.0004"])
     }
 
     @Test func apftOffCreatesNoDevices() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 6], domains: [4], control: [4])
-        try h.start("g1", mdev: uuidA, cpu: "host,apft=off")
+        try h.mk(mdevA, adapters: [5, 6], domains: [4], control: [4])
+        try h.start("g1", mdev: mdevA, cpu: "host,apft=off")
         #expect(scans(h, "g1") == 1)
         #expect(bus(h, "g1").cards.isEmpty && bus(h, "g1").queues.isEmpty)
         #expect(bus(h, "g1").qci == Matrix(apm: ids([5, 6]), aqm: ids([4]), adm: ids([4])))
@@ -123,8 +124,8 @@ import Testing
 
     @Test func apqciOffSeesIdsUpTo63And15Only() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 0x47], domains: [4, 0x47])
-        try h.start("g1", mdev: uuidA, cpu: "host,apqci=off")
+        try h.mk(mdevA, adapters: [5, 0x47], domains: [4, 0x47])
+        try h.start("g1", mdev: mdevA, cpu: "host,apqci=off")
         #expect(h.crycb(of: "g1").apm == ids([5, 0x47]))
         #expect(queues(h, "g1") == ["05.0004"])
         #expect(bus(h, "g1").qci == nil)
@@ -143,8 +144,8 @@ import Testing
 
     @Test func apDomainIsKeptWhileItHasQueuesElseReselected() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47])
+        try h.start("g1", mdev: mdevA)
         for bad in ["256", "-1", "x"] {
             #expect(errnoOf { try h.storeGuestAPDomain("g1", b(bad)) } == "EINVAL", "\(bad)")
         }
@@ -152,15 +153,15 @@ import Testing
         try h.storeGuestAPDomain("g1", b("0x47"))
         try h.scanGuestBus("g1", cause: "write to scans", at: .boot)
         #expect(bus(h, "g1").domain == 0x47)
-        try h.unassign(.domain, mdev: uuidA, b("0x47"))
+        try h.unassign(.domain, mdev: mdevA, b("0x47"))
         try h.scanGuestBus("g1", cause: "write to scans", at: .boot)
         #expect(bus(h, "g1").domain == 4)
     }
 
     @Test func onlineFlagsBelongToTheDevicesAScanCreated() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.start("g1", mdev: mdevA)
         try h.storeGuestOnline("g1", card: 5, queue: nil, b("0"))
         try h.storeGuestOnline("g1", card: 6, queue: APQN(6, 4), b("0\n"))
         #expect(bus(h, "g1").offlineCards == ids([5]))
@@ -168,9 +169,9 @@ import Testing
         #expect(errnoOf { try h.storeGuestOnline("g1", card: 5, queue: nil, b("2")) } == "EINVAL")
         #expect(errnoOf { try h.storeGuestOnline("g1", card: 7, queue: nil, b("1")) } == "ENODEV")
         #expect(errnoOf { try h.storeGuestOnline("g1", card: 5, queue: APQN(5, 0x47), b("1")) } == "ENODEV")
-        try h.unassign(.adapter, mdev: uuidA, b("5"))
+        try h.unassign(.adapter, mdev: mdevA, b("5"))
         try h.scanGuestBus("g1", cause: "write to scans", at: .boot)
-        try h.assign(.adapter, mdev: uuidA, b("5"))
+        try h.assign(.adapter, mdev: mdevA, b("5"))
         try h.scanGuestBus("g1", cause: "write to scans", at: .boot)
         #expect(bus(h, "g1").offlineCards.isEmpty, "card05 was created again: online")
         #expect(bus(h, "g1").offlineQueues == [APQN(6, 4)])
@@ -183,8 +184,8 @@ import Testing
     /// records the scan that notices it.
     @Test func anIdleHostDoesNotChangeAsTimePasses() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA, at: 10)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA, at: 10)
         _ = h.takeEvents()
         let idle = h
         for t in 10..<(10 + 6 * 3600) { h.advanceGuestClocks(from: Uptime(seconds: Double(t)), to: Uptime(seconds: Double(t + 1))) }
@@ -192,7 +193,7 @@ import Testing
         #expect(h.dueGuestScans(from: 10, to: 21610).count == 0, "a clock that asks first has nothing to do")
         #expect(scans(h, "g1", at: 21610) == 721)
         #expect(h.guests["g1"]!.bindingsText(at: 21610) == "1/1 (complete)\n")
-        try h.assign(.adapter, mdev: uuidA, b("6"))
+        try h.assign(.adapter, mdev: mdevA, b("6"))
         _ = h.takeEvents()
         #expect(h.dueGuestScans(from: 21610, to: 21639).count == 0)
         #expect(h.dueGuestScans(from: 21639, to: 21640).map { "\($0.guest.name) \($0.expiry) \($0.number)" } == ["g1 21640.0s 722"])
@@ -208,8 +209,8 @@ import Testing
     /// scans counted until then stay counted.
     @Test func configTimeRearmsTheTimerAtTheWrite() throws {
         var h = try seedLikeHost()
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
         #expect(scans(h, "g1", at: 95) == 4)
         try h.storeGuestConfigTime("g1", b("120"), at: 95)
         #expect(scans(h, "g1", at: 214) == 4 && scans(h, "g1", at: 215) == 5)

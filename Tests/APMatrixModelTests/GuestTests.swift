@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// SPEC §4 CPU models (kernel-reference §6).
@@ -79,23 +80,23 @@ import Testing
 
     @Test func missingFacilityIsAStartError() throws {
         var h = try makeHost(adapters: [5], domains: [4], facilities: Facilities(apqi: false))
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        #expect(errnoOf { try h.start("g1", mdev: uuidA, cpu: "host,apqi=on") } != nil)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        #expect(errnoOf { try h.start("g1", mdev: mdevA, cpu: "host,apqi=on") } != nil)
         #expect(h.guests.isEmpty)
-        #expect(h.vfio.mdevs[uuidA]?.guest == nil)
+        #expect(h.vfio.mdevs[mdevA]?.guest == nil)
     }
 
     @Test func apOffWithADeviceIsRefused() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.mk(mdevA, adapters: [5], domains: [4])
         let before = HostState(h)
-        #expect(errnoOf { try h.start("g1", mdev: uuidA, cpu: "host,ap=off") } == "EINVAL")
+        #expect(errnoOf { try h.start("g1", mdev: mdevA, cpu: "host,ap=off") } == "EINVAL")
         #expect(HostState(h) == before)
         // Without a device ap=off is fine, but no device can be plugged later.
         try h.startGuest("g2", cpu: CPUModel(parsing: "host,ap=off", facilities: h.firmware.facilities), device: nil, at: .boot)
-        let d = VfioAPDevice(id: "hostdev0", mdev: uuidA, sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuidA)")
+        let d = VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: "/sys/devices/vfio_ap/matrix/\(mdevA)")
         #expect(errnoOf { try h.plugDevice("g2", d) } == "EINVAL")
-        #expect(h.vfio.mdevs[uuidA]?.guest == nil)
+        #expect(h.vfio.mdevs[mdevA]?.guest == nil)
     }
 }
 
@@ -107,20 +108,20 @@ import Testing
 
     @Test func anMdevIsUsedByAtMostOneGuest() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
         let before = HostState(h)
-        #expect(errnoOf { try h.start("g2", mdev: uuidA) } == "EBUSY")
+        #expect(errnoOf { try h.start("g2", mdev: mdevA) } == "EBUSY")
         #expect(HostState(h) == before)
     }
 
     @Test func aGuestHasAtMostOneDevice() throws {
         var h = try makeHost(adapters: [5], domains: [4, 7])
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.mk(uuidB, adapters: [5], domains: [7])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.mk(mdevB, adapters: [5], domains: [7])
+        try h.start("g1", mdev: mdevA)
         let before = HostState(h)
-        #expect(errnoOf { try h.plugDevice("g1", device(uuidB, id: "hostdev1")) } != nil)
+        #expect(errnoOf { try h.plugDevice("g1", device(mdevB, id: "hostdev1")) } != nil)
         #expect(HostState(h) == before)
     }
 
@@ -132,25 +133,25 @@ import Testing
 
     @Test func guestMatrixIsENODEVWithoutAGuest() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        #expect(h.gm(uuidA) == "ENODEV")
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n")
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        #expect(h.gm(mdevA) == "ENODEV")
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n")
         try h.stopGuest("g1")
-        #expect(h.gm(uuidA) == "ENODEV")
+        #expect(h.gm(mdevA) == "ENODEV")
     }
 
     @Test func releaseEmptiesTheShadowAndResetsEveryQueueThatWasInTheGuest() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4, 7])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 7], control: [4])
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 7], control: [4])
         try h.unbind(driver: "vfio_ap", b("06.0007"))
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n05.0007\n")
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n05.0007\n")
         #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g1")
         #expect(h.currentOwner(of: APQN(5, 4)) == .guest("g1"))
         try h.stopGuest("g1")
-        #expect(h.shadow(uuidA) == Matrix())
-        #expect(h.vfio.mdevs[uuidA]?.guest == nil)
+        #expect(h.shadow(mdevA) == Matrix())
+        #expect(h.vfio.mdevs[mdevA]?.guest == nil)
         #expect(h.guests["g1"] == nil)
         #expect(h.resets(5, 4) == 1 && h.resets(5, 7) == 1)
         #expect(h.resets(6, 4) == 0 && h.resets(6, 7) == 0)
@@ -160,39 +161,39 @@ import Testing
 
     @Test func unplugReleasesAndTheMdevIsFreeForAnotherGuest() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
         #expect(errnoOf { _ = try h.unplugDevice("g1", id: "nosuch") } == "ENOENT")
         _ = try h.unplugDevice("g1", id: "hostdev0")
         #expect(h.guests["g1"]?.device == nil)
         #expect(h.crycb(of: "g1") == Matrix())
         #expect(h.resets(5, 4) == 1)
-        try h.start("g2", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n")
+        try h.start("g2", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n")
         #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == "g2")
         // g1 can get it back after g2 lets go (hot plug of the whole mdev).
         try h.stopGuest("g2")
-        try h.plugDevice("g1", device(uuidA))
+        try h.plugDevice("g1", device(mdevA))
         #expect(h.crycb(of: "g1").apm == ids([5]))
         #expect(h.resets(5, 4) == 2)
     }
 
     @Test func guestViewHonoursCPUFeatures() throws {
         var h = try makeHost(adapters: [5, 0x40], domains: [4, 0x47], control: [1, 0x20])
-        try h.mk(uuidA, adapters: [5, 0x40], domains: [4, 0x47], control: [1, 0x20])
-        try h.start("full", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5, 0x40], domains: [4, 0x47], control: [1, 0x20])
+        try h.start("full", mdev: mdevA)
         let full = try h.guestView("full")
         #expect(full.cards.map(\.id) == [5, 0x40])
         #expect(full.queues.map(\.description) == ["05.0004", "05.0047", "40.0004", "40.0047"])
         #expect(full.controlDomains == ids([1, 0x20]))
         try h.stopGuest("full")
-        try h.start("noqci", mdev: uuidA, cpu: "host,apqci=off")
+        try h.start("noqci", mdev: mdevA, cpu: "host,apqci=off")
         let noqci = try h.guestView("noqci")
         #expect(noqci.cards.map(\.id) == [5])
         #expect(noqci.queues.map(\.description) == ["05.0004"])
         #expect(noqci.controlDomains == ids([1]))
         try h.stopGuest("noqci")
-        try h.start("noapft", mdev: uuidA, cpu: "host,apft=off")
+        try h.start("noapft", mdev: mdevA, cpu: "host,apft=off")
         let noapft = try h.guestView("noapft")
         #expect(noapft.cards.isEmpty && noapft.queues.isEmpty)
     }

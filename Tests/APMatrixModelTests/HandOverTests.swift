@@ -1,12 +1,13 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// SPEC §5 hand-over: a guest's state stays in its queues only while it has them.
 @Suite struct HandOverTests {
     func hostWithGuest() throws -> APHost {
         var h = try makeHost(adapters: [5, 6], domains: [4, 7])
-        try h.mk(uuidA, adapters: [5], domains: [4, 7])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4, 7])
+        try h.start("g1", mdev: mdevA)
         try h.putHeldState("g1", APQN(5, 4), "key-1")
         return h
     }
@@ -15,7 +16,7 @@ import Testing
         var h = try hostWithGuest()
         #expect(h.firmware.records[APQN(5, 4)]?.heldState == "key-1")
         #expect(h.events.last?.line == "guest g1: state put into queue 05.0004")
-        try h.assign(.adapter, mdev: uuidA, b("6"))
+        try h.assign(.adapter, mdev: mdevA, b("6"))
         try h.storeMask(.apmask, b("+7"))
         #expect(h.firmware.records[APQN(5, 4)]?.heldState == "key-1")
         #expect(h.checkInvariants().isEmpty)
@@ -29,7 +30,7 @@ import Testing
     func everyPathThatTakesTheQueueDropsTheState(_ path: Path) throws {
         var h = try hostWithGuest()
         switch path {
-        case .unassign: try h.unassign(.domain, mdev: uuidA, b("4"))
+        case .unassign: try h.unassign(.domain, mdev: mdevA, b("4"))
         case .unplug: _ = try h.unplugDevice("g1", id: "hostdev0")
         case .stop: try h.stopGuest("g1")
         case .unbind: try h.unbind(driver: "vfio_ap", b("05.0004"))
@@ -45,7 +46,7 @@ import Testing
     @Test func removingTheMdevAfterTheGuestLeftKeepsNothing() throws {
         var h = try hostWithGuest()
         try h.stopGuest("g1")
-        try h.removeMdev(uuidA, b("1"))
+        try h.removeMdev(mdevA, b("1"))
         #expect(h.firmware.records[APQN(5, 4)]?.heldState == nil)
         #expect(h.resets(5, 4) == 2)
     }
@@ -63,8 +64,8 @@ import Testing
 
     @Test func aGuestWithoutAPFacilitiesSeesNoQueue() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA, cpu: "host,apft=off")
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA, cpu: "host,apft=off")
         #expect(errnoOf { try h.putHeldState("g1", APQN(5, 4), "x") } == "ENODEV")
     }
 }

@@ -1,24 +1,11 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 // Shared helpers of the model tests. Expected values in the tests are
 // literals from SPEC.md, the seed and kernel-reference.md; these helpers only
 // drive the model and format what it did.
-
-/// The bytes of a sysfs write.
-func b(_ s: String) -> [UInt8] { Array(s.utf8) }
-func b(_ uuid: MdevUUID) -> [UInt8] { b(uuid.description) }
-
-/// The two UUIDs of the seed's EADDRINUSE example (A is created first).
-let uuidA = MdevUUID(parsing: "62177883-f1bb-47f0-914d-32a22e3a8804")!
-let uuidB = MdevUUID(parsing: "cef03c3c-903d-4ecc-9a83-40694cb8aee4")!
-let uuidC = MdevUUID(parsing: "4ab2c9b1-0c35-4f6a-9d0e-6e8a1f2b3c4d")!
-
-/// The seed's conflict log line (SPEC §3 "Masks").
-func inUse(_ apqn: String, _ owner: MdevUUID) -> String {
-    "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
-}
 
 /// The errno symbol an operation fails with, or nil when it succeeds.
 /// (Closure literals cannot infer typed throws, so the body is untyped and
@@ -42,12 +29,6 @@ func errorOf(_ body: () throws -> Void) -> APError? {
 
 /// A set of ids.
 func ids<ID: APIdentifier>(_ list: [ID]) -> Bitmap256<ID> { Bitmap256(list) }
-
-/// `0x` + the given hex digits, right-padded with `fill` to 64 digits: a
-/// mask as sysfs shows it.
-func mask(_ digits: String, fill: Character = "0") -> String {
-    "0x" + digits + String(repeating: fill, count: 64 - digits.count)
-}
 
 /// Builds a host. By default nothing is reserved for the host (both masks
 /// zero), so every queue of a CEX4+ adapter is bound to vfio_ap.

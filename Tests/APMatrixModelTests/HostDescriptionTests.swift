@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// SPEC §1: what makes a host description bad, and the defaults.

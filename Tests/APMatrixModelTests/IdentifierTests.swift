@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 

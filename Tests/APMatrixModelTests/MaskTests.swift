@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// SPEC §3 "Masks": storing apmask/aqmask, the in-use check, rebinding.
@@ -10,7 +11,7 @@ import Testing
         try h.storeMask(.apmask, b("0x41\n"))
         #expect(h.bus.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
         try h.storeMask(.apmask, b("+0,-1\n"))
-        #expect(h.bus.apmask.hexString == mask("81"))
+        #expect(h.bus.apmask.hexString == maskHex("81"))
         try h.storeMask(.aqmask, b("-4,-0x47,-0xab,-0xff"))
         #expect(h.bus.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")
     }
@@ -33,7 +34,7 @@ import Testing
         let before = HostState(h)
         _ = h.takeEvents()
         try h.storeMask(.apmask, b("+5"))                 // already set
-        try h.storeMask(.apmask, b(mask("", fill: "f")))  // the same, absolute
+        try h.storeMask(.apmask, b(maskHex("", fill: "f")))  // the same, absolute
         try h.storeMask(.aqmask, b("+0-255\n"))
         #expect(HostState(h) == before)
         #expect(h.drv(5, 1) == "none")                     // not rebound
@@ -45,8 +46,8 @@ import Testing
     /// The seed's own example: two mdevs, one line each (SPEC §3 logs every mdev).
     @Test func v13SeedExampleTwoLinesForTwoMdevs() throws {
         var h = try makeHost(adapters: [4, 5], domains: [4, 0x54], apmask: .all, aqmask: Bitmap256.all.subtracting(ids([0x54])))
-        try h.mk(uuidA, adapters: [5], domains: [0x54])   // older
-        try h.mk(uuidB, adapters: [4], domains: [0x54])   // newer
+        try h.mk(mdevA, adapters: [5], domains: [0x54])   // older
+        try h.mk(mdevB, adapters: [4], domains: [0x54])   // newer
         let before = HostState(h)
         _ = h.takeEvents()
         #expect(errnoOf { try h.storeMask(.aqmask, b("+0x54")) } == "EADDRINUSE")
@@ -73,40 +74,40 @@ import Testing
         // {4,5} x aqmask takes 04.0054 and 05.0054 but not the 0x55 queues.
         var h = try makeHost(adapters: [4, 5], domains: [0x54, 0x55],
                              apmask: Bitmap256.all.subtracting(ids([4, 5])), aqmask: Bitmap256.all.subtracting(ids([0x55])))
-        try h.mk(uuidA, adapters: [4, 5], domains: [0x54, 0x55])
+        try h.mk(mdevA, adapters: [4, 5], domains: [0x54, 0x55])
         _ = h.takeEvents()
         let before = HostState(h)
         #expect(errnoOf { try h.storeMask(.apmask, b("+4-5")) } == "EADDRINUSE")
-        #expect(h.kernelLines == [inUse("04.0054", uuidA), inUse("05.0054", uuidA)])
+        #expect(h.kernelLines == [inUse("04.0054", mdevA), inUse("05.0054", mdevA)])
         #expect(HostState(h) == before)
     }
 
     @Test func everyAPQNOfEveryMdevIsLogged() throws {
         var h = try makeHost(adapters: [4, 5, 6], domains: [1, 2, 3], apmask: .all, aqmask: Bitmap256.all.subtracting(ids([1, 2, 3])))
-        try h.mk(uuidB, adapters: [6], domains: [1, 3])
-        try h.mk(uuidA, adapters: [4, 5], domains: [2])
+        try h.mk(mdevB, adapters: [6], domains: [1, 3])
+        try h.mk(mdevA, adapters: [4, 5], domains: [2])
         _ = h.takeEvents()
         #expect(errnoOf { try h.storeMask(.aqmask, b("+1-3")) } == "EADDRINUSE")
         #expect(h.kernelLines == [
-            inUse("06.0001", uuidB), inUse("06.0003", uuidB),
-            inUse("04.0002", uuidA), inUse("05.0002", uuidA),
+            inUse("06.0001", mdevB), inUse("06.0003", mdevB),
+            inUse("04.0002", mdevA), inUse("05.0002", mdevA),
         ])
     }
 
     @Test func overProvisionedAssignmentsAreProtectedToo() throws {
         // Adapter 9 is not in the LPAR; its APQN is still assigned.
         var h = try makeHost(adapters: [4], domains: [4], apmask: Bitmap256.all.subtracting(ids([9])), aqmask: .all)
-        try h.mk(uuidA, adapters: [9], domains: [4])
+        try h.mk(mdevA, adapters: [9], domains: [4])
         _ = h.takeEvents()
         #expect(errnoOf { try h.storeMask(.apmask, b("+9")) } == "EADDRINUSE")
-        #expect(h.kernelLines == [inUse("09.0004", uuidA)])
-        #expect(h.bus.apmask.hexString == mask("ffb", fill: "f"))
+        #expect(h.kernelLines == [inUse("09.0004", mdevA)])
+        #expect(h.bus.apmask.hexString == maskHex("ffb", fill: "f"))
     }
 
     @Test func conflictEvenWithoutAGuestAndWithAbsoluteSyntax() throws {
         var h = try makeHost(adapters: [4, 5], domains: [4], apmask: ids([4]), aqmask: .all)
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        #expect(errnoOf { try h.storeMask(.apmask, b(mask("0c"))) } == "EADDRINUSE")   // ids 4 and 5
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        #expect(errnoOf { try h.storeMask(.apmask, b(maskHex("0c"))) } == "EADDRINUSE")   // ids 4 and 5
         #expect(h.bus.apmask == ids([4]))
         #expect(h.drv(5, 4) == "vfio_ap")
     }
@@ -115,7 +116,7 @@ import Testing
         // V14 (≤6.17 and seed): +5 reserves {5} x aqmask, which lacks domain 4.
         var h = try makeHost(adapters: [5], domains: [3, 4],
                              apmask: Bitmap256.all.subtracting(ids([5])), aqmask: Bitmap256.all.subtracting(ids([4])))
-        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.mk(mdevA, adapters: [5], domains: [4])
         #expect(errnoOf { try h.storeMask(.apmask, b("+5")) } == nil)
         #expect(h.bus.apmask == .all)
         #expect(h.drv(5, 4) == "vfio_ap")
@@ -124,7 +125,7 @@ import Testing
 
     @Test func clearingBitsNeverConflicts() throws {
         var h = try makeHost(adapters: [4, 5], domains: [4], apmask: Bitmap256.all.subtracting(ids([5])), aqmask: .all)
-        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.mk(mdevA, adapters: [5], domains: [4])
         #expect(errnoOf { try h.storeMask(.apmask, b("-0-255")) } == nil)
         #expect(errnoOf { try h.storeMask(.aqmask, b("\n")) } == nil)
         #expect(h.bus.apmask.isEmpty && h.bus.aqmask.isEmpty)

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// SPEC §3 create / remove, kernel-reference §7, V20.
@@ -22,7 +23,7 @@ import Testing
     func accepted(_ input: String) throws {
         var h = try makeHost(adapters: [5], domains: [4])
         #expect(errnoOf { try h.createMdev(b(input)) } == nil)
-        #expect(h.vfio.mdevs[uuidA] != nil)
+        #expect(h.vfio.mdevs[mdevA] != nil)
     }
 
     @Test(arguments: [
@@ -48,25 +49,25 @@ import Testing
     @Test func availableInstancesCountDownAndEPERM() throws {
         var h = try makeHost(adapters: [5], domains: [4], maxMdevs: 2)
         #expect(h.vfio.availableInstances == 2)
-        try h.mk(uuidA)
+        try h.mk(mdevA)
         #expect(h.vfio.availableInstances == 1)
-        try h.mk(uuidB)
+        try h.mk(mdevB)
         #expect(h.vfio.availableInstances == 0)
         let before = HostState(h)
-        #expect(errnoOf { try h.mk(uuidC) } == "EPERM")
+        #expect(errnoOf { try h.mk(mdevC) } == "EPERM")
         // Order of the checks: EINVAL, then EEXIST, then EPERM.
         #expect(errnoOf { try h.createMdev(b("not-a-uuid")) } == "EINVAL")
-        #expect(errnoOf { try h.mk(uuidA) } == "EEXIST")
+        #expect(errnoOf { try h.mk(mdevA) } == "EEXIST")
         #expect(HostState(h) == before)
-        try h.removeMdev(uuidA, b("1"))
+        try h.removeMdev(mdevA, b("1"))
         #expect(h.vfio.availableInstances == 1)
-        #expect(errnoOf { try h.mk(uuidC) } == nil)
+        #expect(errnoOf { try h.mk(mdevC) } == nil)
     }
 
     @Test func defaultInstanceCountIs65536() throws {
         var h = try APHost(.embeddedDefault)
         #expect(h.vfio.availableInstances == 65536)
-        try h.mk(uuidA)
+        try h.mk(mdevA)
         #expect(h.vfio.availableInstances == 65535)
     }
 }
@@ -74,61 +75,61 @@ import Testing
 @Suite struct RemoveTests {
     @Test func zeroDoesNothingEvenInUse() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.mk(mdevA, adapters: [5], domains: [4])
         let idle = HostState(h)
-        #expect(errnoOf { try h.removeMdev(uuidA, b("0")) } == nil)
+        #expect(errnoOf { try h.removeMdev(mdevA, b("0")) } == nil)
         #expect(HostState(h) == idle)
-        try h.start("g1", mdev: uuidA)
+        try h.start("g1", mdev: mdevA)
         let busy = HostState(h)
-        #expect(errnoOf { try h.removeMdev(uuidA, b("0\n")) } == nil)
-        #expect(errnoOf { try h.removeMdev(uuidA, b("00")) } == nil)
+        #expect(errnoOf { try h.removeMdev(mdevA, b("0\n")) } == nil)
+        #expect(errnoOf { try h.removeMdev(mdevA, b("00")) } == nil)
         #expect(HostState(h) == busy)
     }
 
     @Test func busyWhileAGuestUsesIt() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.start("g1", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.start("g1", mdev: mdevA)
         let before = HostState(h)
-        #expect(errnoOf { try h.removeMdev(uuidA, b("1")) } == "EBUSY")
-        #expect(errnoOf { try h.removeMdev(uuidA, b("0x2\n")) } == "EBUSY")
+        #expect(errnoOf { try h.removeMdev(mdevA, b("1")) } == "EBUSY")
+        #expect(errnoOf { try h.removeMdev(mdevA, b("0x2\n")) } == "EBUSY")
         #expect(HostState(h) == before)
         _ = try h.unplugDevice("g1", id: "hostdev0")
-        #expect(errnoOf { try h.removeMdev(uuidA, b("1")) } == nil)
-        #expect(h.vfio.mdevs[uuidA] == nil)
+        #expect(errnoOf { try h.removeMdev(mdevA, b("1")) } == nil)
+        #expect(h.vfio.mdevs[mdevA] == nil)
     }
 
     @Test(arguments: ["", "x", "-1", " 1", "1 ", "08", "18446744073709551616", "99999999999999999999999", "1\n\n"])
     func parseErrorsAreEINVAL(_ input: String) throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA, adapters: [5], domains: [4])
+        try h.mk(mdevA, adapters: [5], domains: [4])
         let before = HostState(h)
-        #expect(errnoOf { try h.removeMdev(uuidA, b(input)) } == "EINVAL")
+        #expect(errnoOf { try h.removeMdev(mdevA, b(input)) } == "EINVAL")
         #expect(HostState(h) == before)
     }
 
     @Test func removeResetsBoundQueuesAndFreesTheAPQNs() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4])
-        try h.mk(uuidA, adapters: [5, 6, 9], domains: [4])     // 09.0004 does not exist
+        try h.mk(mdevA, adapters: [5, 6, 9], domains: [4])     // 09.0004 does not exist
         try h.unbind(driver: "vfio_ap", b("06.0004"))
-        try h.removeMdev(uuidA, b("1\n"))
-        #expect(h.vfio.mdevs[uuidA] == nil)
+        try h.removeMdev(mdevA, b("1\n"))
+        #expect(h.vfio.mdevs[mdevA] == nil)
         #expect(h.resets(5, 4) == 1)
         #expect(h.resets(6, 4) == 0)
         #expect(h.resets(9, 4) == 0)
-        try h.mk(uuidB, adapters: [5], domains: [4])
-        #expect(h.mx(uuidB) == "05.0004\n")
+        try h.mk(mdevB, adapters: [5], domains: [4])
+        #expect(h.mx(mdevB) == "05.0004\n")
     }
 
     @Test func removedMdevFreesItsIommuGroupAndUUID() throws {
         var h = try makeHost(adapters: [5], domains: [4])
-        try h.mk(uuidA)
-        try h.mk(uuidB)
-        #expect(h.vfio.mdevs[uuidA]?.iommuGroup == 0 && h.vfio.mdevs[uuidB]?.iommuGroup == 1)
-        try h.removeMdev(uuidA, b("1"))
-        try h.mk(uuidC)
-        #expect(h.vfio.mdevs[uuidC]?.iommuGroup == 0)
-        try h.mk(uuidA)
-        #expect(h.vfio.mdevs[uuidA]?.iommuGroup == 2)
+        try h.mk(mdevA)
+        try h.mk(mdevB)
+        #expect(h.vfio.mdevs[mdevA]?.iommuGroup == 0 && h.vfio.mdevs[mdevB]?.iommuGroup == 1)
+        try h.removeMdev(mdevA, b("1"))
+        try h.mk(mdevC)
+        #expect(h.vfio.mdevs[mdevC]?.iommuGroup == 0)
+        try h.mk(mdevA)
+        #expect(h.vfio.mdevs[mdevA]?.iommuGroup == 2)
     }
 }

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// The vfio-ap device state of the series, v4 of 2026-07-07 as the 0-day

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import SystemPackage
 import Testing
 
@@ -64,16 +65,16 @@ private func parseMask(_ s: String, from current: Bitmap256<APID>) -> String {
     }
 
     @Test func absoluteAcceptsBareXAndNoPrefix() {
-        #expect(parseMask("x41", from: zero) == mask("41"))
-        #expect(parseMask("41", from: zero) == mask("41"))
-        #expect(parseMask("0xABcd", from: zero) == mask("abcd"))
+        #expect(parseMask("x41", from: zero) == maskHex("41"))
+        #expect(parseMask("41", from: zero) == maskHex("41"))
+        #expect(parseMask("0xABcd", from: zero) == maskHex("abcd"))
     }
 
     @Test func absoluteWithNoDigitsIsAllZeros() {
         // V2: `echo > apmask` (just a newline) -> all zeros; `0x` likewise.
-        #expect(parseMask("\n", from: ones) == mask(""))
-        #expect(parseMask("0x", from: ones) == mask(""))
-        #expect(parseMask("0x\n", from: ones) == mask(""))
+        #expect(parseMask("\n", from: ones) == maskHex(""))
+        #expect(parseMask("0x", from: ones) == maskHex(""))
+        #expect(parseMask("0x\n", from: ones) == maskHex(""))
     }
 
     @Test func absoluteSixtyFourDigitsAccepted() {
@@ -108,33 +109,33 @@ private func parseMask(_ s: String, from current: Bitmap256<APID>) -> String {
 
     @Test func termsWithoutSeparatorsAreAccepted() {
         // kernel-reference §2.3: `+5+6` and `+1-3-5` are accepted.
-        #expect(parseMask("+5+6", from: zero) == mask("06"))
+        #expect(parseMask("+5+6", from: zero) == maskHex("06"))
         // +1-3 sets 1..3, then -5 clears 5.
-        #expect(parseMask("+1-3-5", from: zero) == mask("7"))
-        #expect(parseMask("+1-3-5", from: ones) == mask("fb", fill: "f"))
+        #expect(parseMask("+1-3-5", from: zero) == maskHex("7"))
+        #expect(parseMask("+1-3-5", from: ones) == maskHex("fb", fill: "f"))
     }
 
     @Test func numbersUseSimpleStrtoulBases() {
-        #expect(parseMask("+0x41", from: zero) == mask("00000000000000004"))       // bit 65
-        #expect(parseMask("-0xff", from: ones) == mask(String(repeating: "f", count: 63) + "e"))
-        #expect(parseMask("+010", from: zero) == mask("008"))                       // octal 8
-        #expect(parseMask("+0X41", from: zero) == mask("00000000000000004"))
+        #expect(parseMask("+0x41", from: zero) == maskHex("00000000000000004"))       // bit 65
+        #expect(parseMask("-0xff", from: ones) == maskHex(String(repeating: "f", count: 63) + "e"))
+        #expect(parseMask("+010", from: zero) == maskHex("008"))                       // octal 8
+        #expect(parseMask("+0X41", from: zero) == maskHex("00000000000000004"))
     }
 
     @Test func lastOperationOnABitWins() {
-        #expect(parseMask("+0-255,-128", from: zero) == mask(String(repeating: "f", count: 32) + "7", fill: "f"))
-        #expect(parseMask("-0-255,+1-16", from: ones) == mask("7fff8"))
+        #expect(parseMask("+0-255,-128", from: zero) == maskHex(String(repeating: "f", count: 32) + "7", fill: "f"))
+        #expect(parseMask("-0-255,+1-16", from: ones) == maskHex("7fff8"))
     }
 
     @Test func bitsNotMentionedKeepTheirValue() {
-        #expect(parseMask("+4", from: ids([0])) == mask("88"))
-        #expect(parseMask("-0", from: ids([0, 4])) == mask("08"))
+        #expect(parseMask("+4", from: ids([0])) == maskHex("88"))
+        #expect(parseMask("-0", from: ids([0, 4])) == maskHex("08"))
     }
 
     @Test func separatorRunsAndTrailingNewline() {
-        #expect(parseMask("+5\n", from: zero) == mask("04"))
-        #expect(parseMask("+5,", from: zero) == mask("04"))
-        #expect(parseMask("+5,,\n,+6\n", from: zero) == mask("06"))
+        #expect(parseMask("+5\n", from: zero) == maskHex("04"))
+        #expect(parseMask("+5,", from: zero) == maskHex("04"))
+        #expect(parseMask("+5,,\n,+6\n", from: zero) == maskHex("06"))
     }
 
     @Test(arguments: [
@@ -153,21 +154,21 @@ private func parseMask(_ s: String, from current: Bitmap256<APID>) -> String {
 @Suite struct AssignParsingTests {
     func host(apxa: Bool = true) throws -> APHost {
         var h = try makeHost(adapters: [5], domains: [4], apxa: apxa)
-        try h.mk(uuidA)
+        try h.mk(mdevA)
         return h
     }
 
     @Test(arguments: ["5", "5\n", "+5", "0x5", "05"])
     func adapterFiveSpellings(_ input: String) throws {
         var h = try host()
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b(input)) } == nil)
-        #expect(h.mx(uuidA) == "05.\n")
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b(input)) } == nil)
+        #expect(h.mx(mdevA) == "05.\n")
     }
 
     @Test func octal010IsAdapter8() throws {
         var h = try host()
-        try h.assign(.adapter, mdev: uuidA, b("010"))
-        #expect(h.mx(uuidA) == "08.\n")
+        try h.assign(.adapter, mdev: mdevA, b("010"))
+        #expect(h.mx(mdevA) == "08.\n")
     }
 
     @Test(arguments: [
@@ -180,34 +181,34 @@ private func parseMask(_ s: String, from current: Bitmap256<APID>) -> String {
         for target in AssignTarget.allCases {
             var h = try host()
             let before = HostState(h)
-            #expect(errnoOf { try h.assign(target, mdev: uuidA, b(input)) } == errno, "assign_\(target.rawValue) \(input)")
-            #expect(errnoOf { try h.unassign(target, mdev: uuidA, b(input)) } == errno, "unassign_\(target.rawValue) \(input)")
+            #expect(errnoOf { try h.assign(target, mdev: mdevA, b(input)) } == errno, "assign_\(target.rawValue) \(input)")
+            #expect(errnoOf { try h.unassign(target, mdev: mdevA, b(input)) } == errno, "unassign_\(target.rawValue) \(input)")
             #expect(HostState(h) == before)
         }
     }
 
     @Test func id255IsTheLastValidIdWithAPXA() throws {
         var h = try host()
-        try h.assign(.adapter, mdev: uuidA, b("255"))
-        try h.assign(.domain, mdev: uuidA, b("255"))
-        try h.assign(.controlDomain, mdev: uuidA, b("255"))
-        #expect(h.mx(uuidA) == "ff.00ff\n")
-        #expect(h.vfio.mdevs[uuidA]?.matrix.adm == ids([255]))
+        try h.assign(.adapter, mdev: mdevA, b("255"))
+        try h.assign(.domain, mdev: mdevA, b("255"))
+        try h.assign(.controlDomain, mdev: mdevA, b("255"))
+        #expect(h.mx(mdevA) == "ff.00ff\n")
+        #expect(h.vfio.mdevs[mdevA]?.matrix.adm == ids([255]))
     }
 
     @Test func nonAPXAHostLimits63And15() throws {
         // V6: non-APXA host: 64 -> ENODEV, assign_domain 16 -> ENODEV.
         var h = try host(apxa: false)
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("64")) } == "ENODEV")
-        #expect(errnoOf { try h.assign(.domain, mdev: uuidA, b("16")) } == "ENODEV")
-        #expect(errnoOf { try h.assign(.controlDomain, mdev: uuidA, b("16")) } == "ENODEV")
-        #expect(errnoOf { try h.unassign(.adapter, mdev: uuidA, b("64")) } == "ENODEV")
-        #expect(errnoOf { try h.unassign(.domain, mdev: uuidA, b("16")) } == "ENODEV")
-        #expect(errnoOf { try h.unassign(.controlDomain, mdev: uuidA, b("16")) } == "ENODEV")
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("63")) } == nil)
-        #expect(errnoOf { try h.assign(.domain, mdev: uuidA, b("15")) } == nil)
-        #expect(errnoOf { try h.assign(.controlDomain, mdev: uuidA, b("15")) } == nil)
-        #expect(h.mx(uuidA) == "3f.000f\n")
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b("64")) } == "ENODEV")
+        #expect(errnoOf { try h.assign(.domain, mdev: mdevA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.assign(.controlDomain, mdev: mdevA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.unassign(.adapter, mdev: mdevA, b("64")) } == "ENODEV")
+        #expect(errnoOf { try h.unassign(.domain, mdev: mdevA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.unassign(.controlDomain, mdev: mdevA, b("16")) } == "ENODEV")
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b("63")) } == nil)
+        #expect(errnoOf { try h.assign(.domain, mdev: mdevA, b("15")) } == nil)
+        #expect(errnoOf { try h.assign(.controlDomain, mdev: mdevA, b("15")) } == nil)
+        #expect(h.mx(mdevA) == "3f.000f\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 // The same random operation sequences on a seed host and an upstream host
@@ -33,7 +34,7 @@ struct Lockstep: Equatable {
 }
 
 @Suite struct ProfileDifferenceTests {
-    static let uuids = [uuidA, uuidB, uuidC, MdevUUID(parsing: "00000000-0000-0000-0000-000000000004")!]
+    static let uuids = [mdevA, mdevB, mdevC, MdevUUID(parsing: "00000000-0000-0000-0000-000000000004")!]
 
     /// One random operation; the same on both hosts (the generator is seeded).
     enum Op: CustomStringConvertible {

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 // The worked vectors of kernel-reference §8 in their upstream form, each
@@ -33,21 +34,21 @@ extension APHost {
         #expect(h.bus.apmask.hexString == "0x4100000000000000000000000000000000000000000000000000000000000000")
         #expect(errnoOf { try h.storeMask(.apmask, b("0X41")) } == "EINVAL")
         #expect(errnoOf { try h.storeMask(.apmask, b("+1, +2")) } == "EINVAL")
-        try h.createMdev(b(uuidA))
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("08")) } == "EINVAL")
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("18446744073709551616")) } == "ERANGE")
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("256")) } == "ENODEV")
-        try h.assign(.adapter, mdev: uuidA, b("010"))
-        #expect(h.mx(uuidA) == "08.\n")
+        try h.createMdev(b(mdevA))
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b("08")) } == "EINVAL")
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b("18446744073709551616")) } == "ERANGE")
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b("256")) } == "ENODEV")
+        try h.assign(.adapter, mdev: mdevA, b("010"))
+        #expect(h.mx(mdevA) == "08.\n")
     }
 
     @Test func v7APConfigFormatIsUpstreamOnly() throws {
         let r = try both { p -> String? in
             var h = try makeHost(adapters: [5, 6], domains: [4, 0xab], profile: p)
-            try h.mk(uuidA, adapters: [5, 6], domains: [4, 0xab], control: [4])
-            #expect(h.mx(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
+            try h.mk(mdevA, adapters: [5, 6], domains: [4, 0xab], control: [4])
+            #expect(h.mx(mdevA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
             guard h.hasUpstreamAttributes else { return nil }
-            let a = h.vfio.mdevs[uuidA]!.matrix
+            let a = h.vfio.mdevs[mdevA]!.matrix
             return [a.apm.hexString, a.aqm.hexString, a.adm.hexString].joined(separator: ",") + "\n"
         }
         #expect(r.seed == nil)
@@ -58,10 +59,10 @@ extension APHost {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5, 6], domains: [4, 0xab], profile: p)
             try h.unbindVfio(6, 0xab)
-            try h.mk(uuidA, adapters: [5, 6], domains: [4, 0xab])
-            let without = h.gm(uuidA)
-            try h.start("g", mdev: uuidA)
-            return [without, h.gm(uuidA)]
+            try h.mk(mdevA, adapters: [5, 6], domains: [4, 0xab])
+            let without = h.gm(mdevA)
+            try h.start("g", mdev: mdevA)
+            return [without, h.gm(mdevA)]
         }
         #expect(r.seed == ["ENODEV", "05.0004\n05.00ab\n"])
         #expect(r.upstream == ["05.0004\n05.00ab\n", "05.0004\n05.00ab\n"])
@@ -72,9 +73,9 @@ extension APHost {
             var h = try makeHost(adapters: [4, 5], domains: [4, 5, 0x47, 0x54], profile: p)
             try h.unbindVfio(4, 5)
             try h.unbindVfio(5, 4)
-            try h.mk(uuidA, adapters: [4, 5], domains: [4, 5, 0x47, 0x54])
-            try h.start("g", mdev: uuidA)
-            return h.gm(uuidA)
+            try h.mk(mdevA, adapters: [4, 5], domains: [4, 5, 0x47, 0x54])
+            try h.start("g", mdev: mdevA)
+            return h.gm(mdevA)
         }
         #expect(r.seed == "04.0047\n04.0054\n05.0047\n05.0054\n")
         #expect(r.upstream == ".0004\n.0005\n.0047\n.0054\n")
@@ -83,9 +84,9 @@ extension APHost {
     @Test func v10AdapterWithoutDomains() throws {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5], domains: [4], profile: p)
-            try h.mk(uuidA, adapters: [5])
-            try h.start("g", mdev: uuidA)
-            return [h.gm(uuidA), IdList.format(h.crycb(of: "g").apm)]
+            try h.mk(mdevA, adapters: [5])
+            try h.start("g", mdev: mdevA)
+            return [h.gm(mdevA), IdList.format(h.crycb(of: "g").apm)]
         }
         #expect(r.seed == ["", ""])
         #expect(r.upstream == ["05.\n", "5"])
@@ -94,12 +95,12 @@ extension APHost {
     @Test func v11AssigningADomainUnplugsAnAdapterUpstream() throws {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5, 6], domains: [4, 0x47], profile: p)
-            try h.mk(uuidA, adapters: [5, 6], domains: [4])
-            try h.start("g", mdev: uuidA)
-            let before = h.gm(uuidA)
+            try h.mk(mdevA, adapters: [5, 6], domains: [4])
+            try h.start("g", mdev: mdevA)
+            let before = h.gm(mdevA)
             try h.unbindVfio(6, 0x47)
-            try h.assign(.domain, mdev: uuidA, b("0x47"))
-            return [before, h.gm(uuidA), "\(h.resets(6, 4))"]
+            try h.assign(.domain, mdev: mdevA, b("0x47"))
+            return [before, h.gm(mdevA), "\(h.resets(6, 4))"]
         }
         #expect(r.seed == ["05.0004\n06.0004\n", "05.0004\n06.0004\n", "0"])
         #expect(r.upstream == ["05.0004\n06.0004\n", "05.0004\n05.0047\n", "1"])
@@ -108,11 +109,11 @@ extension APHost {
     @Test func v12OverProvisioningAutoPlug() throws {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5], domains: [4], profile: p)
-            try h.mk(uuidA, adapters: [7], domains: [4])
-            try h.start("g", mdev: uuidA)
-            let before = h.gm(uuidA)
+            try h.mk(mdevA, adapters: [7], domains: [4])
+            try h.start("g", mdev: mdevA)
+            let before = h.gm(mdevA)
             try h.addAdapter(7, type: AdapterType("CEX8C")!)
-            return [before, h.gm(uuidA)]
+            return [before, h.gm(mdevA)]
         }
         #expect(r.seed == ["", "07.0004\n"])
         #expect(r.upstream == [".0004\n", "07.0004\n"])
@@ -122,8 +123,8 @@ extension APHost {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [4, 5], domains: [0x54], apmask: .all,
                                  aqmask: Bitmap256.all.subtracting(ids([0x54])), profile: p)
-            try h.mk(uuidA, adapters: [5], domains: [0x54])
-            try h.mk(uuidB, adapters: [4], domains: [0x54])
+            try h.mk(mdevA, adapters: [5], domains: [0x54])
+            try h.mk(mdevB, adapters: [4], domains: [0x54])
             _ = h.takeEvents()
             let e = errnoOf { try h.storeMask(.aqmask, b("+0x54")) } ?? "ok"
             return [e, h.bus.aqmask.hexString] + h.kernelLines
@@ -139,7 +140,7 @@ extension APHost {
         let r = try both { p -> String in
             var h = try makeHost(adapters: [5], domains: [4], apmask: Bitmap256.all.subtracting(ids([5])),
                                  aqmask: Bitmap256.all.subtracting(ids([4])), profile: p)
-            try h.mk(uuidA, adapters: [5], domains: [4])
+            try h.mk(mdevA, adapters: [5], domains: [4])
             return errnoOf { try h.storeMask(.apmask, b("+5")) } ?? "ok"
         }
         #expect(r == Both(seed: "ok", upstream: "EBUSY"))
@@ -149,15 +150,15 @@ extension APHost {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5, 6], domains: [4, 0x47], profile: p)
             try h.unbindVfio(6, 0x47)
-            try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
-            try h.start("g", mdev: uuidA)
-            var out = [h.gm(uuidA)]
-            try h.unassign(.domain, mdev: uuidA, b("0x47"))
-            out.append(h.gm(uuidA))
+            try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47])
+            try h.start("g", mdev: mdevA)
+            var out = [h.gm(mdevA)]
+            try h.unassign(.domain, mdev: mdevA, b("0x47"))
+            out.append(h.gm(mdevA))
             if h.hasUpstreamAttributes {
-                try h.assign(.domain, mdev: uuidA, b("0x47"))
-                try h.storeAPConfig(mdev: uuidA, b("0x06,0x08,0x00\n"))
-                out.append(h.gm(uuidA))
+                try h.assign(.domain, mdev: mdevA, b("0x47"))
+                try h.storeAPConfig(mdev: mdevA, b("0x06,0x08,0x00\n"))
+                out.append(h.gm(mdevA))
             }
             return out
         }
@@ -168,11 +169,11 @@ extension APHost {
     @Test func v17SharingOnAssign() throws {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5], domains: [4], profile: p)
-            try h.mk(uuidA, adapters: [5], domains: [4], control: [4])
-            try h.mk(uuidB, domains: [4], control: [4])
+            try h.mk(mdevA, adapters: [5], domains: [4], control: [4])
+            try h.mk(mdevB, domains: [4], control: [4])
             _ = h.takeEvents()
-            let e = errnoOf { try h.assign(.adapter, mdev: uuidB, b("5")) } ?? "ok"
-            return [e, h.mx(uuidB)] + h.kernelLines
+            let e = errnoOf { try h.assign(.adapter, mdev: mdevB, b("5")) } ?? "ok"
+            return [e, h.mx(mdevB)] + h.kernelLines
         }
         #expect(r.seed == ["EADDRINUSE", ".0004\n",
                            "Userspace may not re-assign queue 05.0004 already assigned to 62177883-f1bb-47f0-914d-32a22e3a8804"])
@@ -183,22 +184,22 @@ extension APHost {
     @Test(arguments: Profile.allCases) func v18AndV19AreTheSameInBothProfiles(_ profile: Profile) throws {
         var h = try makeHost(adapters: [5, 6], domains: [4], apmask: Bitmap256.all.subtracting(ids([5])), aqmask: .all,
                              profile: profile)
-        try h.mk(uuidA, adapters: [5])
-        try h.assign(.domain, mdev: uuidA, b("4"))
-        try h.mk(uuidB, adapters: [6])
-        #expect(errnoOf { try h.assign(.domain, mdev: uuidB, b("4")) } == "EADDRNOTAVAIL")
-        #expect(errnoOf { try h.assign(.adapter, mdev: uuidA, b("5")) } == nil)
-        #expect(errnoOf { try h.unassign(.adapter, mdev: uuidB, b("7")) } == nil)
+        try h.mk(mdevA, adapters: [5])
+        try h.assign(.domain, mdev: mdevA, b("4"))
+        try h.mk(mdevB, adapters: [6])
+        #expect(errnoOf { try h.assign(.domain, mdev: mdevB, b("4")) } == "EADDRNOTAVAIL")
+        #expect(errnoOf { try h.assign(.adapter, mdev: mdevA, b("5")) } == nil)
+        #expect(errnoOf { try h.unassign(.adapter, mdev: mdevB, b("7")) } == nil)
     }
 
     @Test func v20RemoveWhileInUse() throws {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5], domains: [4], profile: p)
-            try h.mk(uuidA, adapters: [5], domains: [4])
-            try h.start("g", mdev: uuidA)
+            try h.mk(mdevA, adapters: [5], domains: [4])
+            try h.start("g", mdev: mdevA)
             _ = h.takeEvents()
-            let e = errnoOf { try h.removeMdev(uuidA, b("1")) } ?? "ok"
-            return [e, h.vfio.mdevs[uuidA] == nil ? "removed" : "kept", h.guests["g"]?.device?.id ?? "no device",
+            let e = errnoOf { try h.removeMdev(mdevA, b("1")) } ?? "ok"
+            return [e, h.vfio.mdevs[mdevA] == nil ? "removed" : "kept", h.guests["g"]?.device?.id ?? "no device",
                     "\(h.resets(5, 4))"] + h.kernelLines
         }
         #expect(r.seed == ["EBUSY", "kept", "hostdev0", "0"])
@@ -209,8 +210,8 @@ extension APHost {
     @Test func v20InstanceExhaustion() throws {
         let r = try both { p -> String in
             var h = try makeHost(adapters: [5], domains: [4], maxMdevs: 1, profile: p)
-            try h.createMdev(b(uuidA))
-            return errnoOf { try h.createMdev(b(uuidB)) } ?? "ok"
+            try h.createMdev(b(mdevA))
+            return errnoOf { try h.createMdev(b(mdevB)) } ?? "ok"
         }
         #expect(r == Both(seed: "EPERM", upstream: "EUSERS"))
     }
@@ -218,8 +219,8 @@ extension APHost {
     @Test func v21ControlDomainsAgainstTheHostADM() throws {
         let r = try both { p -> String in
             var h = try makeHost(adapters: [5], domains: [4], control: [4], profile: p)
-            try h.mk(uuidA, adapters: [5], domains: [4], control: [4, 5])
-            try h.start("g", mdev: uuidA)
+            try h.mk(mdevA, adapters: [5], domains: [4], control: [4, 5])
+            try h.start("g", mdev: mdevA)
             return IdList.format(h.crycb(of: "g").adm)
         }
         #expect(r == Both(seed: "4,5", upstream: "4"))
@@ -231,11 +232,11 @@ extension APHost {
     @Test func quirkRemovedControlDomainStaysInTheGuestUpstream() throws {
         let r = try both { p -> [String] in
             var h = try makeHost(adapters: [5], domains: [4], control: [4, 5], profile: p)
-            try h.mk(uuidA, adapters: [5], domains: [4], control: [4, 5])
-            try h.start("g", mdev: uuidA)
+            try h.mk(mdevA, adapters: [5], domains: [4], control: [4, 5])
+            try h.start("g", mdev: mdevA)
             try h.removeControlDomain(5)
             let afterRemoval = IdList.format(h.crycb(of: "g").adm)
-            try h.assign(.controlDomain, mdev: uuidA, b("6"))
+            try h.assign(.controlDomain, mdev: mdevA, b("6"))
             return [afterRemoval, IdList.format(h.crycb(of: "g").adm)]
         }
         #expect(r.seed == ["4,5", "4-6"])
@@ -247,8 +248,8 @@ extension APHost {
     /// mdev A has adapter 5, domain 3, control domains 1, 2, 7 (7 not in the LPAR).
     func controlDomainQuirkHost() throws -> APHost {
         var h = try makeHost(adapters: [5, 6], domains: [2, 3], control: [1, 2], profile: .upstream)
-        try h.mk(uuidA, adapters: [5], domains: [3], control: [1, 2, 7])
-        try h.start("g", mdev: uuidA)
+        try h.mk(mdevA, adapters: [5], domains: [3], control: [1, 2, 7])
+        try h.start("g", mdev: mdevA)
         try h.removeControlDomain(1)
         #expect(IdList.format(h.crycb(of: "g").adm) == "1,2")
         return h
@@ -263,8 +264,8 @@ extension APHost {
     func upstreamAssignAndProbeKeepTheGuestsControlDomains(_ step: String, _ guestMatrix: String) throws {
         var h = try controlDomainQuirkHost()
         switch step {
-        case "assign_domain 2": try h.assign(.domain, mdev: uuidA, b("2"))
-        case "assign_adapter 6": try h.assign(.adapter, mdev: uuidA, b("6"))
+        case "assign_domain 2": try h.assign(.domain, mdev: mdevA, b("2"))
+        case "assign_adapter 6": try h.assign(.adapter, mdev: mdevA, b("6"))
         case "bind 05.0003":
             try h.unbindVfio(5, 3)
             try h.bind(driver: "vfio_ap", b("05.0003"))
@@ -274,7 +275,7 @@ extension APHost {
             #expect(h.drv(5, 3) == "vfio_ap")
         }
         #expect(IdList.format(h.crycb(of: "g").adm) == "1,2")
-        #expect(h.gm(uuidA) == guestMatrix)
+        #expect(h.gm(mdevA) == guestMatrix)
     }
 
     /// kernel-reference §4.2, §4.5: only `vfio_ap_mdev_filter_cdoms` re-filters
@@ -284,8 +285,8 @@ extension APHost {
     func upstreamControlDomainRefiltersDropTheLostControlDomain(_ step: String, _ adm: String) throws {
         var h = try controlDomainQuirkHost()
         switch step {
-        case "assign_control_domain 8": try h.assign(.controlDomain, mdev: uuidA, b("8"))
-        case "ap_config 0x04,0x10,0x61": try h.storeAPConfig(mdev: uuidA, b("0x04,0x10,0x61"))
+        case "assign_control_domain 8": try h.assign(.controlDomain, mdev: mdevA, b("8"))
+        case "ap_config 0x04,0x10,0x61": try h.storeAPConfig(mdev: mdevA, b("0x04,0x10,0x61"))
         default: try h.addControlDomain(7)
         }
         #expect(IdList.format(h.crycb(of: "g").adm) == adm)
@@ -312,12 +313,12 @@ extension APHost {
 
     @Test func upstreamResetsOnUnassignWithoutAGuestAndKeepsTheShadowAtRelease() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4], profile: .upstream)
-        try h.mk(uuidA, adapters: [5, 6], domains: [4])
-        try h.unassign(.adapter, mdev: uuidA, b("6"))
+        try h.mk(mdevA, adapters: [5, 6], domains: [4])
+        try h.unassign(.adapter, mdev: mdevA, b("6"))
         #expect(h.resets(6, 4) == 1)
-        try h.start("g", mdev: uuidA)
+        try h.start("g", mdev: mdevA)
         try h.unplugDevice("g", id: "hostdev0")
-        #expect(h.gm(uuidA) == "05.0004\n")
+        #expect(h.gm(mdevA) == "05.0004\n")
         #expect(h.crycb(of: "g") == Matrix())
         #expect(h.resets(5, 4) == 1)
         #expect(h.firmware.records[APQN(5, 4)]?.holdsStateOf == nil)
@@ -335,28 +336,28 @@ extension APHost {
     @Test func apConfigErrorsChangeNothing() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4, 0xab], apmask: Bitmap256.all.subtracting(ids([5])),
                              aqmask: .all, profile: .upstream)
-        try h.mk(uuidA, adapters: [5], domains: [4])
-        try h.mk(uuidB)
+        try h.mk(mdevA, adapters: [5], domains: [4])
+        try h.mk(mdevB)
         let before = HostState(h)
-        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x04,0x08")) } == "EINVAL")
-        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x04,0xz8,0x00")) } == "EINVAL")
-        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x02,0x08,0x00")) } == "EADDRNOTAVAIL")
-        #expect(errnoOf { try h.storeAPConfig(mdev: uuidB, b("0x04,0x08,0x00")) } == "EADDRINUSE")
+        #expect(errnoOf { try h.storeAPConfig(mdev: mdevB, b("0x04,0x08")) } == "EINVAL")
+        #expect(errnoOf { try h.storeAPConfig(mdev: mdevB, b("0x04,0xz8,0x00")) } == "EINVAL")
+        #expect(errnoOf { try h.storeAPConfig(mdev: mdevB, b("0x02,0x08,0x00")) } == "EADDRNOTAVAIL")
+        #expect(errnoOf { try h.storeAPConfig(mdev: mdevB, b("0x04,0x08,0x00")) } == "EADDRINUSE")
         #expect(HostState(h) == before)
         var small = try makeHost(adapters: [5], domains: [4], apxa: false, profile: .upstream)
-        try small.mk(uuidA)
-        #expect(errnoOf { try small.storeAPConfig(mdev: uuidA, b("0x04,0x0000800000000000,0x00")) } == "ENODEV")
+        try small.mk(mdevA)
+        #expect(errnoOf { try small.storeAPConfig(mdev: mdevA, b("0x04,0x0000800000000000,0x00")) } == "ENODEV")
         // Fields past the third and bytes past the 201st are ignored.
-        try h.storeAPConfig(mdev: uuidB, b("0x,0x,0x08,garbage" + String(repeating: "x", count: 300)))
-        #expect(h.vfio.mdevs[uuidB]!.matrix == Matrix(adm: ids([4])))
+        try h.storeAPConfig(mdev: mdevB, b("0x,0x,0x08,garbage" + String(repeating: "x", count: 300)))
+        #expect(h.vfio.mdevs[mdevB]!.matrix == Matrix(adm: ids([4])))
     }
 
     @Test func queueStatusUpstream() throws {
         var h = try makeHost(adapters: [5], domains: [4, 5, 6], profile: .upstream)
-        try h.mk(uuidA, adapters: [5], domains: [4, 5])
+        try h.mk(mdevA, adapters: [5], domains: [4, 5])
         try h.unbindVfio(5, 5)
         try h.bind(driver: "vfio_ap", b("05.0005"))
-        try h.start("g", mdev: uuidA)
+        try h.start("g", mdev: mdevA)
         #expect(h.queueStatus(APQN(5, 4)) == "in use")
         #expect(h.queueStatus(APQN(5, 6)) == "unassigned")
         try h.unplugDevice("g", id: "hostdev0")

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 
@@ -21,7 +22,7 @@ struct SplitMix64: RandomNumberGenerator {
 /// (and undo exactly). Under the seed profile the shadows are also checked against the
 /// SPEC §3 filtering and hot-plug rules, written here from the text.
 @Suite struct PropertyTests {
-    static let uuids = [uuidA, uuidB, uuidC]
+    static let uuids = [mdevA, mdevB, mdevC]
     static let guestNames = ["g0", "g1", "g2"]
 
     func startHost(_ profile: Profile) throws -> APHost {

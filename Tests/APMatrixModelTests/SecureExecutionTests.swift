@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 
@@ -15,8 +16,8 @@ import Testing
     func host(facilities: Facilities = Facilities(), start: Uptime? = 0) throws -> APHost {
         var h = try makeHost(adapters: [2, 4, 6], domains: [5, 6], types: [2: "CEX8P", 4: "CEX8A", 6: "CEX8C"],
                              facilities: facilities)
-        try h.mk(uuidA, adapters: [2, 4, 6], domains: [5, 6])
-        if let start { try h.start("se", mdev: uuidA, secure: true, at: start) }
+        try h.mk(mdevA, adapters: [2, 4, 6], domains: [5, 6])
+        if let start { try h.start("se", mdev: mdevA, secure: true, at: start) }
         _ = h.takeEvents()
         return h
     }
@@ -149,7 +150,7 @@ import Testing
         try h.seBind("se", Self.ep11b, at: 1)
         try h.seBind("se", Self.accel, at: 1)
         _ = h.takeEvents()
-        try h.unassign(.adapter, mdev: uuidA, b("2"))
+        try h.unassign(.adapter, mdev: mdevA, b("2"))
         #expect(seLines(h) == ["guest se: queue 02.0005 SE binding and association 7 lost (queue reset: left the shadow: adapter 02 unassigned)",
                                "guest se: queue 02.0006 SE binding lost (queue reset: left the shadow: adapter 02 unassigned)"])
         #expect(h.resets(2, 5) == 1 && h.firmware.records[Self.ep11]?.seBinding == nil)
@@ -168,7 +169,7 @@ import Testing
         #expect(!h.guests["se"]!.bus.queues.contains(Self.ep11))
         #expect(bindText(h, Self.ep11, at: 6) == "ENODEV")
         // Plugged back: a new device, unbound, and still being reset right after the scan.
-        try h.assign(.adapter, mdev: uuidA, b("2"))
+        try h.assign(.adapter, mdev: mdevA, b("2"))
         try h.scanGuestBus("se", cause: "write to scans", at: 7)
         #expect(bindText(h, Self.ep11, at: 7) == "unbound")
         #expect(associateText(h, Self.ep11, at: 7) == "unassociated")
@@ -182,8 +183,8 @@ import Testing
     @Test func unplugAndReplugBeforeAScanShowTheSameDeviceUnbound() throws {
         var h = try host()
         try h.seBind("se", Self.ep11, at: 1)
-        try h.unassign(.adapter, mdev: uuidA, b("2"))
-        try h.assign(.adapter, mdev: uuidA, b("2"))
+        try h.unassign(.adapter, mdev: mdevA, b("2"))
+        try h.assign(.adapter, mdev: mdevA, b("2"))
         #expect(bindText(h, Self.ep11, at: 2) == "unbound")
         try h.seBind("se", Self.ep11, at: 2)
         #expect(bindText(h, Self.ep11, at: 2) == "bound")
@@ -200,7 +201,7 @@ import Testing
 
     @Test func aGuestThatIsNotSecureHasNoSEState() throws {
         var h = try host(start: nil)
-        try h.start("plain", mdev: uuidA)
+        try h.start("plain", mdev: mdevA)
         #expect(!h.guests["plain"]!.hasAPSB)
         #expect(h.seStates("plain", at: 1).isEmpty)
         #expect(functions(h, Self.ep11, at: 1, guest: "plain") == "0x06000000")
@@ -213,35 +214,35 @@ import Testing
 
     @Test func aSecureGuestNeedsProtectedVirtualization() throws {
         var h = try host(facilities: Facilities(pv: false), start: nil)
-        let e = errorOf { try h.start("se", mdev: uuidA, secure: true) }
+        let e = errorOf { try h.start("se", mdev: mdevA, secure: true) }
         #expect(e?.errno == .invalidArgument)
         #expect(e?.message == "CPU model does not support Protected Virtualization: the host lacks facility pv (the Ultravisor and a host kernel with prot_virt=1), so it cannot run a Secure Execution guest")
         #expect(h.guests.isEmpty)
-        try h.start("plain", mdev: uuidA)
+        try h.start("plain", mdev: mdevA)
         #expect(h.guests["plain"]!.cpu.description == "host,ap=on,apqci=on,apft=on,apqi=on,appv=off,appvi=off")
     }
 
     @Test func withoutAPPVASecureGuestHasNoAPBus() throws {
         var h = try host(facilities: Facilities(appv: false, appvi: false), start: nil)
-        try h.start("se", mdev: uuidA, secure: true)
+        try h.start("se", mdev: mdevA, secure: true)
         let g = h.guests["se"]!
         #expect(!g.hasAPBus && !g.hasAPSB && g.bus.queues.isEmpty)
         #expect(try h.guestView("se").queues.isEmpty)
         #expect(h.events.map(\.line).contains("guest se: a Secure Execution guest without appv has no AP instructions: it sees no AP bus"))
         try h.stopGuest("se")
-        try h.start("plain", mdev: uuidA)
+        try h.start("plain", mdev: mdevA)
         #expect(h.guests["plain"]!.hasAPBus, "appv matters only to a secure guest")
     }
 
     @Test func withoutAPPVIASecureGuestHasNoAPInterrupts() throws {
         var h = try host(start: nil)
-        try h.start("se", mdev: uuidA, cpu: "host,appvi=off", secure: true)
+        try h.start("se", mdev: mdevA, cpu: "host,appvi=off", secure: true)
         #expect(!h.guests["se"]!.apInterrupts && h.guests["se"]!.hasAPSB)
     }
 
     @Test func withoutAPQCIASecureGuestHasNoAPSB() throws {
         var h = try host(start: nil)
-        try h.start("se", mdev: uuidA, cpu: "host,apqci=off", secure: true)
+        try h.start("se", mdev: mdevA, cpu: "host,apqci=off", secure: true)
         #expect(h.guests["se"]!.hasAPBus && !h.guests["se"]!.hasAPSB)
         #expect(errnoOf { try h.seBind("se", Self.ep11, at: 1) } == "ENODEV")
     }
@@ -274,7 +275,7 @@ import Testing
     @Test func aBindingOfAQueueOutsideTheGuestIsAStateTheKernelCannotReach() throws {
         var h = try host()
         try h.seBind("se", Self.ep11, at: 1)
-        try h.unassign(.domain, mdev: uuidA, b("6"))
+        try h.unassign(.domain, mdev: mdevA, b("6"))
         var doc = try JSONSerialization.jsonObject(with: JSONEncoder().encode(h)) as! [String: Any]
         var records = doc["queueRecords"] as! [[String: Any]]
         let i = records.firstIndex { $0["apqn"] as? String == "02.0006" }!

@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 
@@ -9,9 +10,9 @@ import Testing
     /// and 05.0007 and is used by g1, which put state into 05.0004; mdev B is empty.
     func host() throws -> APHost {
         var h = try makeHost(adapters: [5, 6], domains: [4, 7], types: [6: "CEX7P"], restrictions: [6: [4]])
-        try h.mk(uuidA, adapters: [5], domains: [4, 7], control: [4])
-        try h.mk(uuidB)
-        try h.start("g1", mdev: uuidA, cpu: "host,apqi=off")
+        try h.mk(mdevA, adapters: [5], domains: [4, 7], control: [4])
+        try h.mk(mdevB)
+        try h.start("g1", mdev: mdevA, cpu: "host,apqi=off")
         try h.putHeldState("g1", APQN(5, 4), "key-1")
         try h.storeMask(.aqmask, b("+9"))
         try h.unbind(driver: "vfio_ap", b("06.0004"))
@@ -39,12 +40,12 @@ import Testing
         let h = try host()
         let back = try JSONDecoder().decode(APHost.self, from: JSONEncoder().encode(h))
         #expect(back == h)
-        #expect(back.vfio.mdevsInOrder.map(\.uuid) == [uuidA, uuidB])
-        #expect(back.vfio.mdevs[uuidB]?.iommuGroup == 1)
+        #expect(back.vfio.mdevsInOrder.map(\.uuid) == [mdevA, mdevB])
+        #expect(back.vfio.mdevs[mdevB]?.iommuGroup == 1)
         #expect(back.guests["g1"]?.cpu.description == "host,ap=on,apqci=on,apft=on,apqi=off,appv=on,appvi=on")
         #expect(back.firmware.records[APQN(5, 4)]?.heldState == "key-1")
         #expect(back.bus.queues[APQN(6, 4)]?.driver == nil)
-        #expect(back.bus.aqmask.hexString == mask("0040"))
+        #expect(back.bus.aqmask.hexString == maskHex("0040"))
     }
 
     @Test func theDocumentIsReadable() throws {
@@ -69,20 +70,20 @@ import Testing
             d["mdevs"] = list
         }
         let cases: [(String, [String: Any])] = [
-            ("apqn-in-two-mdevs: queue 05.0004 is assigned to mdevs \(uuidA) and \(uuidB)",
+            ("apqn-in-two-mdevs: queue 05.0004 is assigned to mdevs \(mdevA) and \(mdevB)",
              edited { d in mdev(&d, 1) { $0["matrix"] = ["apm": "5", "aqm": "4", "adm": ""] } }),
-            ("assigned-reserved: queue 05.0004 is assigned to mdev \(uuidA) and reserved for the host",
+            ("assigned-reserved: queue 05.0004 is assigned to mdev \(mdevA) and reserved for the host",
              edited { d in
                  var bus = d["bus"] as! [String: Any]
                  bus["apmask"] = "5"
                  bus["aqmask"] = "4"
                  d["bus"] = bus
              }),
-            ("crycb-subset: guest g1: CRYCB APM 5,6 AQM 4,7 ADM 4 is not within mdev \(uuidA)'s assignment APM 5 AQM 4,7 ADM 4",
+            ("crycb-subset: guest g1: CRYCB APM 5,6 AQM 4,7 ADM 4 is not within mdev \(mdevA)'s assignment APM 5 AQM 4,7 ADM 4",
              edited { d in mdev(&d, 0) { $0["shadow"] = ["apm": "5-6", "aqm": "4,7", "adm": "4"] } }),
-            ("iommu-group: mdevs \(uuidA) and \(uuidB) share iommu group 0",
+            ("iommu-group: mdevs \(mdevA) and \(mdevB) share iommu group 0",
              edited { d in mdev(&d, 1) { $0["iommuGroup"] = 0 } }),
-            ("shadow: mdev \(uuidB) has a shadow CRYCB but no guest",
+            ("shadow: mdev \(mdevB) has a shadow CRYCB but no guest",
              edited { d in mdev(&d, 1) { $0["shadow"] = ["apm": "", "aqm": "", "adm": "4"] } }),
             ("state-leak: queue 05.0007 holds state of guest g2 but belongs to guest g1",
              edited { d in

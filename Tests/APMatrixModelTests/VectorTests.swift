@@ -1,4 +1,5 @@
 import APMatrixModel
+import APMatrixTesting
 import Testing
 
 /// kernel-reference §8 vectors not covered by the topic suites (those carry
@@ -24,12 +25,12 @@ import Testing
 
     @Test func v15SeedUnassignDoesNotReplug() throws {
         var h = try makeHost(adapters: [5, 6], domains: [4, 0x47])
-        try h.mk(uuidA, adapters: [5, 6], domains: [4, 0x47])
+        try h.mk(mdevA, adapters: [5, 6], domains: [4, 0x47])
         try h.unbind(driver: "vfio_ap", b("06.0047"))
-        try h.start("g1", mdev: uuidA)
-        #expect(h.gm(uuidA) == "05.0004\n05.0047\n")
-        try h.unassign(.domain, mdev: uuidA, b("0x47"))
-        #expect(h.gm(uuidA) == "05.0004\n")
+        try h.start("g1", mdev: mdevA)
+        #expect(h.gm(mdevA) == "05.0004\n05.0047\n")
+        try h.unassign(.domain, mdev: mdevA, b("0x47"))
+        #expect(h.gm(mdevA) == "05.0004\n")
         #expect(h.resets(5, 0x47) == 1 && h.resets(6, 4) == 0)
     }
 
@@ -40,19 +41,19 @@ import Testing
         var h = try APHost(.seedExample)
         try h.storeMask(.apmask, b("-5,-6\n"))
         try h.storeMask(.aqmask, b("-4,-0x47,-0xab,-0xff\n"))
-        try h.mk(uuidA)
-        try h.assign(.adapter, mdev: uuidA, b("5"))
-        try h.assign(.adapter, mdev: uuidA, b("6"))
-        try h.assign(.domain, mdev: uuidA, b("4"))
-        try h.assign(.domain, mdev: uuidA, b("0xab"))
-        try h.mk(uuidB)
-        try h.assign(.adapter, mdev: uuidB, b("5"))
-        try h.assign(.domain, mdev: uuidB, b("0x47"))
-        try h.assign(.domain, mdev: uuidB, b("0xff"))
-        try h.mk(uuidC)
-        try h.assign(.adapter, mdev: uuidC, b("6"))
-        try h.assign(.domain, mdev: uuidC, b("0x47"))
-        try h.assign(.domain, mdev: uuidC, b("0xff"))
+        try h.mk(mdevA)
+        try h.assign(.adapter, mdev: mdevA, b("5"))
+        try h.assign(.adapter, mdev: mdevA, b("6"))
+        try h.assign(.domain, mdev: mdevA, b("4"))
+        try h.assign(.domain, mdev: mdevA, b("0xab"))
+        try h.mk(mdevB)
+        try h.assign(.adapter, mdev: mdevB, b("5"))
+        try h.assign(.domain, mdev: mdevB, b("0x47"))
+        try h.assign(.domain, mdev: mdevB, b("0xff"))
+        try h.mk(mdevC)
+        try h.assign(.adapter, mdev: mdevC, b("6"))
+        try h.assign(.domain, mdev: mdevC, b("0x47"))
+        try h.assign(.domain, mdev: mdevC, b("0xff"))
         return h
     }
 
@@ -66,19 +67,19 @@ import Testing
         // Adapters 4 and 7 keep every other domain for the host.
         #expect(h.drv(4, 0) == "cex4queue" && h.drv(7, 0x0f) == "cex4queue")
         #expect(h.drv(4, 4) == "vfio_ap" && h.drv(5, 0) == "vfio_ap")
-        #expect(h.mx(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
-        #expect(h.mx(uuidB) == "05.0047\n05.00ff\n")
-        #expect(h.mx(uuidC) == "06.0047\n06.00ff\n")
+        #expect(h.mx(mdevA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
+        #expect(h.mx(mdevB) == "05.0047\n05.00ff\n")
+        #expect(h.mx(mdevC) == "06.0047\n06.00ff\n")
     }
 
     @Test func seedExampleThreeGuests() throws {
         var h = try seedExampleHost()
-        try h.start("Guest1", mdev: uuidA, cpu: "host,ap=on,apqci=on,apft=on,apqi=on")
-        try h.start("Guest2", mdev: uuidB, cpu: "host,ap=on,apqci=on,apft=on,apqi=on")
-        try h.start("Guest3", mdev: uuidC, cpu: "host,ap=on,apqci=on,apft=on,apqi=on")
-        #expect(h.gm(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
-        #expect(h.gm(uuidB) == "05.0047\n05.00ff\n")
-        #expect(h.gm(uuidC) == "06.0047\n06.00ff\n")
+        try h.start("Guest1", mdev: mdevA, cpu: "host,ap=on,apqci=on,apft=on,apqi=on")
+        try h.start("Guest2", mdev: mdevB, cpu: "host,ap=on,apqci=on,apft=on,apqi=on")
+        try h.start("Guest3", mdev: mdevC, cpu: "host,ap=on,apqci=on,apft=on,apqi=on")
+        #expect(h.gm(mdevA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
+        #expect(h.gm(mdevB) == "05.0047\n05.00ff\n")
+        #expect(h.gm(mdevC) == "06.0047\n06.00ff\n")
         let g1 = try h.guestView("Guest1"), g2 = try h.guestView("Guest2"), g3 = try h.guestView("Guest3")
         #expect(g1.cards.map(\.id) == [5, 6])
         #expect(g1.queues.map(\.description) == ["05.0004", "05.00ab", "06.0004", "06.00ab"])
@@ -87,20 +88,20 @@ import Testing
         #expect(g3.cards.map(\.id) == [6])
         #expect(g3.queues.map(\.description) == ["06.0047", "06.00ff"])
         // The mdev cannot be removed while its guest runs.
-        #expect(errnoOf { try h.removeMdev(uuidA, b("1")) } == "EBUSY")
+        #expect(errnoOf { try h.removeMdev(mdevA, b("1")) } == "EBUSY")
         // Shut Guest1 down, then the mdev may be removed.
         try h.stopGuest("Guest1")
-        #expect(errnoOf { try h.removeMdev(uuidA, b("1")) } == nil)
-        #expect(h.gm(uuidB) == "05.0047\n05.00ff\n")
+        #expect(errnoOf { try h.removeMdev(mdevA, b("1")) } == nil)
+        #expect(h.gm(mdevB) == "05.0047\n05.00ff\n")
     }
 
     @Test func seedExampleMaskChangeTakingAssignedQueues() throws {
         var h = try seedExampleHost()
-        try h.start("Guest1", mdev: uuidA)
+        try h.start("Guest1", mdev: mdevA)
         // Giving adapters 5 and 6 back to the host reserves none of the
         // assigned APQNs (their domains are clear in aqmask).
         #expect(errnoOf { try h.storeMask(.apmask, b("+5,+6")) } == nil)
-        #expect(h.gm(uuidA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
+        #expect(h.gm(mdevA) == "05.0004\n05.00ab\n06.0004\n06.00ab\n")
         _ = h.takeEvents()
         let before = HostState(h)
         #expect(errnoOf { try h.storeMask(.aqmask, b("+4,+0x47,+0xab,+0xff")) } == "EADDRINUSE")
@@ -111,7 +112,7 @@ import Testing
             "Userspace may not re-assign queue 06.00ab already assigned to 62177883-f1bb-47f0-914d-32a22e3a8804",
             "Userspace may not re-assign queue 05.0047 already assigned to cef03c3c-903d-4ecc-9a83-40694cb8aee4",
             "Userspace may not re-assign queue 05.00ff already assigned to cef03c3c-903d-4ecc-9a83-40694cb8aee4",
-            inUse("06.0047", uuidC), inUse("06.00ff", uuidC),
+            inUse("06.0047", mdevC), inUse("06.00ff", mdevC),
         ])
         #expect(HostState(h) == before)
         #expect(h.bus.aqmask.hexString == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe")

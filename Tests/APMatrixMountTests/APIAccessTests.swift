@@ -4,6 +4,7 @@
 // cannot write, over TCP (no token) and over a unix socket (SO_PEERCRED);
 // root's CLI finds the token by itself; the page's token becomes a cookie.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -23,7 +24,7 @@ let apmaskWrite = #"-X POST -H 'Content-Type: application/json' -d '{"path":"bus
 extension MountTests {
     @Suite struct APIAccess {
         @Test func overTCPAChangeNeedsTheToken() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let file = s.tokenFile
             var st = stat()
@@ -55,7 +56,7 @@ extension MountTests {
         /// The URL serve prints gives the page its token as an HttpOnly,
         /// SameSite=Strict cookie, accepted from the daemon's own page only.
         @Test func thePageKeepsTheTokenInACookie() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let printed = try #require(s.process.stderrText.range(of: s.server + "/?token="), "\(s.process.stderrText)")
             let token = String(s.process.stderrText[printed.upperBound...].prefix(64))

@@ -4,6 +4,7 @@
 
 import APMatrixModel
 import APMatrixRuntime
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -158,7 +159,7 @@ extension MountTests {
         /// and no write to `scans`, a hot plug reaches the guest's tree within
         /// one scan upstream; the seed's guest does not see it.
         @Test(arguments: ["upstream", "seed"]) func hotPlugReachesTheGuestTree(_ profile: String) throws {
-            let s = try GuestServe(profile: profile)
+            let s = try ServeProcess(profile: profile)
             let g = s.base + "/g1"
             defer { s.finish(guestDirs: [g]) }
             let u = "11111111-1111-4111-8111-111111111111"
@@ -196,7 +197,8 @@ extension MountTests {
             // The host bus's own events in the log: the mask change, then bindings complete at the next scan.
             #expect(sh("echo 1 > \(q(s.sys))/bus/ap/scans").status == 0)
             let dmesg = try s.cli("dmesg")
-            let uevents = dmesg.stdout.split(separator: "\n").filter { $0.contains("] uevent ") }.map { $0.split(separator: "]", maxSplits: 1)[1] }
+            let uevents = dmesg.stdout.split(separator: "\n").filter { $0.contains("] uevent ") && $0.contains(" /devices/ap (ap)") }
+                .map { $0.split(separator: "]", maxSplits: 1)[1] }
             #expect(uevents == (upstream ? [
                 " uevent change /devices/ap (ap): APMASK=0x0000000000000000000000000000000000000000000000000000000000000000\\n",
                 " uevent change /devices/ap (ap): BINDINGS=complete COMPLETECOUNT=2",

@@ -2,6 +2,7 @@
 // the real mdevctl in a private mount namespace (the recipe of MdevctlTests).
 
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -36,17 +37,17 @@ extension MountTests {
             try withMount { m in
                 try applyV4Masks(m)
                 // an active device holds 05.0004
-                try createMdev(m, uuid1)
-                #expect(writeAttr(m.mdev(uuid1) + "/assign_adapter", "5") == .ok)
-                #expect(writeAttr(m.mdev(uuid1) + "/assign_domain", "4") == .ok)
+                try createMdev(m, uuidA)
+                #expect(writeAttr(m.mdev(uuidA) + "/assign_adapter", "5") == .ok)
+                #expect(writeAttr(m.mdev(uuidA) + "/assign_domain", "4") == .ok)
 
                 // define --auto sharing 05.0004 with the active device: refused, nothing defined
                 let share = try etc.jsonFile("share", start: "auto", [("assign_adapter", "5"), ("assign_domain", "4")])
-                let r1 = mdevctl(m, etc, "define -u \(uuid2) -p matrix --jsonfile \(q(share))")
+                let r1 = mdevctl(m, etc, "define -u \(uuidB) -p matrix --jsonfile \(q(share))")
                 #expect(r1.status != 0, "\(r1)")
-                #expect(r1.stderr.contains("refusing to define mdev \(uuid2)"), "\(r1)")
-                #expect(r1.stderr.contains("assign_domain 4: EADDRINUSE: assign_domain: queue 05.0004 is already assigned to mdev \(uuid1)"), "\(r1)")
-                #expect(access(etc.config(uuid2), F_OK) != 0, "the refused config was written")
+                #expect(r1.stderr.contains("refusing to define mdev \(uuidB)"), "\(r1)")
+                #expect(r1.stderr.contains("assign_domain 4: EADDRINUSE: assign_domain: queue 05.0004 is already assigned to mdev \(uuidA)"), "\(r1)")
+                #expect(access(etc.config(uuidB), F_OK) != 0, "the refused config was written")
 
                 // a good autostart device passes
                 let good = try etc.jsonFile("good", start: "auto", [("assign_adapter", "6"), ("assign_domain", "0x47")])
@@ -89,13 +90,13 @@ extension MountTests {
         @Test func otherTypesExitTwoAndGetAttributesReportsTheActiveDevice() throws {
             let exe = try apmatrixExecutable()
             try withMount { m in
-                let other = sh("echo '{}' | \(q(exe)) mdevctl-callout -t i915-GVTg_V5_4 -e pre -a start -s none -u \(uuid1) -p 0000:00:02.0")
+                let other = sh("echo '{}' | \(q(exe)) mdevctl-callout -t i915-GVTg_V5_4 -e pre -a start -s none -u \(uuidA) -p 0000:00:02.0")
                 #expect(other.status == 2, "\(other)")
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
-                #expect(writeAttr(m.mdev(uuid1) + "/assign_adapter", "5") == .ok)
-                #expect(writeAttr(m.mdev(uuid1) + "/assign_domain", "0x47") == .ok)
-                let get = sh("\(q(exe)) mdevctl-callout --sysfs \(q(m.root)) -t vfio_ap-passthrough -e get -a attributes -s none -u \(uuid1) -p matrix")
+                try createMdev(m, uuidA)
+                #expect(writeAttr(m.mdev(uuidA) + "/assign_adapter", "5") == .ok)
+                #expect(writeAttr(m.mdev(uuidA) + "/assign_domain", "0x47") == .ok)
+                let get = sh("\(q(exe)) mdevctl-callout --sysfs \(q(m.root)) -t vfio_ap-passthrough -e get -a attributes -s none -u \(uuidA) -p matrix")
                 #expect(get.status == 0, "\(get)")
                 let attrs = try JSONSerialization.jsonObject(with: Data(get.stdout.utf8)) as? [[String: String]]
                 #expect(attrs == [["assign_adapter": "0x05"], ["assign_domain": "0x47"]], "\(get)")

@@ -3,6 +3,7 @@
 // queue attributes of the kernel, driver-core files and links, no vfio_ap
 // module loaded and nothing of apmatrix's. No mount is read.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -108,7 +109,7 @@ extension MountTests {
                 """, "\(c.hostText)")
 
             // Served, the files a host file decides read as on the LPAR.
-            let s = try GuestServe(host: c.hostFile)
+            let s = try ServeProcess(host: c.hostFile)
             defer { s.finish(guestDirs: []) }
             let files = ["bus/ap/apmask", "bus/ap/aqmask", "bus/ap/ap_adapter_mask", "bus/ap/ap_usage_domain_mask",
                          "bus/ap/ap_control_domain_mask", "bus/ap/ap_max_adapter_id", "bus/ap/ap_max_domain_id", "bus/ap/ap_domain",

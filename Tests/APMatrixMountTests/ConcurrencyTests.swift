@@ -4,6 +4,7 @@
 
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -62,7 +63,7 @@ extension MountTests {
         @Test func concurrentWritersKeepTheInvariants() throws {
             try withMount(.seedExample) { m in
                 try applyV4Masks(m)
-                let uuids = [uuid1, uuid2, uuid3, "0d5f7a2c-1111-4c3b-8e9f-a1b2c3d4e5f6"]
+                let uuids = [uuidA, uuidB, uuid3, "0d5f7a2c-1111-4c3b-8e9f-a1b2c3d4e5f6"]
                 for u in uuids { try createMdev(m, u) }
                 let scriptDir = try makeTempDir("apmatrix-mt-script")
                 defer { _ = sh("rm -rf \(q(scriptDir))") }

@@ -2,6 +2,7 @@
 // the daemon at any moment, with one writer or eight; guests, mdev order and
 // QMP sockets come back after a restart; an idle host writes nothing.
 
+import APMatrixTesting
 import CSQLite
 import Foundation
 import Glibc
@@ -67,7 +68,7 @@ extension MountTests {
             var (p, address) = try startStateServe(dir, state: state)
             serve = p
             let cli = try apmatrixExecutable()
-            let u = uuid1
+            let u = uuidA
             #expect(writeAttr(dir + "/bus/ap/aqmask", "-0-255") == .ok)
             #expect(writeAttr(dir + "/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", u) == .ok)
             #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(u)/assign_adapter", "5") == .ok)
@@ -122,7 +123,7 @@ extension MountTests {
             let cli = try apmatrixExecutable(), server = try #require(address)
             #expect(writeAttr(dir + "/bus/ap/aqmask", "0x0") == .ok)
             #expect(writeAttr(dir + "/bus/ap/apmask", "0x0") == .ok)
-            for (i, u) in [uuid1, uuid2, uuid3].enumerated() {
+            for (i, u) in [uuidA, uuidB, uuid3].enumerated() {
                 #expect(writeAttr(dir + "/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", u) == .ok)
                 #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(u)/assign_adapter", "\(i)") == .ok)
                 #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(u)/assign_domain", "4") == .ok)
@@ -162,7 +163,7 @@ extension MountTests {
             #expect(storageWrites() == written, "the daemon wrote to storage while the host was idle")
             #expect(cat(base + "/g0/bus/ap/scans") != "1\n", "the guest's bus scanned in the meantime")
             // and a change is seen: the count works
-            #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(uuid1)/assign_domain", "5") == .ok)
+            #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(uuidA)/assign_domain", "5") == .ok)
             #expect(dataVersion() == version + 1)
             p.signal(SIGTERM)
             #expect(p.reap(timeout: 15) == 0, "stderr: \(p.stderrText)")

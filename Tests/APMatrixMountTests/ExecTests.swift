@@ -3,6 +3,7 @@
 // and the machine's own /sys, /etc/mdevctl.d, /etc/udev/rules.d and /run/lock
 // untouched. No test makes a namespace by hand: exec alone does.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -33,21 +34,18 @@ struct RealMachine: Equatable, CustomStringConvertible {
     var description: String { mounts.joined(separator: "\n") + "\n" + files }
 }
 
-/// The private root of a GuestServe (no state file): `$APMATRIX_RUN_DIR/hosts/`
+/// The private root of a ServeProcess (no state file): `$APMATRIX_RUN_DIR/hosts/`
 /// and the mount point as systemd-escape writes it (mkdtemp's suffix needs no escaping).
-func privateRoot(_ s: GuestServe) -> String {
+func privateRoot(_ s: ServeProcess) -> String {
     let suffix = s.base.dropFirst("/tmp/apmatrix-mt.".count)
     return s.base + "/run/hosts/tmp-apmatrix\\x2dmt.\(suffix)-sys"
 }
 
-let execUUID1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
-let execUUID2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
-
 extension MountTests {
     @Suite struct Exec {
         /// The seed example with adapters 5, 6 and domains 4, 0x47, 0xab, 0xff free for vfio_ap (V4).
-        func seedHost() throws -> GuestServe {
-            let s = try GuestServe(host: packageRoot() + "/hosts/seed-example.json")
+        func seedHost() throws -> ServeProcess {
+            let s = try ServeProcess(host: packageRoot() + "/hosts/seed-example.json")
             let r = sh("echo -5,-6 > \(q(s.sys))/bus/ap/apmask && echo -4,-0x47,-0xab,-0xff > \(q(s.sys))/bus/ap/aqmask")
             #expect(r.status == 0, "\(r)")
             return s
@@ -59,7 +57,7 @@ extension MountTests {
             let s = try seedHost()
             defer { s.finish(guestDirs: []) }
             func mdevctl(_ args: String) throws -> ShellResult { try s.cli("exec -- mdevctl \(args)") }
-            let u = execUUID1
+            let u = uuidA
 
             let types = try mdevctl("types")
             #expect(types.status == 0 && trimmed(types.stdout) == """
@@ -103,7 +101,7 @@ extension MountTests {
         }
 
         @Test func printPathsNamesEveryBinding() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let r = try s.cli("exec --print-paths")
             let root = privateRoot(s)
@@ -129,12 +127,12 @@ extension MountTests {
             defer { s.finish(guestDirs: [kept]) }
             let M = s.sys + "/devices/vfio_ap/matrix"
             let setup = sh("""
-                set -e; echo \(execUUID1) > \(q(M))/mdev_supported_types/vfio_ap-passthrough/create
-                for a in 5 6; do echo $a > \(q(M))/\(execUUID1)/assign_adapter; done
-                for d in 4 0x47; do echo $d > \(q(M))/\(execUUID1)/assign_domain; done
+                set -e; echo \(uuidA) > \(q(M))/mdev_supported_types/vfio_ap-passthrough/create
+                for a in 5 6; do echo $a > \(q(M))/\(uuidA)/assign_adapter; done
+                for d in 4 0x47; do echo $d > \(q(M))/\(uuidA)/assign_domain; done
                 """)
             #expect(setup.status == 0, "\(setup)")
-            #expect(try s.cli("guest start guest1 --device vfio-ap,sysfsdev=\(M)/\(execUUID1),id=hostdev0").status == 0)
+            #expect(try s.cli("guest start guest1 --device vfio-ap,sysfsdev=\(M)/\(uuidA),id=hostdev0").status == 0)
             let paths = try s.cli("exec --guest guest1 --print-paths")
             #expect(paths.stdout.hasPrefix("/sys               (guest1's tree, mounted for the duration of COMMAND)\n"
                                            + "/etc/mdevctl.d     \(privateRoot(s))/guests/guest1/etc/mdevctl.d\n"), "\(paths)")
@@ -155,7 +153,7 @@ extension MountTests {
         }
 
         @Test func exitStatusStdoutAndStderrPassThrough() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let failing = try s.cli("exec -- sh -c 'echo out; echo oops >&2; exit 3'")
             #expect(failing.status == 3 && failing.stdout == "out\n" && failing.stderr == "oops\n", "\(failing)")
@@ -172,7 +170,7 @@ extension MountTests {
         }
 
         @Test func signalsSentToExecReachTheCommand() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let p = try Spawned([try apmatrixExecutable(), "exec", "--server", s.server, "--", "sh", "-c",
                                  "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done"])
@@ -184,22 +182,22 @@ extension MountTests {
 
         @Test func twoHostsKeepTheirDefinitionsApart() throws {
             let before = RealMachine.record()
-            let a = try GuestServe(host: packageRoot() + "/hosts/seed-example.json"), b = try GuestServe()
+            let a = try ServeProcess(host: packageRoot() + "/hosts/seed-example.json"), b = try ServeProcess()
             defer { a.finish(guestDirs: []); b.finish(guestDirs: []) }
-            #expect(try a.cli("exec -- mdevctl define -u \(execUUID1) -p matrix -t vfio_ap-passthrough").status == 0)
-            #expect(try b.cli("exec -- mdevctl define -u \(execUUID2) -p matrix -t vfio_ap-passthrough").status == 0)
+            #expect(try a.cli("exec -- mdevctl define -u \(uuidA) -p matrix -t vfio_ap-passthrough").status == 0)
+            #expect(try b.cli("exec -- mdevctl define -u \(uuidB) -p matrix -t vfio_ap-passthrough").status == 0)
             // Both at once: each sees its own /sys and its own definitions.
             let both = sh("""
                 APMATRIX_SERVER=\(q(a.server)) \(q(try apmatrixExecutable())) exec -- sh -c 'sleep 0.5; mdevctl list -d; ls /sys/devices/ap | head -1' > \(q(a.base))/out &
                 APMATRIX_SERVER=\(q(b.server)) \(q(try apmatrixExecutable())) exec -- sh -c 'sleep 0.5; mdevctl list -d; ls /sys/devices/ap | head -1' > \(q(b.base))/out &
                 wait; cat \(q(a.base))/out \(q(b.base))/out | sed '/^$/d'
                 """, timeout: 40)
-            #expect(both.stdout == "\(execUUID1) matrix vfio_ap-passthrough manual\ncard04\n\(execUUID2) matrix vfio_ap-passthrough manual\ncard00\n", "\(both)")
+            #expect(both.stdout == "\(uuidA) matrix vfio_ap-passthrough manual\ncard04\n\(uuidB) matrix vfio_ap-passthrough manual\ncard00\n", "\(both)")
             #expect(RealMachine.record() == before)
         }
 
         @Test func refusedWithoutRootOrWithoutTheRightToMakeANamespace() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             defer { s.finish(guestDirs: []) }
             let exe = try apmatrixExecutable()
             let user = sh("setpriv --reuid=65534 --regid=65534 --clear-groups -- \(q(exe)) exec --server \(q(s.server)) -- touch /sys/x")

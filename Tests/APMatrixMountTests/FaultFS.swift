@@ -11,6 +11,7 @@
 // state database keeps its WAL index there, as in production. The kernel's
 // page cache of the mount goes with the power: the mount is made anew.
 
+import APMatrixTesting
 import CFuse
 import Glibc
 import Synchronization

@@ -1,6 +1,7 @@
 // The libfuse3 operations of FaultFS: the namespace passes through to the
 // backing directory, file data lives in memory until fsync.
 
+import APMatrixTesting
 import CFuse
 import Glibc
 

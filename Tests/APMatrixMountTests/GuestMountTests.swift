@@ -3,53 +3,10 @@
 // plug and unplug after a write to `scans`, CPU model variants, several
 // guests at once, and every guest mount gone on guest stop and serve exit.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
-
-/// A running `apmatrix serve` with its API address, for CLI commands. Its
-/// run directory (its token, `apmatrix exec`'s directories) is under
-/// `base`, never /run; its CLI commands look there.
-final class GuestServe {
-    let base: String
-    let sys: String
-    let process: Spawned
-    let server: String
-
-    /// `isolated`: in a mount namespace of its own, so that no tree it
-    /// mounts where a request says is seen outside it.
-    init(host: String? = nil, profile: String? = nil, isolated: Bool = false, arguments: [String] = []) throws {
-        base = try makeTempDir()
-        sys = base + "/sys"
-        process = try startServe(sys, host: host, profile: profile,
-                                 prefix: isolated ? ["/usr/bin/unshare", "--mount", "--propagation", "private"] : [],
-                                 arguments: arguments, environment: ["APMATRIX_RUN_DIR": base + "/run"])
-        guard let ready = process.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http") else {
-            cleanupServe(process, sys)
-            throw TestFailure("serve is not ready: \(process.stdoutText) \(process.stderrText)")
-        }
-        server = String(ready.dropFirst("ready ".count))
-    }
-
-    /// The daemon's run directory: its token file, its private root.
-    var runDirectory: String { base + "/run" }
-
-    /// The daemon's write token file (`TokenFile`).
-    var tokenFile: String { runDirectory + "/" + server.dropFirst("http://".count) + ".token" }
-
-    /// `apmatrix ARGS` against this daemon.
-    func cli(_ args: String) throws -> ShellResult {
-        sh("APMATRIX_SERVER=\(q(server)) APMATRIX_RUN_DIR=\(q(runDirectory)) \(q(try apmatrixExecutable())) \(args)", timeout: 30)
-    }
-
-    /// Stops serve (SIGTERM) and removes every directory; lazily unmounts leftovers.
-    func finish(guestDirs: [String]) {
-        if process.status == nil { process.signal(SIGTERM); process.reap(timeout: 15) }
-        for d in guestDirs { cleanupServe(nil, d) }
-        cleanupServe(process, sys)
-        _ = sh("rm -rf \(q(base))")
-    }
-}
 
 extension MountTests {
     @Suite struct GuestMounts {
@@ -58,7 +15,7 @@ extension MountTests {
         static let u3 = "49f9c6d3-6a8c-4d27-bd57-fa4d7ae7a3e6"
 
         /// The README walk-through's setup: V4 masks, three mdevs on adapters 5 and 6.
-        func seedSetup(_ s: GuestServe) {
+        func seedSetup(_ s: ServeProcess) {
             let M = s.sys + "/devices/vfio_ap/matrix"
             let r = sh("""
                 set -e; cd \(q(s.sys))
@@ -73,7 +30,7 @@ extension MountTests {
         }
 
         @Test func seedGuestsHotPlugUnplugAndCleanup() throws {
-            let s = try GuestServe(host: packageRoot() + "/hosts/seed-example.json")
+            let s = try ServeProcess(host: packageRoot() + "/hosts/seed-example.json")
             let g = (1...3).map { s.base + "/guest\($0)" }
             defer { s.finish(guestDirs: g) }
             seedSetup(s)
@@ -137,7 +94,7 @@ extension MountTests {
         }
 
         @Test func cpuModelVariantsAndConcurrentMountsAllGoOnServeExit() throws {
-            let s = try GuestServe()
+            let s = try ServeProcess()
             let names = ["noft", "noqci", "noqi", "noap"]
             let g = names.map { s.base + "/" + $0 }
             defer { s.finish(guestDirs: g) }

@@ -4,6 +4,7 @@
 
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -51,7 +52,7 @@ extension MountTests {
                         Device API: vfio-ap
                         Name: VFIO AP Passthrough Device
                     """, "\(r)")
-                try createMdev(m, uuid1)
+                try createMdev(m, uuidA)
                 let r2 = mdevctl(m, etc, "types")
                 #expect(r2.stdout.contains("Available instances: 65535"), "\(r2)")
             }
@@ -62,7 +63,7 @@ extension MountTests {
             defer { etc.remove() }
             try withMount { m in
                 try applyV4Masks(m)
-                let u = uuid1
+                let u = uuidA
                 let def = mdevctl(m, etc, "define -u \(u) -p matrix -t vfio_ap-passthrough")
                 #expect(def.status == 0, "\(def)")
                 #expect(access(etc.config(u), F_OK) == 0, "define wrote no config")
@@ -126,7 +127,7 @@ extension MountTests {
             defer { etc.remove() }
             try withMount(profile: .upstream) { m in
                 try applyV4Masks(m)
-                let u = uuid1
+                let u = uuidA
                 #expect(mdevctl(m, etc, "define -u \(u) -p matrix -t vfio_ap-passthrough").status == 0)
                 let config = "0x0600000000000000000000000000000000000000000000000000000000000000,"
                     + "0x0800000000000000010000000000000000000000000000000000000000000000,"
@@ -155,7 +156,7 @@ extension MountTests {
             defer { etc.remove() }
             try withMount { m in
                 try applyV4Masks(m)
-                let u = uuid2
+                let u = uuidB
                 #expect(mdevctl(m, etc, "define -u \(u) -p matrix -t vfio_ap-passthrough").status == 0)
                 // adapter 4 with domain 0: 04.0000 is reserved for the host -> EADDRNOTAVAIL
                 #expect(mdevctl(m, etc, "modify -u \(u) --addattr assign_adapter --value 4").status == 0)
@@ -176,9 +177,9 @@ extension MountTests {
                 #expect(list.status == 0 && trimmed(list.stdout).isEmpty, "\(list)")
 
                 // a sharing conflict fails the same way (EADDRINUSE)
-                try createMdev(m, uuid1)
-                #expect(writeAttr(m.mdev(uuid1) + "/assign_adapter", "5") == .ok)
-                #expect(writeAttr(m.mdev(uuid1) + "/assign_domain", "4") == .ok)
+                try createMdev(m, uuidA)
+                #expect(writeAttr(m.mdev(uuidA) + "/assign_adapter", "5") == .ok)
+                #expect(writeAttr(m.mdev(uuidA) + "/assign_domain", "4") == .ok)
                 let u3 = uuid3
                 #expect(mdevctl(m, etc, "define -u \(u3) -p matrix -t vfio_ap-passthrough").status == 0)
                 #expect(mdevctl(m, etc, "modify -u \(u3) --addattr assign_domain --value 4").status == 0)
@@ -186,7 +187,7 @@ extension MountTests {
                 let start3 = mdevctl(m, etc, "start -u \(u3)")
                 #expect(start3.status != 0 && start3.stderr.contains("Address already in use"), "\(start3)")
                 #expect(statErrno(m.mdev(u3)) == ENOENT)
-                #expect(cat(m.mdev(uuid1) + "/matrix") == "05.0004\n")
+                #expect(cat(m.mdev(uuidA) + "/matrix") == "05.0004\n")
             }
         }
     }

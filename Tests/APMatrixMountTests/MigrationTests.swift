@@ -6,14 +6,15 @@
 import Foundation
 import Glibc
 import Testing
+import APMatrixTesting
 
 /// Two emulated hosts with the preview, each with mdev `MigrationPair.uuid`
 /// and every queue given to vfio_ap; on the source the mdev has adapter 5,
 /// domains 4 and 0x47, control domain 4, and guest g1 runs with it.
 final class MigrationPair {
     static let uuid = "62177883-f1bb-47f0-914d-32a22e3a8804"
-    let source: GuestServe
-    let target: GuestServe
+    let source: ServeProcess
+    let target: ServeProcess
     let dirs: [String]
 
     /// `targetHost`: the target's host file (JSON text), default the seed example.
@@ -26,9 +27,9 @@ final class MigrationPair {
             targetFile = base + "/target.json"
             try targetHost.write(toFile: targetFile, atomically: true, encoding: .utf8)
         }
-        source = try GuestServe(host: seed, profile: "upstream", arguments: sourceArguments)
+        source = try ServeProcess(host: seed, profile: "upstream", arguments: sourceArguments)
         do {
-            target = try GuestServe(host: targetFile, profile: "upstream", arguments: ["--preview", "vfio-ap-migration"])
+            target = try ServeProcess(host: targetFile, profile: "upstream", arguments: ["--preview", "vfio-ap-migration"])
         } catch {
             source.finish(guestDirs: [])
             throw error
@@ -52,7 +53,7 @@ final class MigrationPair {
     var targetQMP: String { dirs[0] + "/dst.qmp" }
     var targetTree: String { dirs[0] + "/dst-sys" }
 
-    func mdev(_ s: GuestServe, _ attr: String) -> String { s.sys + "/devices/vfio_ap/matrix/\(Self.uuid)/\(attr)" }
+    func mdev(_ s: ServeProcess, _ attr: String) -> String { s.sys + "/devices/vfio_ap/matrix/\(Self.uuid)/\(attr)" }
 
     /// Starts the destination guest (`-incoming tcp:127.0.0.1:0`) and returns the address it bound.
     func startDestination(device: String = "") throws -> String {
@@ -66,7 +67,7 @@ final class MigrationPair {
     }
 
     /// GET /api/v1/PATH as JSON.
-    func api(_ s: GuestServe, _ path: String) throws -> [String: Any] {
+    func api(_ s: ServeProcess, _ path: String) throws -> [String: Any] {
         let r = sh("curl -sf \(q(s.server + "/api/v1/" + path))")
         guard r.status == 0, let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else {
             throw TestFailure("GET \(path): \(r)")
@@ -75,7 +76,7 @@ final class MigrationPair {
     }
 
     /// Each queue's reset count (`GET /queues`).
-    func resets(_ s: GuestServe) throws -> [String: Int] {
+    func resets(_ s: ServeProcess) throws -> [String: Int] {
         let r = sh("curl -sf \(q(s.server + "/api/v1/queues"))")
         guard let list = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
             throw TestFailure("GET /queues: \(r)")
@@ -84,7 +85,7 @@ final class MigrationPair {
     }
 
     /// The host's log lines without their time stamps.
-    func dmesg(_ s: GuestServe) throws -> [String] {
+    func dmesg(_ s: ServeProcess) throws -> [String] {
         try s.cli("dmesg").stdout.split(separator: "\n").map { line in
             String(line.split(separator: "]", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces)
         }
@@ -347,7 +348,7 @@ extension MountTests {
             #expect(refused.stderrText.contains("holds a host booted with --preview vfio-ap-migration; start it with the same (this start has no --preview)"))
             cleanupServe(refused, dir + "/sys")
 
-            let again = try GuestServe(profile: "upstream", arguments: ["--preview", "vfio-ap-migration", "--state", state])
+            let again = try ServeProcess(profile: "upstream", arguments: ["--preview", "vfio-ap-migration", "--state", state])
             defer { again.finish(guestDirs: []) }
             let g = try pair.api(again, "guests/g1")
             #expect(g["runState"] as? String == "postmigrate")

@@ -5,6 +5,7 @@
 // daemon restarts on what survived: every acknowledged write is there, the
 // database opens and passes SQLite's integrity check, the invariants hold.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing

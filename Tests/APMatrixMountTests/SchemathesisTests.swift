@@ -4,6 +4,7 @@
 // schemas, content types, headers, valid data accepted, invalid refused, 405
 // with Allow, auth enforced). Tests/api holds its configuration and hooks.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -15,9 +16,9 @@ extension MountTests {
             let schemathesis = URL(fileURLWithPath: py).deletingLastPathComponent().appendingPathComponent("schemathesis").path
             // Requests start guests whose trees mount where the request says: each
             // daemon's mounts stay in a mount namespace of its own.
-            let source = try GuestServe(isolated: true)
+            let source = try ServeProcess(isolated: true)
             defer { source.finish(guestDirs: []) }
-            let target = try GuestServe(isolated: true)
+            let target = try ServeProcess(isolated: true)
             defer { target.finish(guestDirs: []) }
             let sandbox = source.base + "/sandbox"
             #expect(mkdir(sandbox, 0o700) == 0)

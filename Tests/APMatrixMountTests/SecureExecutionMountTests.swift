@@ -5,6 +5,7 @@
 // queue, gone after the guest's next scan, unbound when plugged back; a guest
 // that is not secure has none of it; a secure guest cannot migrate.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -24,7 +25,7 @@ extension MountTests {
 
         @Test func bindAssociateLoseAndBindAgainWithTheShell() throws {
             // The embedded host: CEX8P adapters 2-3, CEX8A 4-5, CEX7C 6-7, usage domains 0-84.
-            let s = try GuestServe()
+            let s = try ServeProcess()
             let g = s.base + "/se", p = s.base + "/plain"
             defer { s.finish(guestDirs: [g, p]) }
             let M = s.sys + "/devices/vfio_ap/matrix"
@@ -167,7 +168,7 @@ extension MountTests {
             let hostFile = dir + "/host.json"
             try #"{"domains": "0-3", "facilities": {"pv": false}, "adapters": [{"id": 2, "type": "CEX8P"}]}"#
                 .write(toFile: hostFile, atomically: true, encoding: .utf8)
-            let s = try GuestServe(host: hostFile)
+            let s = try ServeProcess(host: hostFile)
             defer { s.finish(guestDirs: []) }
             let half = try s.cli("guest start se --object s390-pv-guest,id=pv0")
             #expect(half.status != 0)

@@ -4,6 +4,7 @@
 
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -45,10 +46,10 @@ extension MountTests {
                 let setup = sh("""
                     cd \(q(m.matrixDir)) || exit 9
                     T=mdev_supported_types/vfio_ap-passthrough
-                    for u in \(uuid1) \(uuid2) \(uuid3); do echo $u > $T/create || exit 1; done
-                    cd \(uuid1) && echo 5 > assign_adapter && echo 6 > assign_adapter && echo 4 > assign_domain \
+                    for u in \(uuidA) \(uuidB) \(uuid3); do echo $u > $T/create || exit 1; done
+                    cd \(uuidA) && echo 5 > assign_adapter && echo 6 > assign_adapter && echo 4 > assign_domain \
                       && echo 0x47 > assign_domain && echo 4 > assign_control_domain && cd .. || exit 2
-                    cd \(uuid2) && echo 5 > assign_adapter && echo 6 > assign_adapter && echo 7 > assign_adapter \
+                    cd \(uuidB) && echo 5 > assign_adapter && echo 6 > assign_adapter && echo 7 > assign_adapter \
                       && echo 0xab > assign_domain && echo 0xab > assign_control_domain && cd .. || exit 3
                     cd \(uuid3) && echo 4 > assign_adapter && echo 7 > assign_adapter && echo 0x47 > assign_domain \
                       && echo 0xff > assign_domain && echo 4 > assign_control_domain && cd .. || exit 4
@@ -56,29 +57,29 @@ extension MountTests {
                     """)
                 #expect(setup.status == 0, "\(setup)")
                 #expect(setup.stdout == "65533\n")
-                #expect(cat(m.mdev(uuid1) + "/matrix") == "05.0004\n05.0047\n06.0004\n06.0047\n")
-                #expect(cat(m.mdev(uuid2) + "/matrix") == "05.00ab\n06.00ab\n07.00ab\n")
+                #expect(cat(m.mdev(uuidA) + "/matrix") == "05.0004\n05.0047\n06.0004\n06.0047\n")
+                #expect(cat(m.mdev(uuidB) + "/matrix") == "05.00ab\n06.00ab\n07.00ab\n")
                 #expect(cat(m.mdev(uuid3) + "/matrix") == "04.0047\n04.00ff\n07.0047\n07.00ff\n")
-                #expect(cat(m.mdev(uuid1) + "/control_domains") == "0004\n")
-                #expect(cat(m.mdev(uuid2) + "/control_domains") == "00ab\n")
+                #expect(cat(m.mdev(uuidA) + "/control_domains") == "0004\n")
+                #expect(cat(m.mdev(uuidB) + "/control_domains") == "00ab\n")
                 // control domains may be shared
                 #expect(cat(m.mdev(uuid3) + "/control_domains") == "0004\n")
 
                 // 4. sharing conflict: mdev 2 asks for domain 0x47: mdev 1 holds 05/06.0047, mdev 3 holds 07.0047
                 var seq = lastSequence(m)
-                let share = sh("echo 0x47 > \(q(m.mdev(uuid2) + "/assign_domain"))")
+                let share = sh("echo 0x47 > \(q(m.mdev(uuidB) + "/assign_domain"))")
                 #expect(share.status != 0 && share.stderr.contains("write error: Address already in use"), "\(share)")
-                #expect(cat(m.mdev(uuid2) + "/matrix") == "05.00ab\n06.00ab\n07.00ab\n")
+                #expect(cat(m.mdev(uuidB) + "/matrix") == "05.00ab\n06.00ab\n07.00ab\n")
                 let shareLog = logLines(m, after: seq).filter { $0.hasPrefix("Userspace may not") }
                 #expect(shareLog == [
-                    "Userspace may not re-assign queue 05.0047 already assigned to \(uuid1)",
-                    "Userspace may not re-assign queue 06.0047 already assigned to \(uuid1)",
+                    "Userspace may not re-assign queue 05.0047 already assigned to \(uuidA)",
+                    "Userspace may not re-assign queue 06.0047 already assigned to \(uuidA)",
                     "Userspace may not re-assign queue 07.0047 already assigned to \(uuid3)",
                 ], "log: \(logLines(m, after: seq))")
                 // the same through an adapter: mdev 1 asks for adapter 7 (07.0047 is mdev 3's)
-                let share2 = sh("/bin/echo 7 > \(q(m.mdev(uuid1) + "/assign_adapter"))")
+                let share2 = sh("/bin/echo 7 > \(q(m.mdev(uuidA) + "/assign_adapter"))")
                 #expect(share2.status != 0 && share2.stderr.contains("Address already in use"), "\(share2)")
-                #expect(cat(m.mdev(uuid1) + "/matrix") == "05.0004\n05.0047\n06.0004\n06.0047\n")
+                #expect(cat(m.mdev(uuidA) + "/matrix") == "05.0004\n05.0047\n06.0004\n06.0047\n")
 
                 // 5. host reservation: mdev 3 asks for domain 0 (04.0000 is the host's)
                 let res = sh("echo 0 > \(q(m.mdev(uuid3) + "/assign_domain"))")
@@ -103,7 +104,7 @@ extension MountTests {
                 #expect(two.status != 0 && two.stderr.contains("Address already in use"), "\(two)")
                 #expect(cat(m.path("bus/ap/aqmask")) == v4Aqmask)
                 #expect(logLines(m, after: seq).filter { $0.hasPrefix("Userspace may not") } == [
-                    "Userspace may not re-assign queue 07.00ab already assigned to \(uuid2)",
+                    "Userspace may not re-assign queue 07.00ab already assigned to \(uuidB)",
                     "Userspace may not re-assign queue 04.0047 already assigned to \(uuid3)",
                     "Userspace may not re-assign queue 07.0047 already assigned to \(uuid3)",
                 ], "log: \(logLines(m, after: seq))")

@@ -2,47 +2,10 @@
 // unmounts and exits 0, a bad host file is refused with one line naming the
 // field and nothing mounted, a dead mount left by `kill -9` is recovered.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
-
-/// Cleans up after a serve test whatever happened: kills the daemon if it is
-/// still running, removes the token file a killed daemon leaves, lazily
-/// unmounts anything left at `dir`, removes `dir`.
-func cleanupServe(_ p: Spawned?, _ dir: String) {
-    if let p, p.status == nil { p.signal(SIGKILL); p.reap(timeout: 5) }
-    if let p { removeTokenFile(of: p) }
-    while isApmatrixMount(dir) { if umount2(dir, Int32(MNT_DETACH)) != 0 { break } }
-    rmdir(dir)
-}
-
-/// Removes the token file of a serve killed with SIGKILL (a daemon that
-/// exits removes its own).
-func removeTokenFile(of p: Spawned) {
-    guard p.status == 128 + SIGKILL, let ready = p.stdoutText.split(separator: "\n").first, ready.hasPrefix("ready http://") else { return }
-    unlink("/run/apmatrix/\(ready.dropFirst("ready http://".count)).token")
-}
-
-/// Whether this build's `serve` takes `--listen` (SPEC §6). With it the tests
-/// pass port 0, so they never collide with a daemon on the default 7807.
-func serveTakesListen() throws -> Bool {
-    let r = sh("\(q(try apmatrixExecutable())) serve --help", timeout: 20)
-    return r.stdout.contains("--listen")
-}
-
-/// Starts `apmatrix serve --mount dir` (after `prefix`, a command that execs
-/// it; with `--profile`, `arguments` and the variables of `environment`
-/// added) and waits (30 s at most) for `ready`.
-func startServe(_ dir: String, host: String? = nil, profile: String? = nil, prefix: [String] = [], arguments: [String] = [],
-                environment: [String: String] = [:]) throws -> Spawned {
-    var argv = prefix + [try apmatrixExecutable(), "serve", "--mount", dir]
-    if let host { argv += ["--host", host] }
-    if let profile { argv += ["--profile", profile] }
-    if try serveTakesListen() { argv += ["--listen", "127.0.0.1:0"] }
-    let p = try Spawned(argv + arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
-    _ = p.waitForStdoutLine(timeout: 30) { $0 == "ready" || $0.hasPrefix("ready ") }
-    return p
-}
 
 extension MountTests {
     @Suite struct Serve {

@@ -4,12 +4,11 @@
 
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
 
-let uuid1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
-let uuid2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
 
 /// A test UUID as the model types it.
 func mdevUUID(_ text: String) -> MdevUUID { MdevUUID(parsing: text)! }
@@ -33,7 +32,7 @@ extension MountTests {
 
         @Test func everyAttributeReportsSize4096() throws {
             try withMount { m in
-                try createMdev(m, uuid1)
+                try createMdev(m, uuidA)
                 let r = sh("find \(q(m.root)) -type f -printf '%s %p\\n'")
                 #expect(r.status == 0, "\(r)")
                 let lines = r.stdout.split(separator: "\n")
@@ -41,15 +40,15 @@ extension MountTests {
                 let wrong = lines.filter { !$0.hasPrefix("4096 ") }
                 #expect(wrong.isEmpty, "attributes whose st_size is not 4096: \(wrong.prefix(10))")
                 // a few by name, through stat(1), symlinked paths included
-                let s = sh("cd \(q(m.root)) && stat -L -c %s bus/ap/apmask bus/mdev/devices/\(uuid1)/matrix bus/ap/devices/card05/online devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create")
+                let s = sh("cd \(q(m.root)) && stat -L -c %s bus/ap/apmask bus/mdev/devices/\(uuidA)/matrix bus/ap/devices/card05/online devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create")
                 #expect(s.stdout == "4096\n4096\n4096\n4096\n", "\(s)")
             }
         }
 
         @Test func readingWriteOnlyAndWritingReadOnlyFailAtOpen() throws {
             try withMount { m in
-                try createMdev(m, uuid1)
-                let dev = m.mdev(uuid1)
+                try createMdev(m, uuidA)
+                let dev = m.mdev(uuidA)
                 // write-only attributes: EACCES at open for reading
                 for attr in ["assign_adapter", "unassign_domain", "remove"] {
                     #expect(openErrno(dev + "/" + attr, O_RDONLY) == EACCES, "\(attr)")
@@ -59,7 +58,7 @@ extension MountTests {
                 }
                 #expect(openErrno(m.typeDir + "/create", O_RDONLY) == EACCES)
                 // read-only attributes: EACCES at open for writing
-                for p in ["bus/ap/ap_max_domain_id", "bus/ap/features", "devices/vfio_ap/matrix/\(uuid1)/matrix",
+                for p in ["bus/ap/ap_max_domain_id", "bus/ap/features", "devices/vfio_ap/matrix/\(uuidA)/matrix",
                           "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/available_instances"] {
                     #expect(writeAttr(m.path(p), "1") == .openFailed(EACCES), "\(p)")
                     #expect(writeAttr(m.path(p), "1", flags: O_WRONLY | O_TRUNC) == .openFailed(EACCES), "\(p) O_TRUNC")
@@ -95,9 +94,9 @@ extension MountTests {
         @Test func errnoTextsFromBashEchoAndCoreutilsEcho() throws {
             try withMount { m in
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
-                try createMdev(m, uuid2)
-                let d1 = m.mdev(uuid1), d2 = m.mdev(uuid2)
+                try createMdev(m, uuidA)
+                try createMdev(m, uuidB)
+                let d1 = m.mdev(uuidA), d2 = m.mdev(uuidB)
 
                 /// Runs `cmd > file` with bash's echo and with /bin/echo; both must fail with `text`.
                 func expectFailure(_ value: String, _ file: String, _ text: String,
@@ -129,8 +128,8 @@ extension MountTests {
                 #expect(cat(d1 + "/matrix") == "")
 
                 // EEXIST: the same UUID again (uppercase compares equal)
-                expectFailure(uuid1, m.typeDir + "/create", "File exists")
-                expectFailure(uuid1.uppercased(), m.typeDir + "/create", "File exists")
+                expectFailure(uuidA, m.typeDir + "/create", "File exists")
+                expectFailure(uuidA.uppercased(), m.typeDir + "/create", "File exists")
                 expectFailure("not-a-uuid", m.typeDir + "/create", "Invalid argument")
 
                 // EADDRNOTAVAIL: 04.0000 is reserved for the host (apmask bit 4, aqmask bit 0)
@@ -147,7 +146,7 @@ extension MountTests {
                 #expect(cat(d2 + "/matrix") == "04.0004\n")
 
                 // EBUSY: remove while a guest uses the mdev (SPEC §3 "remove")
-                try startGuest(m, "guest1", uuid1, sysfsdev: "/sys/bus/mdev/devices/\(uuid1)")
+                try startGuest(m, "guest1", uuidA, sysfsdev: "/sys/bus/mdev/devices/\(uuidA)")
                 expectFailure("1", d1 + "/remove", "Device or resource busy")
                 expectSuccess("0", d1 + "/remove")          // 0 does nothing, even in use
                 #expect(cat(d1 + "/guest_matrix") == "05.0004\n")
@@ -166,12 +165,12 @@ extension MountTests {
             host.maxMdevs = 1
             try withMount(host) { m in
                 #expect(cat(m.typeDir + "/available_instances") == "1\n")
-                let ok = sh("echo \(uuid1) > \(q(m.typeDir + "/create"))")
+                let ok = sh("echo \(uuidA) > \(q(m.typeDir + "/create"))")
                 #expect(ok.status == 0, "\(ok)")
                 #expect(cat(m.typeDir + "/available_instances") == "0\n")
-                let r = sh("echo \(uuid2) > \(q(m.typeDir + "/create"))")
+                let r = sh("echo \(uuidB) > \(q(m.typeDir + "/create"))")
                 #expect(r.status != 0 && r.stderr.contains("write error: Operation not permitted"), "\(r)")
-                #expect(listDir(m.matrixDir)?.contains(uuid2) == false)
+                #expect(listDir(m.matrixDir)?.contains(uuidB) == false)
             }
         }
 
@@ -180,8 +179,8 @@ extension MountTests {
         @Test func echoWithoutNewlineAndTruncIgnored() throws {
             try withMount { m in
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
-                let d = m.mdev(uuid1)
+                try createMdev(m, uuidA)
+                let d = m.mdev(uuidA)
                 // no trailing newline (bash `echo -n`, printf)
                 let r = sh("echo -n 5 > \(q(d + "/assign_adapter")) && printf 0x47 > \(q(d + "/assign_domain"))")
                 #expect(r.status == 0, "\(r)")
@@ -200,8 +199,8 @@ extension MountTests {
         @Test func oneWriteIsOneStoreAtAnyOffset() throws {
             try withMount { m in
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
-                let d = m.mdev(uuid1)
+                try createMdev(m, uuidA)
+                let d = m.mdev(uuidA)
                 // Swift pwrite at offset 100
                 #expect(writeAttr(d + "/assign_adapter", "5\n", offset: 100) == .ok)
                 // python's os.pwrite at offset 4000
@@ -221,8 +220,8 @@ extension MountTests {
         @Test func contentIsFreshAtEachOpen() throws {
             try withMount { m in
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
-                let d = m.mdev(uuid1)
+                try createMdev(m, uuidA)
+                let d = m.mdev(uuidA)
                 let r = sh("""
                     cd \(q(d)) || exit 9
                     cat matrix; echo '--'
@@ -247,26 +246,26 @@ extension MountTests {
                 let r = sh("""
                     cd \(q(m.root)) || exit 9
                     T=devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough
-                    echo -n \(uuid1) > $T/create || exit 1
-                    ls devices/vfio_ap/matrix | grep -x \(uuid1) || exit 2
-                    ls bus/mdev/devices | grep -x \(uuid1) || exit 3
-                    ls $T/devices | grep -x \(uuid1) || exit 4
-                    test -e bus/mdev/devices/\(uuid1)/remove || exit 5
+                    echo -n \(uuidA) > $T/create || exit 1
+                    ls devices/vfio_ap/matrix | grep -x \(uuidA) || exit 2
+                    ls bus/mdev/devices | grep -x \(uuidA) || exit 3
+                    ls $T/devices | grep -x \(uuidA) || exit 4
+                    test -e bus/mdev/devices/\(uuidA)/remove || exit 5
                     cat $T/available_instances
-                    echo 1 > devices/vfio_ap/matrix/\(uuid1)/remove || exit 6
-                    ls devices/vfio_ap/matrix | grep -x \(uuid1) && exit 7
-                    ls bus/mdev/devices | grep -x \(uuid1) && exit 8
-                    test -e bus/mdev/devices/\(uuid1) && exit 10
-                    test -e devices/vfio_ap/matrix/\(uuid1) && exit 11
+                    echo 1 > devices/vfio_ap/matrix/\(uuidA)/remove || exit 6
+                    ls devices/vfio_ap/matrix | grep -x \(uuidA) && exit 7
+                    ls bus/mdev/devices | grep -x \(uuidA) && exit 8
+                    test -e bus/mdev/devices/\(uuidA) && exit 10
+                    test -e devices/vfio_ap/matrix/\(uuidA) && exit 11
                     cat $T/available_instances
                     """)
                 #expect(r.status == 0, "\(r)")
-                #expect(r.stdout == "\(uuid1)\n\(uuid1)\n\(uuid1)\n65535\n65536\n", "\(r)")
+                #expect(r.stdout == "\(uuidA)\n\(uuidA)\n\(uuidA)\n65535\n65536\n", "\(r)")
                 // uppercase UUID: the device is named in lowercase
-                #expect(writeAttr(m.typeDir + "/create", uuid2.uppercased() + "\n") == .ok)
-                #expect(listDir(m.matrixDir)?.contains(uuid2) == true)
-                #expect(writeAttr(m.mdev(uuid2) + "/remove", "1") == .ok)
-                #expect(statErrno(m.mdev(uuid2)) == ENOENT)
+                #expect(writeAttr(m.typeDir + "/create", uuidB.uppercased() + "\n") == .ok)
+                #expect(listDir(m.matrixDir)?.contains(uuidB) == true)
+                #expect(writeAttr(m.mdev(uuidB) + "/remove", "1") == .ok)
+                #expect(statErrno(m.mdev(uuidB)) == ENOENT)
             }
         }
 
@@ -274,8 +273,8 @@ extension MountTests {
 
         @Test func symlinksResolve() throws {
             try withMount { m in
-                try createMdev(m, uuid1)
-                try createMdev(m, uuid2)
+                try createMdev(m, uuidA)
+                try createMdev(m, uuidB)
                 let root = m.root
                 func expectLink(_ rel: String, _ target: String, resolvesTo real: String,
                                 sourceLocation: SourceLocation = #_sourceLocation) {
@@ -288,18 +287,18 @@ extension MountTests {
                 let mdir = "devices/vfio_ap/matrix"
                 expectLink("class/mdev_bus/matrix", "../../devices/vfio_ap/matrix", resolvesTo: mdir)
                 expectLink("bus/matrix/devices/matrix", "../../../devices/vfio_ap/matrix", resolvesTo: mdir)
-                expectLink("bus/mdev/devices/\(uuid1)", "../../../devices/vfio_ap/matrix/\(uuid1)", resolvesTo: "\(mdir)/\(uuid1)")
-                expectLink("\(mdir)/\(uuid1)/mdev_type", "../mdev_supported_types/vfio_ap-passthrough",
+                expectLink("bus/mdev/devices/\(uuidA)", "../../../devices/vfio_ap/matrix/\(uuidA)", resolvesTo: "\(mdir)/\(uuidA)")
+                expectLink("\(mdir)/\(uuidA)/mdev_type", "../mdev_supported_types/vfio_ap-passthrough",
                            resolvesTo: "\(mdir)/mdev_supported_types/vfio_ap-passthrough")
-                expectLink("\(mdir)/mdev_supported_types/vfio_ap-passthrough/devices/\(uuid2)", "../../../\(uuid2)",
-                           resolvesTo: "\(mdir)/\(uuid2)")
-                expectLink("\(mdir)/\(uuid1)/iommu_group", "../../../../kernel/iommu_groups/0", resolvesTo: "kernel/iommu_groups/0")
-                expectLink("\(mdir)/\(uuid2)/iommu_group", "../../../../kernel/iommu_groups/1", resolvesTo: "kernel/iommu_groups/1")
-                expectLink("kernel/iommu_groups/0/devices/\(uuid1)", "../../../../devices/vfio_ap/matrix/\(uuid1)",
-                           resolvesTo: "\(mdir)/\(uuid1)")
-                expectLink("kernel/iommu_groups/1/devices/\(uuid2)", "../../../../devices/vfio_ap/matrix/\(uuid2)",
-                           resolvesTo: "\(mdir)/\(uuid2)")
-                expectLink("\(mdir)/\(uuid1)/driver", "../../../../bus/mdev/drivers/vfio_mdev", resolvesTo: "bus/mdev/drivers/vfio_mdev")
+                expectLink("\(mdir)/mdev_supported_types/vfio_ap-passthrough/devices/\(uuidB)", "../../../\(uuidB)",
+                           resolvesTo: "\(mdir)/\(uuidB)")
+                expectLink("\(mdir)/\(uuidA)/iommu_group", "../../../../kernel/iommu_groups/0", resolvesTo: "kernel/iommu_groups/0")
+                expectLink("\(mdir)/\(uuidB)/iommu_group", "../../../../kernel/iommu_groups/1", resolvesTo: "kernel/iommu_groups/1")
+                expectLink("kernel/iommu_groups/0/devices/\(uuidA)", "../../../../devices/vfio_ap/matrix/\(uuidA)",
+                           resolvesTo: "\(mdir)/\(uuidA)")
+                expectLink("kernel/iommu_groups/1/devices/\(uuidB)", "../../../../devices/vfio_ap/matrix/\(uuidB)",
+                           resolvesTo: "\(mdir)/\(uuidB)")
+                expectLink("\(mdir)/\(uuidA)/driver", "../../../../bus/mdev/drivers/vfio_mdev", resolvesTo: "bus/mdev/drivers/vfio_mdev")
                 expectLink("\(mdir)/driver", "../../../bus/matrix/drivers/vfio_ap", resolvesTo: "bus/matrix/drivers/vfio_ap")
                 expectLink("bus/ap/devices/card05", "../../../devices/ap/card05", resolvesTo: "devices/ap/card05")
                 expectLink("bus/ap/devices/05.0004", "../../../devices/ap/card05/05.0004", resolvesTo: "devices/ap/card05/05.0004")
@@ -309,10 +308,10 @@ extension MountTests {
                 expectLink("bus/ap/drivers/cex4queue/05.0004", "../../../../devices/ap/card05/05.0004",
                            resolvesTo: "devices/ap/card05/05.0004")
                 // the mdev's canonical parent is named `matrix` (mdevctl relies on it)
-                #expect(realPath(m.path("bus/mdev/devices/\(uuid1)/..")) == root + "/" + mdir)
+                #expect(realPath(m.path("bus/mdev/devices/\(uuidA)/..")) == root + "/" + mdir)
 
                 // a removed mdev frees its group; the next one gets the lowest free number
-                #expect(writeAttr(m.mdev(uuid1) + "/remove", "1") == .ok)
+                #expect(writeAttr(m.mdev(uuidA) + "/remove", "1") == .ok)
                 #expect(statErrno(m.path("kernel/iommu_groups/0")) == ENOENT)
                 try createMdev(m, uuid3)
                 expectLink("\(mdir)/\(uuid3)/iommu_group", "../../../../kernel/iommu_groups/0", resolvesTo: "kernel/iommu_groups/0")

@@ -4,6 +4,7 @@
 // queryable with the sqlite3 shell while the daemon runs (README queries).
 
 import APMatrixRuntime
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -46,12 +47,12 @@ extension MountTests {
             ("an APQN in two mdevs", { path in
                 try makeStateDatabase(path)
                 let doc = #"{"guest":null,"iommuGroup":1,"matrix":{"adm":"","apm":"5","aqm":"4"},"serial":1,"shadow":{"adm":"","apm":"","aqm":""},"uuid":"cef03c3c-903d-4ecc-9a83-40694cb8aee4"}"#
-                #expect(sqlite(path, "INSERT INTO mdevs(uuid, serial, apm, aqm, adm, doc) VALUES('\(uuid2)', 1, '', '', '', '\(doc)')").status == 0)
-            }, "apqn-in-two-mdevs: queue 05.0004 is assigned to mdevs \(uuid1) and \(uuid2)"),
+                #expect(sqlite(path, "INSERT INTO mdevs(uuid, serial, apm, aqm, adm, doc) VALUES('\(uuidB)', 1, '', '', '', '\(doc)')").status == 0)
+            }, "apqn-in-two-mdevs: queue 05.0004 is assigned to mdevs \(uuidA) and \(uuidB)"),
             ("a guest without its mdev", { path in
                 try makeStateDatabase(path)
                 #expect(sqlite(path, "DELETE FROM mdevs").status == 0)
-            }, ".host: a state the kernel cannot reach: guest-link: guest g1's device hostdev0 names mdev \(uuid1), which is not attached to it"),
+            }, ".host: a state the kernel cannot reach: guest-link: guest g1's device hostdev0 names mdev \(uuidA), which is not attached to it"),
             ("a row that is not JSON", { path in
                 try makeStateDatabase(path)
                 #expect(sqlite(path, "UPDATE guests SET doc = '{\"name\": \"g1\",'").status == 0)
@@ -133,23 +134,23 @@ extension MountTests {
             let server = try #require(address, "stderr: \(p.stderrText)")
             #expect(writeAttr(dir + "/bus/ap/apmask", "-5,-6") == .ok)
             #expect(writeAttr(dir + "/bus/ap/aqmask", "-4,-0x47") == .ok)
-            for (u, d) in [(uuid1, "4"), (uuid2, "0x47")] {
+            for (u, d) in [(uuidA, "4"), (uuidB, "0x47")] {
                 #expect(writeAttr(dir + "/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", u) == .ok)
                 #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(u)/assign_adapter", "5") == .ok)
                 #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(u)/assign_domain", d) == .ok)
             }
-            let start = sh("\(q(try apmatrixExecutable())) guest start g1 --device vfio-ap,sysfsdev=\(dir)/devices/vfio_ap/matrix/\(uuid1),id=hostdev0 --server \(q(server))")
+            let start = sh("\(q(try apmatrixExecutable())) guest start g1 --device vfio-ap,sysfsdev=\(dir)/devices/vfio_ap/matrix/\(uuidA),id=hostdev0 --server \(q(server))")
             #expect(start.status == 0, "\(start)")
-            #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(uuid1)/unassign_domain", "4") == .ok)
+            #expect(writeAttr(dir + "/devices/vfio_ap/matrix/\(uuidA)/unassign_domain", "4") == .ok)
             // which mdev holds APQN 05.0047
             #expect(sqlite(state, "SELECT uuid FROM mdevs WHERE substr(apm, 1 + 0x05, 1) = '1' AND substr(aqm, 1 + 0x0047, 1) = '1'",
-                           readOnly: true).stdout == uuid2 + "\n")
+                           readOnly: true).stdout == uuidB + "\n")
             // a queue's reset count and whose state it holds
             #expect(sqlite(state, "SELECT apqn, resets, holds_state_of FROM hardware_queues WHERE apqn = '05.0004'",
                            readOnly: true).stdout == "05.0004|1|\n")
             // the guests and their mdevs, with their CPU model
             #expect(sqlite(state, "SELECT name, mdev, json_extract(doc, '$.cpu') FROM guests", readOnly: true).stdout
-                    == "g1|\(uuid1)|host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on\n")
+                    == "g1|\(uuidA)|host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on\n")
             // the last log lines
             #expect(sqlite(state, "SELECT line FROM log ORDER BY sequence DESC LIMIT 1", readOnly: true).stdout
                     == "queue 05.0004 reset (zeroized): left the shadow: domain 0004 unassigned\n")

@@ -5,6 +5,7 @@
 import APMatrixModel
 import APMatrixRuntime
 import APMatrixSysfs
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -34,22 +35,9 @@ for i in range(ops):
     print("ack %s %d" % (op, d), flush=True)
 """#
 
-/// Starts `serve --state` on `dir` (API on a free loopback port); the `ready` line's address.
-func startStateServe(_ dir: String, state: String, extra: [String] = []) throws -> (Spawned, String?) {
-    let p = try Spawned([try apmatrixExecutable(), "serve", "--mount", dir, "--state", state,
-                         "--listen", "127.0.0.1:0"] + extra)
-    let ready = p.waitForStdoutLine(timeout: 30) { $0.hasPrefix("ready") }
-    return (p, ready.map { String($0.dropFirst(6)) })
-}
-
 /// The domains of an mdev as its `matrix` shows them (`05.0004` lines).
 func matrixDomains(_ path: String) -> Set<Int> {
     Set(apqns(cat(path)).map(\.q))
-}
-
-/// The bytes of a file (empty when it cannot be read).
-func fileBytes(_ path: String) -> [UInt8] {
-    (try? Array(Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
 }
 
 /// Writers on mdevs of their own (writer i: adapter i, domains 0-15) and
@@ -130,7 +118,7 @@ struct AckedWriters {
 }
 
 /// A state database made in-process: the seed example's host with adapter 5
-/// and domain 4 freed, mdev `uuid1` holding 05.0004 and a guest g1 using it.
+/// and domain 4 freed, mdev `uuidA` holding 05.0004 and a guest g1 using it.
 func makeStateDatabase(_ path: String, profile: Profile = .seed) throws {
     let host = try APHost(.seedExample, profile: profile)
     let (store, _) = try StateStore.open(path: path, profile: profile, fresh: host)
@@ -138,10 +126,10 @@ func makeStateDatabase(_ path: String, profile: Profile = .seed) throws {
     let sysfs = SysfsEndpoint(runtime)
     try sysfs.write("/bus/ap/apmask", Array("-5".utf8))
     try sysfs.write("/bus/ap/aqmask", Array("-4".utf8))
-    try sysfs.write("/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", Array(uuid1.utf8))
-    try sysfs.write("/devices/vfio_ap/matrix/\(uuid1)/assign_adapter", Array("5".utf8))
-    try sysfs.write("/devices/vfio_ap/matrix/\(uuid1)/assign_domain", Array("4".utf8))
-    try runtime.startGuest(GuestStart(name: "g1", device: VfioAPDevice(id: "hostdev0", mdev: MdevUUID(parsing: uuid1)!,
-                                                                        sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuid1)")))
+    try sysfs.write("/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", Array(uuidA.utf8))
+    try sysfs.write("/devices/vfio_ap/matrix/\(uuidA)/assign_adapter", Array("5".utf8))
+    try sysfs.write("/devices/vfio_ap/matrix/\(uuidA)/assign_domain", Array("4".utf8))
+    try runtime.startGuest(GuestStart(name: "g1", device: VfioAPDevice(id: "hostdev0", mdev: MdevUUID(parsing: uuidA)!,
+                                                                        sysfsdev: "/sys/devices/vfio_ap/matrix/\(uuidA)")))
     store.close()
 }

@@ -5,6 +5,7 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixTools
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing
@@ -36,14 +37,14 @@ extension MountTests {
         @Test func explainReasonsOnTheSeedExample() throws {
             try withMount { m in
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
+                try createMdev(m, uuidA)
                 for (attr, v) in [("assign_adapter", "5"), ("assign_adapter", "6"), ("assign_adapter", "0x20"),
                                   ("assign_domain", "4"), ("assign_domain", "0x47")] {
-                    #expect(writeAttr(m.mdev(uuid1) + "/" + attr, v) == .ok)
+                    #expect(writeAttr(m.mdev(uuidA) + "/" + attr, v) == .ok)
                 }
                 let dir = SysfsDirectory(m.root)
                 var s = try Snapshot.read(dir)
-                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1)))).text == """
+                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuidA)))).text == """
                     mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, no guest (seed profile rules)
 
                     05.0004 05.0047 06.0004 06.0047 20.0004 20.0047
@@ -54,10 +55,10 @@ extension MountTests {
                     """)
                 // 06.0047 unbound before the guest starts: adapter 6 is filtered out; adapter 0x20 is not in the LPAR
                 #expect(writeAttr(m.path("bus/ap/drivers/vfio_ap/unbind"), "06.0047") == .ok)
-                try startGuest(m, "g1", uuid1)
+                try startGuest(m, "g1", uuidA)
                 s = try Snapshot.read(dir)
-                #expect(cat(m.mdev(uuid1) + "/guest_matrix") == "05.0004\n05.0047\n")
-                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1)))).text == """
+                #expect(cat(m.mdev(uuidA) + "/guest_matrix") == "05.0004\n05.0047\n")
+                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuidA)))).text == """
                     mdev 62177883-f1bb-47f0-914d-32a22e3a8804: 6 APQNs assigned, 2 in its guest (seed profile rules)
 
                     06.0004 06.0047
@@ -74,12 +75,12 @@ extension MountTests {
                 // bind it back: hot plug adds adapter 6, nothing is left to explain but adapter 0x20
                 #expect(writeAttr(m.path("bus/ap/drivers/vfio_ap/bind"), "06.0047") == .ok)
                 s = try Snapshot.read(dir)
-                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1)))).missing.map(\.explanation.reason)
+                #expect(try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuidA)))).missing.map(\.explanation.reason)
                         == ["adapter-not-in-lpar", "adapter-not-in-lpar"])
                 // deconfigure card 5: it leaves the guest and the reason names its config
                 #expect(writeAttr(m.path("devices/ap/card05/config"), "0") == .ok)
                 s = try Snapshot.read(dir)
-                let r = try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuid1))), apqn: APQN(5, 4))
+                let r = try ExplainReport(s, mdev: try #require(s.mdev(mdevUUID(uuidA))), apqn: APQN(5, 4))
                 #expect(r.missing.map(\.explanation.reason) == ["adapter-deconfigured"])
                 #expect(r.missing.first?.explanation.action == "echo 1 > devices/ap/card05/config; vfio_ap hot plugs the adapter into the running guest")
                 try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
@@ -90,9 +91,9 @@ extension MountTests {
             try withMount(.embeddedDefault) { m in
                 #expect(writeAttr(m.path("bus/ap/apmask"), "-2,-3") == .ok)
                 #expect(writeAttr(m.path("bus/ap/aqmask"), "-0x10-0x1f") == .ok)
-                try createMdev(m, uuid1)
+                try createMdev(m, uuidA)
                 for (attr, v) in [("assign_adapter", "2"), ("assign_domain", "0x10"), ("assign_domain", "0x11")] {
-                    #expect(writeAttr(m.mdev(uuid1) + "/" + attr, v) == .ok)
+                    #expect(writeAttr(m.mdev(uuidA) + "/" + attr, v) == .ok)
                 }
                 let text = try MatrixPicture(try Snapshot.read(SysfsDirectory(m.root))).text
                 #expect(text == """
@@ -116,7 +117,7 @@ extension MountTests {
         }
 
         @Test func planPredictsWhatTheMountReturns() throws {
-            let mdevs = [uuid1, uuid2, uuid3]
+            let mdevs = [uuidA, uuidB, uuid3]
             let attrs = ["assign_adapter", "assign_domain", "assign_control_domain", "unassign_adapter", "unassign_domain",
                          "unassign_control_domain"]
             let ids = ["4", "5", "6", "7", "0x47", "0xab", "0xff", "256", "08", "abc", "0"]
@@ -136,22 +137,22 @@ extension MountTests {
                                              pick(["05.0004", "06.0047", "07.0004", "05.00ab", "09.0001"]))
                     case 8: (path, value) = ("devices/ap/card\(pick(["05", "06"]))/config", pick(["0", "1", "2"]))
                     default: (path, value) = (pick(["bus/ap/ap_adapter_mask", "bus/ap/nothing", "bus/ap/devices",
-                                                    "class/mdev_bus/matrix/\(uuid1)/assign_domain",
-                                                    "bus/mdev/devices/\(uuid2)/assign_adapter"]), pick(ids))
+                                                    "class/mdev_bus/matrix/\(uuidA)/assign_domain",
+                                                    "bus/mdev/devices/\(uuidB)/assign_adapter"]), pick(ids))
                     }
                     writes.append(PlannedWrite(line: writes.count + 1, path: path, value: value))
                 }
                 try withMount { m in
                     try applyV4Masks(m)
-                    try createMdev(m, uuid1)
+                    try createMdev(m, uuidA)
                     for (attr, v) in [("assign_adapter", "5"), ("assign_domain", "4"), ("assign_domain", "0xab")] {
-                        #expect(writeAttr(m.mdev(uuid1) + "/" + attr, v) == .ok)
+                        #expect(writeAttr(m.mdev(uuidA) + "/" + attr, v) == .ok)
                     }
-                    try createMdev(m, uuid2)
+                    try createMdev(m, uuidB)
                     for (attr, v) in [("assign_adapter", "6"), ("assign_domain", "0x47")] {
-                        #expect(writeAttr(m.mdev(uuid2) + "/" + attr, v) == .ok)
+                        #expect(writeAttr(m.mdev(uuidB) + "/" + attr, v) == .ok)
                     }
-                    try startGuest(m, "g1", uuid1)
+                    try startGuest(m, "g1", uuidA)
                     let plan = try PlanReport(try Snapshot.read(SysfsDirectory(m.root)), writes)
                     #expect(plan.assumptions.isEmpty, "\(plan.assumptions)")
                     for (i, w) in writes.enumerated() {
@@ -172,7 +173,7 @@ extension MountTests {
                         #expect(cat(m.mdev(uuid) + "/guest_matrix") == (md.guest == nil ? "<\(errnoText(ENODEV))>" : md.shadow.matrixText()),
                                 "seed \(seed) \(uuid)")
                     }
-                    #expect(plan.before.vfio.mdevs[mdevUUID(uuid1)]?.guest != nil, "seed \(seed): the rebuild has no guest on \(uuid1)")
+                    #expect(plan.before.vfio.mdevs[mdevUUID(uuidA)]?.guest != nil, "seed \(seed): the rebuild has no guest on \(uuidA)")
                     if try m.runtime.perform("test", { (h: inout APHost) throws(APError) in h.guests["g1"] != nil }) {
                         try m.runtime.perform("test") { (h: inout APHost) throws(APError) in try h.stopGuest("g1") }
                     }
@@ -186,15 +187,15 @@ extension MountTests {
             let exe = try apmatrixExecutable()
             try withMount { m in
                 try applyV4Masks(m)
-                try createMdev(m, uuid1)
-                let ls = sh("APMATRIX_SYSFS=\(q(m.root)) \(q(exe)) ls --json --mdev \(uuid1)")
+                try createMdev(m, uuidA)
+                let ls = sh("APMATRIX_SYSFS=\(q(m.root)) \(q(exe)) ls --json --mdev \(uuidA)")
                 #expect(ls.status == 0, "\(ls)")
                 let obj = try JSONSerialization.jsonObject(with: Data(ls.stdout.utf8)) as? [String: Any]
                 #expect((obj?["queues"] as? [Any])?.isEmpty == true && obj?["sysfs"] as? String == m.root, "\(ls)")
-                let matrix = sh("NO_COLOR=1 \(q(exe)) matrix --sysfs \(q(m.root)) \(uuid1)")
+                let matrix = sh("NO_COLOR=1 \(q(exe)) matrix --sysfs \(q(m.root)) \(uuidA)")
                 #expect(matrix.status == 0 && matrix.stdout.contains("(no adapter or no domain to show)"), "\(matrix)")
-                let bad = sh("\(q(exe)) explain --sysfs \(q(m.root)) \(uuid2)")
-                #expect(bad.status != 0 && bad.stderr.contains("ENODEV: no mdev \(uuid2)"), "\(bad)")
+                let bad = sh("\(q(exe)) explain --sysfs \(q(m.root)) \(uuidB)")
+                #expect(bad.status != 0 && bad.stderr.contains("ENODEV: no mdev \(uuidB)"), "\(bad)")
                 let notSysfs = sh("\(q(exe)) ls --sysfs /nonexistent")
                 #expect(notSysfs.status != 0 && notSysfs.stderr.contains("not a sysfs tree with an AP bus"), "\(notSysfs)")
 
@@ -202,19 +203,19 @@ extension MountTests {
                 let planFile = try makeTempDir("apmatrix-plan") + "/plan"
                 defer { _ = sh("rm -rf \(q(String(planFile.dropLast(5))))") }
                 let lines = """
-                    # give uuid1 adapter 4 and domain 0x47, then a reserved queue
-                    devices/vfio_ap/matrix/\(uuid1)/assign_adapter 4
-                    /sys/devices/vfio_ap/matrix/\(uuid1)/assign_domain 0x47
-                    devices/vfio_ap/matrix/\(uuid1)/assign_domain 0
-                    devices/vfio_ap/matrix/\(uuid1)/assign_adapter 5
+                    # give uuidA adapter 4 and domain 0x47, then a reserved queue
+                    devices/vfio_ap/matrix/\(uuidA)/assign_adapter 4
+                    /sys/devices/vfio_ap/matrix/\(uuidA)/assign_domain 0x47
+                    devices/vfio_ap/matrix/\(uuidA)/assign_domain 0
+                    devices/vfio_ap/matrix/\(uuidA)/assign_adapter 5
                     """
                 try lines.write(toFile: planFile, atomically: true, encoding: .utf8)
                 let plan = sh("\(q(exe)) plan --sysfs \(q(m.root)) \(q(planFile))")
                 #expect(plan.status == 0, "\(plan)")
-                #expect(plan.stdout.contains("3  devices/vfio_ap/matrix/\(uuid1)/assign_domain 0     EADDRNOTAVAIL"), "\(plan)")
+                #expect(plan.stdout.contains("3  devices/vfio_ap/matrix/\(uuidA)/assign_domain 0     EADDRNOTAVAIL"), "\(plan)")
                 #expect(plan.stdout.contains("3: assign_domain: queue 04.0000 is reserved for the host by apmask/aqmask; clear its bit in one of them first"), "\(plan)")
-                #expect(plan.stdout.contains("mdev \(uuid1) (changed): APM 4,5 AQM 71 ADM -; guest_matrix ENODEV (no guest)"), "\(plan)")
-                #expect(cat(m.mdev(uuid1) + "/matrix") == "", "plan wrote something")
+                #expect(plan.stdout.contains("mdev \(uuidA) (changed): APM 4,5 AQM 71 ADM -; guest_matrix ENODEV (no guest)"), "\(plan)")
+                #expect(cat(m.mdev(uuidA) + "/matrix") == "", "plan wrote something")
                 let apply = sh("\(q(exe)) plan --apply --json --sysfs \(q(m.root)) \(q(planFile))")
                 #expect(apply.status == 1, "\(apply)")
                 let r = try JSONSerialization.jsonObject(with: Data(apply.stdout.utf8)) as? [String: Any]
@@ -225,7 +226,7 @@ extension MountTests {
                 #expect(ws[2]["actual"] as? String == "EADDRNOTAVAIL" && ws[2]["predicted"] as? String == "EADDRNOTAVAIL")
                 #expect(ws[3]["actual"] is NSNull && ws[3]["predicted"] is NSNull)
                 #expect(Set(ws[0].keys) == ["line", "path", "value", "predicted", "message", "applied", "actual"])
-                #expect(cat(m.mdev(uuid1) + "/matrix") == "04.0047\n")
+                #expect(cat(m.mdev(uuidA) + "/matrix") == "04.0047\n")
             }
         }
 
@@ -237,7 +238,7 @@ extension MountTests {
                 #expect(writeAttr(m.path("devices/ap/card05/05.0004/driver_override"), "vfio_ap\n") == .ok)
                 #expect(writeAttr(m.path("bus/ap/drivers/cex4queue/unbind"), "05.0004") == .ok)
                 #expect(writeAttr(m.path("bus/ap/drivers/vfio_ap/bind"), "05.0004") == .ok)
-                try createMdev(m, uuid1)
+                try createMdev(m, uuidA)
                 let ls = sh("APMATRIX_SYSFS=\(q(m.root)) \(q(exe)) ls --adapter 5 --domain 4")
                 #expect(ls.stdout == """
                     AP devices of \(m.root) (upstream profile)
@@ -256,9 +257,9 @@ extension MountTests {
                 let planFile = try makeTempDir("apmatrix-plan") + "/plan"
                 defer { _ = sh("rm -rf \(q(String(planFile.dropLast(5))))") }
                 try """
-                    devices/vfio_ap/matrix/\(uuid1)/assign_adapter 5
-                    devices/vfio_ap/matrix/\(uuid1)/assign_domain 4
-                    devices/vfio_ap/matrix/\(uuid1)/assign_domain 7
+                    devices/vfio_ap/matrix/\(uuidA)/assign_adapter 5
+                    devices/vfio_ap/matrix/\(uuidA)/assign_domain 4
+                    devices/vfio_ap/matrix/\(uuidA)/assign_domain 7
                     bus/ap/apmask -5
                     devices/ap/card05/05.0007/driver_override vfio_ap
                     bus/ap/drivers/vfio_ap/bind 05.0004
@@ -269,7 +270,7 @@ extension MountTests {
                 #expect(ws.map { $0["predicted"] as? String ?? "ok" } == ["ok", "ok", "EADDRNOTAVAIL", "EINVAL", "ok", "EBUSY"], "\(apply)")
                 #expect(ws.prefix(2).allSatisfy { $0["actual"] is NSNull }, "\(apply)")
                 #expect(ws[2]["actual"] as? String == "EADDRNOTAVAIL", "\(apply)")
-                #expect(cat(m.mdev(uuid1) + "/matrix") == "05.0004\n")
+                #expect(cat(m.mdev(uuidA) + "/matrix") == "05.0004\n")
             }
         }
     }

@@ -5,6 +5,7 @@
 
 import APMatrixModel
 import APMatrixTools
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing

@@ -2,6 +2,7 @@
 // by file: kind, permission bits, content (or the errno of reading it), and
 // symlink targets. Symlinks are not followed.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 

@@ -3,6 +3,7 @@
 // chromium and chromedriver driven by Selenium, prometheus_client from PyPI
 // (scripts/setup installs all of them). Missing tools fail the tests.
 
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing

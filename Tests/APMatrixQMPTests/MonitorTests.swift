@@ -1,6 +1,7 @@
 import APMatrixRuntime
 import APMatrixModel
 @testable import APMatrixQMP
+import APMatrixTesting
 import Foundation
 import Glibc
 import Testing

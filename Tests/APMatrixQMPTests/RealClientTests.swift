@@ -1,5 +1,6 @@
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 @testable import APMatrixQMP
 import Foundation
 import Glibc
@@ -9,31 +10,6 @@ import Testing
 // legacy synchronous one libvirt-era scripts use) and `qmp-shell` (QMP and
 // `-H` HMP mode) with commands piped on stdin, as clients.md describes.
 
-/// The package root, from this file's path (Tests/APMatrixQMPTests/<file>).
-private func packageRoot(_ file: String = #filePath) -> String {
-    var url = URL(fileURLWithPath: file)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}
-
-/// The Python with `qemu.qmp`: $APMATRIX_PYTHON, else <root>/.venv/bin/python3.
-/// Missing is a failure, not a skip: these tests are the evidence that real
-/// clients work.
-private func python() throws -> String {
-    if let p = ProcessInfo.processInfo.environment["APMATRIX_PYTHON"], !p.isEmpty {
-        guard FileManager.default.isExecutableFile(atPath: p) else {
-            throw TestFailure("APMATRIX_PYTHON=\(p) is not an executable file")
-        }
-        return p
-    }
-    let p = packageRoot() + "/.venv/bin/python3"
-    guard FileManager.default.isExecutableFile(atPath: p) else {
-        throw TestFailure("no Python with qemu.qmp: create the venv with `python3 -m venv \(packageRoot())/.venv && "
-            + "\(packageRoot())/.venv/bin/pip install qemu.qmp`, or set APMATRIX_PYTHON")
-    }
-    return p
-}
-
 /// `qmp-shell` next to the Python, else the module's entry point run by that Python.
 private func qmpShell(_ args: [String]) throws -> (String, [String]) {
     let py = try python()
@@ -42,62 +18,13 @@ private func qmpShell(_ args: [String]) throws -> (String, [String]) {
     return (py, ["-c", "import sys; sys.argv[0] = 'qmp-shell'; from qemu.qmp.qmp_shell import main; sys.exit(main())"] + args)
 }
 
-struct Output {
-    let status: Int32
-    let stdout: String
-    let stderr: String
+/// Runs a client to its end (30 s at most) with `stdin` on its standard input.
+private func run(_ executable: String, _ arguments: [String], stdin: String = "") -> ShellResult {
+    APMatrixTesting.run([executable] + arguments, input: stdin, environment: ["PYTHONUNBUFFERED": "1", "TERM": "dumb"])
 }
 
-/// Runs a program with `stdin` piped, killing it after `timeout` seconds.
-private func run(_ executable: String, _ arguments: [String], stdin: String = "", timeout: Double = 30) throws -> Output {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env["PYTHONUNBUFFERED"] = "1"
-    env["TERM"] = "dumb"
-    p.environment = env
-    let input = Pipe(), out = Pipe(), err = Pipe()
-    p.standardInput = input
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // Read both pipes concurrently so a chatty child never blocks on a full pipe.
-    let outData = Locked(Data()), errData = Locked(Data())
-    let group = DispatchGroup()
-    for (pipe, sink) in [(out, outData), (err, errData)] {
-        group.enter()
-        DispatchQueue.global().async {
-            let d = pipe.fileHandleForReading.readDataToEndOfFile()
-            sink.set(d)
-            group.leave()
-        }
-    }
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try? input.fileHandleForWriting.close()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(20_000) }
-    let timedOut = p.isRunning
-    if timedOut {
-        p.terminate()
-        usleep(200_000)
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    }
-    p.waitUntilExit()
-    _ = group.wait(timeout: .now() + 10)
-    let o = Output(status: p.terminationStatus, stdout: String(decoding: outData.get(), as: UTF8.self),
-                   stderr: String(decoding: errData.get(), as: UTF8.self))
-    if timedOut { throw TestFailure("\(executable) timed out after \(timeout)s\nstdout: \(o.stdout)\nstderr: \(o.stderr)") }
-    return o
-}
-
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ v: T) { value = v }
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
-}
+/// The Python with `qemu.qmp`.
+private func python() throws -> String { try APMatrixTesting.python(modules: ["qemu.qmp"]) }
 
 @Suite("Real QMP clients", .serialized)
 struct RealClientTests {
@@ -136,7 +63,7 @@ struct RealClientTests {
 
         asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 30))
         """
-        let out = try run(try python(), ["-c", script, f.socket, sysfsdev(mdevA)])
+        let out = run(try python(), ["-c", script, f.socket, sysfsdev(mdevA)])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let r = try JSONValue.parse(Array(out.stdout.utf8))
         #expect(r["status"]?["running"] == .bool(true))
@@ -187,7 +114,7 @@ struct RealClientTests {
             res['eof_after_quit'] = True
         print(json.dumps(res))
         """
-        let out = try run(try python(), ["-c", script, f.socket])
+        let out = run(try python(), ["-c", script, f.socket])
         #expect(out.status == 0, "stderr: \(out.stderr)")
         let r = try JSONValue.parse(Array(out.stdout.utf8))
         #expect(r["del"] == .object([:]))
@@ -206,7 +133,7 @@ struct RealClientTests {
         let f = try Fixture()
         defer { f.close() }
         let (exe, args) = try qmpShell([f.socket])
-        let out = try run(exe, args, stdin: "query-status\ndevice-del id=hostdev0\ndevice_del id=hostdev0\n\n")
+        let out = run(exe, args, stdin: "query-status\ndevice-del id=hostdev0\ndevice_del id=hostdev0\n\n")
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(out.stdout.contains("Connected to QEMU 8.2.0"), "\(out.stdout)")
         #expect(out.stdout.contains(#"{"return": {"status": "running", "singlestep": false, "running": true}}"#), "\(out.stdout)")
@@ -221,7 +148,7 @@ struct RealClientTests {
         let f = try Fixture()
         defer { f.close() }
         let (exe, args) = try qmpShell([f.socket])
-        let out = try run("/bin/sh", ["-c", "echo 'device_del id=hostdev0' | \"$0\" \"$@\""] + [exe] + args)
+        let out = run("/bin/sh", ["-c", "echo 'device_del id=hostdev0' | \"$0\" \"$@\""] + [exe] + args)
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(out.stdout.contains(#"{"return": {}}"#), "\(out.stdout)")
         #expect(f.runtime.snapshot.guests["g1"]?.device == nil)
@@ -232,7 +159,7 @@ struct RealClientTests {
         let f = try Fixture()
         defer { f.close() }
         let (exe, args) = try qmpShell(["-H", f.socket])
-        let out = try run(exe, args, stdin: "info status\ninfo qtree\ndevice-del hostdev0\ndevice_del hostdev0\ninfo qtree\n"
+        let out = run(exe, args, stdin: "info status\ninfo qtree\ndevice-del hostdev0\ndevice_del hostdev0\ninfo qtree\n"
             + "device_add vfio-ap,sysfsdev=\(sysfsdev(mdevA)),id=hostdev0\ndevice_del nope\n")
         #expect(out.status == 0, "stderr: \(out.stderr)")
         #expect(out.stdout.contains("Welcome to the HMP shell!"), "\(out.stdout)")
@@ -242,7 +169,7 @@ struct RealClientTests {
         #expect(out.stdout.contains("Error: Device 'nope' not found"), "\(out.stdout)")
         #expect(f.runtime.snapshot.guests["g1"]?.device?.id == "hostdev0", "unplugged by device_del, plugged again by device_add")
         // The seed's exact HMP line, as `virsh qemu-monitor-command --hmp` passes it.
-        let seed = try run("/bin/sh", ["-c", "echo 'device_del hostdev0' | \"$0\" \"$@\""] + [exe] + args)
+        let seed = run("/bin/sh", ["-c", "echo 'device_del hostdev0' | \"$0\" \"$@\""] + [exe] + args)
         #expect(seed.status == 0, "stderr: \(seed.stderr)")
         #expect(f.runtime.snapshot.guests["g1"]?.device == nil)
     }

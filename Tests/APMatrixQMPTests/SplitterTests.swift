@@ -1,4 +1,5 @@
 @testable import APMatrixQMP
+import APMatrixTesting
 import Testing
 
 /// The texts (as strings) and errors a splitter yields for `chunks`.

@@ -1,5 +1,6 @@
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 @testable import APMatrixQMP
 import Foundation
 import Glibc
@@ -9,14 +10,6 @@ import Testing
 // Shared fixtures of the monitor tests: an in-memory emulated host with one
 // running guest, a monitor on a socket in a private temp dir, and a raw QMP
 // client that reads the stream the way qemu.qmp does (one message per line).
-
-let mdevA = MdevUUID(parsing: "62177883-f1bb-47f0-914d-32a22e3a8804")!
-let mdevB = MdevUUID(parsing: "cef03c3c-903d-4ecc-9a83-40694cb8aee4")!
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
 
 /// The seed's host with adapters 5-6 and domains 4, 5, 0x47 released to
 /// vfio_ap; mdev A holds adapter 5, domain 4 and control domain 4; mdev B
@@ -34,17 +27,6 @@ func preparedHost() throws -> APHost {
 }
 
 func sysfsdev(_ uuid: MdevUUID) -> String { "/sys/bus/mdev/devices/\(uuid)" }
-
-/// A temp directory with a short path (sun_path holds 107 bytes).
-func makeTempDir() throws -> String {
-    var template = Array("/tmp/qmpt.XXXXXX".utf8CString)
-    guard let p = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
-    return String(cString: p)
-}
-
-func removeTree(_ path: String) {
-    try? FileManager.default.removeItem(atPath: path)
-}
 
 /// The edges of a runtime with QMP monitors only; it keeps the monitors it opened.
 final class QMPEdges: GuestEdges {
@@ -71,7 +53,7 @@ final class Fixture: @unchecked Sendable {
     let monitor: QMPMonitor
 
     init(plugged: Bool = true, cpu: String = "host", guest: String = "g1") throws {
-        dir = try makeTempDir()
+        dir = try makeTempDir("qmpt")
         socket = dir + "/qmp.sock"
         let edges = QMPEdges()
         runtime = Runtime(host: try preparedHost(), edges: edges)

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixRuntime
+import APMatrixTesting
 import Foundation
 import Synchronization
 import Testing

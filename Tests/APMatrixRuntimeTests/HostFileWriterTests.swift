@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixRuntime
+import APMatrixTesting
 import Testing
 
 /// The host file `apmatrix capture` writes reads back as the host it

@@ -1,5 +1,6 @@
 import APMatrixModel
 @testable import APMatrixServer
+import APMatrixTesting
 import Foundation
 import Hummingbird
 import HummingbirdTesting

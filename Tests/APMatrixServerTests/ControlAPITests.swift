@@ -1,13 +1,12 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
+import APMatrixTesting
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
 
-let uuid1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
-let uuid2 = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
 
 /// The token of the tests' daemons, and the header that shows it on a change.
 let testToken = String(repeating: "5a", count: 32)
@@ -78,14 +77,15 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
         try await app(try seedService(profile: .upstream)).test(.router) { client in
             #expect(try await client.write("bus/ap/scans", "1").status == .ok)
             let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
-            let uevents = events.compactMap(\.uevent)
+            // The bus's own (the devices' own add, bind, unbind, remove are DeviceUeventTests').
+            let uevents = events.compactMap(\.uevent).filter { $0.devpath == "/devices/ap" }
             #expect(uevents.count == 3)
             #expect(uevents.last.map { [$0.action, $0.devpath, $0.subsystem] + $0.properties }
                     == ["change", "/devices/ap", "ap", "BINDINGS=complete", "COMPLETECOUNT=2"])
             #expect(uevents.first?.properties == ["APMASK=0xf9" + String(repeating: "f", count: 62) + "\n"])
             #expect(events.first { $0.uevent != nil }?.kind == "uevent")
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("g1", uuid: uuidA).status == .created)
             let g = try await client.execute(uri: "/api/v1/guests/g1", method: .get) { try decode(GuestDTO.self, $0) }
             #expect(g.vfioIRQs?.map { "\($0.index) \($0.name) \($0.wired)" } == ["0 request true", "1 config change true"])
         }
@@ -96,10 +96,10 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     @Test(arguments: [(Profile.seed, nil as String?), (.upstream, "05.0004\n")])
     func mdevsAgreeWithSysfs(_ profile: Profile, _ sysfsText: String?) async throws {
         try await app(try seedService(profile: profile)).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
             let mdevs = try await client.execute(uri: "/api/v1/mdevs", method: .get) { try decode([MdevDTO].self, $0) }
             #expect(mdevs.count == 1)
-            let guestMatrix = try await client.execute(uri: "/api/v1/sysfs?path=devices/vfio_ap/matrix/\(uuid1)/guest_matrix", method: .get)
+            let guestMatrix = try await client.execute(uri: "/api/v1/sysfs?path=devices/vfio_ap/matrix/\(uuidA)/guest_matrix", method: .get)
             if let sysfsText {
                 #expect(try decode(SysfsReadResponse.self, guestMatrix).value == sysfsText)
                 #expect(mdevs.first?.guestMatrix == MatrixDTO(Matrix(apm: Bitmap256([5]), aqm: Bitmap256([4]))))
@@ -129,27 +129,27 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             try expectError(try await client.write("bus/ap/apmask", "0X41"), .unprocessableContent, "EINVAL")
             try expectError(try await client.write("bus/ap/ap_max_domain_id", "1"), .forbidden, "EACCES")
             try expectError(try await client.write("no/such/file", "1"), .notFound, "ENOENT")
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "256"),
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_adapter", "256"),
                             .conflict, "ENODEV")
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/matrix") == "05.0004\n")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/matrix") == "05.0004\n")
         }
     }
 
     @Test func guestLifecycleAndHotPlug() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4", "0x47"], control: ["4"])
-            let started = try await client.startGuest("guest1", uuid: uuid1)
+            try await client.mdev(uuidA, adapters: ["5", "6"], domains: ["4", "0x47"], control: ["4"])
+            let started = try await client.startGuest("guest1", uuid: uuidA)
             #expect(started.status == .created)
             let g = try decode(GuestDTO.self, started)
             #expect(g.cpu == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
             #expect(g.crycb == MatrixDTO(Matrix(apm: Bitmap256([5, 6]), aqm: Bitmap256([4, 0x47]), adm: Bitmap256([4]))))
             #expect(g.view.queues.map(\.description) == ["05.0004", "05.0047", "06.0004", "06.0047"])
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/guest_matrix")
                     == "05.0004\n05.0047\n06.0004\n06.0047\n")
 
             // Hot plug of a domain through sysfs while the guest runs.
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_domain", "0xab").status == .ok)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_domain", "0xab").status == .ok)
             let after = try await client.execute(uri: "/api/v1/guests/guest1", method: .get) { try decode(GuestDTO.self, $0) }
             #expect(after.crycb.aqm == [4, 0x47, 0xab])
             let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
@@ -160,8 +160,8 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             #expect(change.line.contains("domain 00ab assigned"))
 
             // remove is refused while in use; a second guest cannot open the mdev.
-            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/remove", "1"), .conflict, "EBUSY")
-            try expectError(try await client.startGuest("guest2", uuid: uuid1), .conflict, "EBUSY", containing: "guest1")
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuidA)/remove", "1"), .conflict, "EBUSY")
+            try expectError(try await client.startGuest("guest2", uuid: uuidA), .conflict, "EBUSY", containing: "guest1")
 
             // Unplug, then the queues that left were reset.
             let unplugged = try await client.execute(uri: "/api/v1/guests/guest1/devices/hostdev0", method: .delete, headers: writer) {
@@ -187,8 +187,8 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
                             containing: "unknown feature 'foo'")
             try expectError(try await client.startGuest("g", cpu: "host,apqi=on", uuid: nil), .unprocessableContent, "EINVAL",
                             containing: "apqi")
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            try expectError(try await client.startGuest("g", cpu: "host,ap=off", uuid: uuid1), .unprocessableContent, "EINVAL",
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            try expectError(try await client.startGuest("g", cpu: "host,ap=off", uuid: uuidA), .unprocessableContent, "EINVAL",
                             containing: "ap=on")
             let g = try decode(GuestDTO.self, try await client.startGuest("g", cpu: "z15", uuid: nil))
             #expect(g.cpu == "z15,ap=off,apqci=off,apft=off,apqi=off,appv=off,appvi=off")
@@ -198,7 +198,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
 
     @Test func hostdevXML() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
             #expect(try await client.startGuest("my-guest", uuid: nil).status == .created)
             let xml = """
                 <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-ap'>
@@ -209,7 +209,7 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
                 """
             let attached = try await client.execute(uri: "/api/v1/guests/my-guest/hostdev", method: .post, headers: writer,
                                                     body: ByteBuffer(string: xml)) { try decode(GuestDTO.self, $0) }
-            #expect(attached.device?.mdev.description == uuid1)
+            #expect(attached.device?.mdev.description == uuidA)
             #expect(attached.crycb.apm == [5])
             let detached = try await client.execute(uri: "/api/v1/guests/my-guest/hostdev/detach", method: .post, headers: writer,
                                                     body: ByteBuffer(string: xml)) { try decode(GuestDTO.self, $0) }
@@ -230,12 +230,12 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
         try await app(try seedService()).test(.router) { client in
             // Adapter 8 is not in the LPAR yet: assigning it is over-provisioning.
             #expect(try await client.write("bus/ap/apmask", "-8").status == .ok)
-            try await client.mdev(uuid1, adapters: ["8"], domains: ["4"])
-            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "")
+            try await client.mdev(uuidA, adapters: ["8"], domains: ["4"])
+            #expect(try await client.startGuest("guest1", uuid: uuidA).status == .created)
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/guest_matrix") == "")
             let add = AdapterRequest(id: 8, type: "CEX8C")
             #expect(try await client.execute(uri: "/api/v1/host/adapters", method: .post, headers: writer, body: body(add)).status == .created)
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "08.0004\n")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/guest_matrix") == "08.0004\n")
             try expectError(try await client.execute(uri: "/api/v1/host/adapters", method: .post, headers: writer, body: body(add)),
                             .conflict, "EEXIST")
             let restricted = AdapterRequest(id: 9, type: "CEX8C", domains: "0x50")
@@ -245,21 +245,21 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
                                                      body: body(AdapterRequest(id: 9, type: "CEX9C"))), .badRequest, "EINVAL")
             // The domain leaves the LPAR: the guest loses it (and with it everything).
             #expect(try await client.execute(uri: "/api/v1/host/domains/4", method: .delete, headers: writer).status == .ok)
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/guest_matrix") == "")
             try expectError(try await client.execute(uri: "/api/v1/host/domains/4", method: .delete, headers: writer), .notFound, "ENOENT")
             #expect(try await client.execute(uri: "/api/v1/host/domains", method: .post, headers: writer,
                                              body: body(DomainRequest(id: 4))).status == .created)
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "08.0004\n")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/guest_matrix") == "08.0004\n")
             try expectError(try await client.execute(uri: "/api/v1/host/adapters/0x30", method: .delete, headers: writer), .notFound, "ENOENT")
             #expect(try await client.execute(uri: "/api/v1/host/adapters/0x8", method: .delete, headers: writer).status == .ok)
-            #expect(try await client.read("devices/vfio_ap/matrix/\(uuid1)/guest_matrix") == "")
+            #expect(try await client.read("devices/vfio_ap/matrix/\(uuidA)/guest_matrix") == "")
         }
     }
 
     @Test func migrationRefusedWhileAttached() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("guest1", uuid: uuidA).status == .created)
             try expectError(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post, headers: writer,
                                                      body: body(MigrateRequest(to: "http://127.0.0.1:1"))),
                             .conflict, "EBUSY", containing: "hot unplug")
@@ -298,8 +298,8 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
     @Test func secureGuestDocumentEventsAndMigration() async throws {
         let service = try seedService()
         try await app(service).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4"])
-            let device = "vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/\(uuid1),id=hostdev0"
+            try await client.mdev(uuidA, adapters: ["5", "6"], domains: ["4"])
+            let device = "vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/\(uuidA),id=hostdev0"
             try expectError(try await client.execute(uri: "/api/v1/guests", method: .post, headers: writer,
                                                      body: body(StartGuestRequest(name: "se", object: "s390-pv-guest,id=pv0"))),
                             .unprocessableContent, "EINVAL", containing: "is not used: add -machine confidential-guest-support=pv0")
@@ -352,8 +352,8 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             for s in servers { for await a in s.address { found.append(a); break } }
             let urls = found
             try await app(source).test(.router) { client in
-                try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-                #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+                try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+                #expect(try await client.startGuest("guest1", uuid: uuidA).status == .created)
                 #expect(try await client.execute(uri: "/api/v1/guests/guest1/devices/hostdev0", method: .delete, headers: writer).status == .ok)
                 // A target without apqi cannot run the guest's CPU model.
                 try expectError(try await client.execute(uri: "/api/v1/guests/guest1/migrate", method: .post, headers: writer,
@@ -365,13 +365,13 @@ func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ errno: Stri
             }
             // On the target: the same CPU model, and an mdev of the target host plugs.
             try await app(target).test(.router) { client in
-                #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuid2).status == .ok)
-                #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_adapter", "6").status == .ok)
-                #expect(try await client.write("devices/vfio_ap/matrix/\(uuid2)/assign_domain", "0xab").status == .ok)
+                #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuidB).status == .ok)
+                #expect(try await client.write("devices/vfio_ap/matrix/\(uuidB)/assign_adapter", "6").status == .ok)
+                #expect(try await client.write("devices/vfio_ap/matrix/\(uuidB)/assign_domain", "0xab").status == .ok)
                 let moved = try await client.execute(uri: "/api/v1/guests/guest1", method: .get) { try decode(GuestDTO.self, $0) }
                 #expect(moved.cpu == "host,ap=on,apqci=on,apft=on,apqi=on,appv=on,appvi=on")
                 let plugged = try await client.execute(uri: "/api/v1/guests/guest1/devices", method: .post, headers: writer,
-                                                       body: body(PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuid2)", id: "hostdev0"))) {
+                                                       body: body(PlugRequest(sysfsdev: "/sys/bus/mdev/devices/\(uuidB)", id: "hostdev0"))) {
                     try decode(GuestDTO.self, $0)
                 }
                 #expect(plugged.view.queues.map(\.description) == ["06.00ab"])

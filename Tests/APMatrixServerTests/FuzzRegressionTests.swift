@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixServer
+import APMatrixTesting
 import Foundation
 import Testing
 

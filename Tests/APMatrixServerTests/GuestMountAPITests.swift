@@ -1,6 +1,7 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
+import APMatrixTesting
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
@@ -78,8 +79,8 @@ import Testing
 
     @Test func aScanThatChangesDevicesIsABusEvent() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("g1", uuid: uuidA).status == .created)
             let events = try await client.execute(uri: "/api/v1/events", method: .get) { try decode([EventDTO].self, $0) }
             let bus = events.filter { $0.kind == "bus" }
             #expect(bus.map(\.line) == ["guest g1: AP bus scan 1 (boot): added 05.0004 card05; removed -"])

@@ -1,6 +1,7 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
+import APMatrixTesting
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -10,7 +11,7 @@ import Testing
 @Suite struct StateAPITests {
     @Test func checkReportsASoundHost() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
             let c = try await client.execute(uri: "/api/v1/check", method: .get) { try decode(CheckDTO.self, $0) }
             #expect(c.violations == [] && c.mdevs == 1 && c.guests == 0 && c.queues == 76 && c.stateFile == nil)
         }
@@ -18,8 +19,8 @@ import Testing
 
     @Test func aGuestPutsStateIntoItsQueuesOnly() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            #expect(try await client.startGuest("g1", uuid: uuid1).status == .created)
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            #expect(try await client.startGuest("g1", uuid: uuidA).status == .created)
             let put = try await client.execute(uri: "/api/v1/guests/g1/state", method: .post, headers: writer,
                                                body: body(HeldStateRequest(apqn: "05.0004", state: "key-1")))
             #expect(put.status == .ok)
@@ -32,7 +33,7 @@ import Testing
                                                body: body(HeldStateRequest(apqn: "5.4", state: "k")))
             #expect(try decode(ErrorDTO.self, bad).error.message == "apqn '5.4': write it as the queue device is named, such as 05.0004")
             // unassigning the domain takes the queue: reset, state gone
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/unassign_domain", "4").status == .ok)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/unassign_domain", "4").status == .ok)
             let g = try await client.execute(uri: "/api/v1/guests/g1", method: .get) { try decode(GuestDTO.self, $0) }
             #expect(g.heldState == nil)
         }
@@ -57,7 +58,7 @@ import Testing
         do { try sysfs.write("/bus/ap/apmask", Array("-6".utf8)) } catch { failure = error }
         #expect(failure?.errno == .ioError)
         #expect(failure?.message == "state file \(dir)/host.db: closed; the change was undone")
-        #expect(try sysfs.read("/bus/ap/apmask") == Array((mask("fb") + "\n").utf8))
+        #expect(try sysfs.read("/bus/ap/apmask") == Array(maskText("fb", fill: "f").utf8))
         #expect(runtime.snapshot == acknowledged)
         #expect(runtime.log().last?.event.line == "ap: 19 queue(s) bound to vfio_ap (apmask change): 05.0000 … 05.00ff")
         // what is on disk is the last acknowledged state
@@ -66,6 +67,3 @@ import Testing
         #expect(saved?.host == acknowledged)
     }
 }
-
-/// `0x` + digits, padded with f to 64 digits.
-private func mask(_ digits: String) -> String { "0x" + digits + String(repeating: "f", count: 64 - digits.count) }

@@ -1,5 +1,6 @@
 import APMatrixRuntime
 import APMatrixModel
+import APMatrixTesting
 import Foundation
 import Testing
 

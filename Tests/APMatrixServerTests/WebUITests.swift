@@ -1,6 +1,7 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixServer
+import APMatrixTesting
 import Foundation
 import Glibc
 import Hummingbird
@@ -72,7 +73,7 @@ final class StreamReader {
 
     @Test func matrixView() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5", "6", "8"], domains: ["4"])
+            try await client.mdev(uuidA, adapters: ["5", "6", "8"], domains: ["4"])
             let m = try await client.execute(uri: "/api/v1/matrix", method: .get) { try decode(MatrixViewDTO.self, $0) }
             #expect(m.maxAdapter == 255 && m.maxDomain == 255)
             // the seed example's adapters 4-7 and the over-provisioned 8; its 19 usage domains
@@ -84,7 +85,7 @@ final class StreamReader {
             let cells = Dictionary(uniqueKeysWithValues: m.cells.map { ($0.apqn.description, $0) })
             #expect(cells["04.0000"]?.state == "host" && cells["04.0000"]?.driver == "cex4queue")
             #expect(cells["04.0004"]?.state == "free" && cells["04.0004"]?.driver == "vfio_ap")
-            #expect(cells["05.0004"]?.state == "assigned" && cells["05.0004"]?.mdev?.description == uuid1)
+            #expect(cells["05.0004"]?.state == "assigned" && cells["05.0004"]?.mdev?.description == uuidA)
             #expect(cells["07.0004"]?.state == "free" && cells["07.0004"]?.driver == "vfio_ap")
             #expect(cells["08.0004"]?.state == "over-provisioned" && cells["08.0004"]?.driver == nil)
             #expect(cells["08.0005"] == nil)
@@ -94,13 +95,13 @@ final class StreamReader {
 
     @Test func cellExplanationAndErrors() async throws {
         try await app(try seedService()).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5", "6"], domains: ["4", "0x47"])
-            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
+            try await client.mdev(uuidA, adapters: ["5", "6"], domains: ["4", "0x47"])
+            #expect(try await client.startGuest("guest1", uuid: uuidA).status == .created)
             #expect(try await client.write("bus/ap/drivers/vfio_ap/unbind", "06.0047").status == .ok)
             let c = try await client.execute(uri: "/api/v1/cells/06.0004", method: .get) { try decode(CellDTO.self, $0) }
             #expect(c.state == "filtered")
-            #expect(c.guest == "guest1" && c.mdev?.description == uuid1 && c.driver == "vfio_ap" && c.owner == "none")
-            #expect(c.explanation == "assigned to mdev \(uuid1) but filtered out of guest guest1's CRYCB: adapter 06 is passed to a guest only with all its queues in the guest's domains bound to vfio_ap, and queue 06.0047 is bound to no driver (unbound)")
+            #expect(c.guest == "guest1" && c.mdev?.description == uuidA && c.driver == "vfio_ap" && c.owner == "none")
+            #expect(c.explanation == "assigned to mdev \(uuidA) but filtered out of guest guest1's CRYCB: adapter 06 is passed to a guest only with all its queues in the guest's domains bound to vfio_ap, and queue 06.0047 is bound to no driver (unbound)")
             let g = try await client.execute(uri: "/api/v1/cells/05.0047", method: .get) { try decode(CellDTO.self, $0) }
             #expect(g.state == "in-guest" && g.owner == "guest guest1")
             let far = try await client.execute(uri: "/api/v1/cells/ff.00ff", method: .get) { try decode(CellDTO.self, $0) }
@@ -117,21 +118,21 @@ final class StreamReader {
     @Test func pageActionsAndTheirErrors() async throws {
         try await app(try seedService()).test(.router) { client in
             let create = "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create"
-            #expect(try await client.write(create, uuid1).status == .ok)
-            try expectError(try await client.write(create, uuid1), .conflict, "EEXIST")
+            #expect(try await client.write(create, uuidA).status == .ok)
+            try expectError(try await client.write(create, uuidA), .conflict, "EEXIST")
             // 07.0004 is not reserved (aqmask bit 4 is clear); +4 would give it back to the host
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "7").status == .ok)
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_domain", "4").status == .ok)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_adapter", "7").status == .ok)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_domain", "4").status == .ok)
             try expectError(try await client.write("bus/ap/aqmask", "+4"), .conflict, "EADDRINUSE",
-                            containing: "aqmask: the change would reserve for the host queue 07.0004 assigned to mdev \(uuid1)")
+                            containing: "aqmask: the change would reserve for the host queue 07.0004 assigned to mdev \(uuidA)")
             #expect(try await client.read("bus/ap/aqmask") == "0xf7fffffffffffffffeffffffffffffffffffffffffeffffffffffffffffffffe\n")
-            #expect(try await client.startGuest("guest1", cpu: "host,ap=on", uuid: uuid1).status == .created)
-            try expectError(try await client.startGuest("guest2", uuid: uuid1), .conflict, "EBUSY")
-            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/remove", "1"), .conflict, "EBUSY")
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/unassign_domain", "4").status == .ok)
+            #expect(try await client.startGuest("guest1", cpu: "host,ap=on", uuid: uuidA).status == .created)
+            try expectError(try await client.startGuest("guest2", uuid: uuidA), .conflict, "EBUSY")
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuidA)/remove", "1"), .conflict, "EBUSY")
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/unassign_domain", "4").status == .ok)
             #expect(try await client.execute(uri: "/api/v1/guests/guest1", method: .delete, headers: writer).status == .ok)
             try expectError(try await client.execute(uri: "/api/v1/guests/guest1", method: .delete, headers: writer), .notFound, "ENOENT")
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/remove", "1").status == .ok)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/remove", "1").status == .ok)
         }
     }
 
@@ -148,14 +149,14 @@ final class StreamReader {
             #expect(stream.text.lowercased().contains("content-type: text/event-stream"))
             #expect(await stream.read(until: "id: \(last)\nevent: log\ndata: {"), "\(stream.text)")
             #expect(service.runtime.subscriberCount == baseline + 1)
-            #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuid1).status == .ok)
-            #expect(await stream.read(until: "vfio_ap: mdev \(uuid1) created (iommu group 0)"), "\(stream.text)")
+            #expect(try await client.write("devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create", uuidA).status == .ok)
+            #expect(await stream.read(until: "vfio_ap: mdev \(uuidA) created (iommu group 0)"), "\(stream.text)")
             #expect(!stream.text.contains("id: \(last - 1)\n"))
             stream.close()
             // the next write to the closed connection fails and ends the subscription
             var removed = false
             for i in 0..<100 where !removed {
-                _ = try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_control_domain", "\(i)")
+                _ = try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_control_domain", "\(i)")
                 try await Task.sleep(for: .milliseconds(50))
                 removed = service.runtime.subscriberCount == baseline
             }
@@ -198,10 +199,10 @@ final class StreamReader {
     @Test func metricsText() async throws {
         let service = try seedService()
         try await app(service).test(.router) { client in
-            try await client.mdev(uuid1, adapters: ["5"], domains: ["4"])
-            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "256"), .conflict, "ENODEV")
-            #expect(try await client.startGuest("guest1", uuid: uuid1).status == .created)
-            #expect(try await client.write("devices/vfio_ap/matrix/\(uuid1)/assign_adapter", "6").status == .ok)
+            try await client.mdev(uuidA, adapters: ["5"], domains: ["4"])
+            try expectError(try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_adapter", "256"), .conflict, "ENODEV")
+            #expect(try await client.startGuest("guest1", uuid: uuidA).status == .created)
+            #expect(try await client.write("devices/vfio_ap/matrix/\(uuidA)/assign_adapter", "6").status == .ok)
             #expect(try await client.write("bus/ap/drivers/vfio_ap/unbind", "06.0004").status == .ok)
             let r = try await client.execute(uri: "/metrics", method: .get)
             #expect(r.status == .ok)

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// The host's `bus/ap` attributes beyond the masks (docs/upstream-ap-bus.md
@@ -148,11 +149,11 @@ import Testing
         #expect(h.echo("1", "/bus/ap/scans") == nil)
         _ = h.takeEvents()
         #expect(h.echo("05.0004", "/bus/ap/drivers/vfio_ap/bind") == nil)
-        #expect(h.ueventLines == [])
+        #expect(h.busUeventLines == [])
         #expect(h.echo("1", "/bus/ap/scans") == nil)
         let expected = p == .upstream ? "uevent change /devices/ap (ap): BINDINGS=complete COMPLETECOUNT=2"
                                       : "uevent change /devices/ap (ap): BINDINGS=complete"
-        #expect(h.ueventLines == [expected])
+        #expect(h.busUeventLines == [expected])
         #expect(h.cat("/bus/ap/bindings_complete_count") == (p == .upstream ? "2\n" : "ENODEV"))
         _ = h.takeEvents()
         #expect(h.echo("1", "/bus/ap/scans") == nil)
@@ -181,11 +182,11 @@ import Testing
     @Test func firmwareAdditionsSendBindingsComplete() throws {
         var h = try host(Self.lpar, profile: .upstream)
         try h.addAdapter(8, type: AdapterType("CEX8C")!)
-        #expect(h.ueventLines == ["uevent change /devices/ap (ap): BINDINGS=complete COMPLETECOUNT=2"])
+        #expect(h.busUeventLines == ["uevent change /devices/ap (ap): BINDINGS=complete COMPLETECOUNT=2"])
         #expect(h.cat("/bus/ap/scans") == "2\n")
         _ = h.takeEvents()
         try h.removeAdapter(8)
-        #expect(h.ueventLines == [])
+        #expect(h.busUeventLines == [])
         #expect(h.cat("/bus/ap/bindings") == "4/4 (complete)\n")
     }
 
@@ -194,7 +195,7 @@ import Testing
     @Test(arguments: Profile.allCases) func maskChangeUevent(_ p: Profile) throws {
         var h = try host(Self.lpar, profile: p)
         #expect(h.echo("+5", "/bus/ap/apmask") == nil)
-        let sent = h.events.compactMap { e -> Uevent? in if case .uevent(let u) = e { return u } else { return nil } }
+        let sent = h.uevents.filter { $0.devpath == "/devices/ap" }
         let expected = Uevent(action: .change, devpath: "/devices/ap", subsystem: "ap",
                               properties: ["APMASK=0x0600000000000000000000000000000000000000000000000000000000000000\n"])
         #expect(sent == (p == .upstream ? [expected] : []))

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// `driver_override` on AP queues, Linux 6.19 (docs/upstream-ap-bus.md §3,

@@ -1,6 +1,7 @@
 import APMatrixModel
 import APMatrixRuntime
 import APMatrixSysfs
+import APMatrixTesting
 import Foundation
 import Testing
 

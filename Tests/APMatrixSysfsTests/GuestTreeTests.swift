@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// A guest's own `/sys` (GuestSysfsTree): its AP bus as its last scan found it.

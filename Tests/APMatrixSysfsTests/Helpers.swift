@@ -1,34 +1,18 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 // Shared helpers of the sysfs tests: they drive the host through sysfs paths
 // and texts (SysfsTree.read/write), exactly as a client of the mount would.
 
-/// The bytes of a sysfs write.
-func b(_ s: String) -> [UInt8] { Array(s.utf8) }
-
-let uuidA = "62177883-f1bb-47f0-914d-32a22e3a8804"
-let uuidB = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
-let uuidC = "4ab2c9b1-0c35-4f6a-9d0e-6e8a1f2b3c4d"
-
 let matrixDir = "/devices/vfio_ap/matrix"
 let typeDir = "/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough"
-
-/// The seed's conflict log line (SPEC §3 "Masks").
-func inUse(_ apqn: String, _ owner: String) -> String {
-    "Userspace may not re-assign queue \(apqn) already assigned to \(owner)"
-}
 
 /// A host from a host file (SPEC §1).
 func host(_ json: String, profile: Profile = .seed) throws -> APHost {
     try APHost(HostFile.parse(b(json)), profile: profile)
-}
-
-/// `0x` + digits right-padded with `fill` to 64 digits, and a newline: a mask as sysfs shows it.
-func maskText(_ digits: String, fill: Character = "0") -> String {
-    "0x" + digits + String(repeating: fill, count: 64 - digits.count) + "\n"
 }
 
 /// The target of a symlink node, or "" for anything else.
@@ -65,6 +49,12 @@ extension APHost {
 
     /// The uevents since the last `takeEvents()`, as `dmesg` shows them.
     var ueventLines: [String] { events.filter { $0.kind == "uevent" }.map(\.line) }
+
+    /// The uevents of the AP bus itself (`/devices/ap`), without its devices' own.
+    var busUeventLines: [String] { uevents.filter { $0.devpath == "/devices/ap" }.map { "uevent " + $0.summary } }
+
+    /// The uevents since the last `takeEvents()`.
+    var uevents: [Uevent] { events.compactMap { if case .uevent(let u) = $0 { return u } else { return nil } } }
 
     /// The directory listing at PATH, without the bind/unbind attributes.
     func ls(_ path: String) -> [String] {

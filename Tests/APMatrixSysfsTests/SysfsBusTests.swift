@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// Card `config` and driver bind/unbind through sysfs (SPEC §1, §2).

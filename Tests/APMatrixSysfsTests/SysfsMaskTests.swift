@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// `bus/ap/apmask` and `bus/ap/aqmask` through sysfs (kernel-reference §2, V1–V5, V13).

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// The mdev type and mdev attributes through sysfs (kernel-reference §3, §7; V6, V7, V17, V20).

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// The seed's three-guest example (vfio-ap.rst "Example"), driven through sysfs.

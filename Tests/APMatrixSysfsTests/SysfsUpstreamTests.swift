@@ -1,6 +1,7 @@
 import APMatrixRuntime
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 // The attributes only the upstream profile has (kernel-reference §3.5–3.7,

@@ -1,5 +1,6 @@
 import APMatrixModel
 import APMatrixSysfs
+import APMatrixTesting
 import Testing
 
 /// The `uevent` file of AP devices (docs/upstream-ap-bus.md §2.1–2.2,
