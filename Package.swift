@@ -49,6 +49,8 @@ let package = Package(
         ]),
         // The FUSE adapter: libfuse3 high-level API over the runtime's sysfs trees.
         .target(name: "APMatrixFUSE", dependencies: ["CFuse", "APMatrixRuntime", "APMatrixSysfs"]),
+        // The migration channel: QEMU's migration stream over TCP between two hosts' guests.
+        .target(name: "APMatrixMigration", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
         // The guest monitor: QMP on a unix socket per guest.
         .target(name: "APMatrixQMP", dependencies: ["APMatrixModel", "APMatrixRuntime"]),
         // The control API (JSON over HTTP) and the web UI.
@@ -62,7 +64,7 @@ let package = Package(
         ], resources: [.copy("Resources")]),
         .executableTarget(name: "apmatrix", dependencies: [
             "APMatrixModel", "APMatrixSysfs", "APMatrixRuntime", "APMatrixFUSE", "APMatrixQMP", "APMatrixServer", "APMatrixTools",
-            "CNamespace",
+            "APMatrixMigration", "CNamespace",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -30,7 +30,7 @@ public enum Profile: String, Sendable, CaseIterable, Codable {
 /// plugs into guests) are `APHost` methods in the file of the room they start in.
 public struct APHost: Sendable, Equatable {
     public let profile: Profile
-    var rules: ProfileRules { ProfileRules(profile: profile) }
+    var rules: ProfileRules { ProfileRules(profile: profile, migration: storedVfio.migration) }
 
     // The rooms are reached for mutation only through their accessors,
     // which remember a room's own fields as they were before its first
@@ -67,18 +67,24 @@ public struct APHost: Sendable, Equatable {
     /// Events of the operations since the last `takeEvents()`.
     public internal(set) var events: [Event] = []
 
-    public init(_ d: HostDescription, profile: Profile = .seed) throws(HostDescription.Invalid) {
+    /// A host booted with `profile`; `previews` apply to their own profile
+    /// only (the command line refuses the others).
+    public init(_ d: HostDescription, profile: Profile = .seed, previews: Set<Preview> = []) throws(HostDescription.Invalid) {
         try d.validate()
         self.profile = profile
         storedFirmware = Firmware(d)
         storedBus = APBus(apmask: d.apmask, aqmask: d.aqmask)
-        storedVfio = VfioAP(maxMdevs: d.maxMdevs)
+        storedVfio = VfioAP(maxMdevs: d.maxMdevs,
+                            migration: previews.contains { $0 == .vfioAPMigration && $0.profile == profile })
         scanBus()
         endOfScan(at: .boot)
         bus.apDomain = (firmware.usageDomains & bus.aqmask).first
         events.removeAll()
         _ = takeChanges()
     }
+
+    /// The previews this host was booted with.
+    public var previews: Set<Preview> { vfio.migration ? [.vfioAPMigration] : [] }
 
     /// Hands the events over to the caller and forgets them.
     public mutating func takeEvents() -> [Event] {

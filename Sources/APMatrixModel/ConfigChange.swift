@@ -41,7 +41,8 @@ extension APHost {
     }
 
     /// Whether a guest has AP configuration change events to handle.
-    public var hasPendingConfigChanges: Bool { guests.values.contains { $0.pendingConfigChanges > 0 } }
+    /// A guest whose vCPUs are stopped (waiting for a migration) takes them when it runs.
+    public var hasPendingConfigChanges: Bool { guests.values.contains { $0.pendingConfigChanges > 0 && $0.runState.isRunning } }
 
     /// Every guest handles its queued AP configuration change events at
     /// `now`: one CHSC store-event-information per event, each forcing a
@@ -50,7 +51,7 @@ extension APHost {
     /// The corresponding guest kernel functions are `chsc_process_sei_ap_cfg_chg`,
     /// `ap_bus_cfg_chg` and `ap_bus_force_rescan`.
     public mutating func handleConfigChanges(at now: Uptime) {
-        for name in guests.keys.sorted() where guests[name]!.pendingConfigChanges > 0 {
+        for name in guests.keys.sorted() where guests[name]!.pendingConfigChanges > 0 && guests[name]!.runState.isRunning {
             let events = guests[name]!.pendingConfigChanges
             guests[name]!.pendingConfigChanges = 0
             for _ in 0..<events {

@@ -20,6 +20,14 @@ public enum Event: Hashable, Sendable {
     case seQueueChanged(guest: String, apqn: APQN, change: SEChange, cause: String)
     /// A uevent the host's kernel sent.
     case uevent(Uevent)
+    /// A guest's migration changed status; `announce`: its QMP clients get
+    /// `MIGRATION` (the `events` capability was on).
+    case migrationChanged(guest: String, status: MigrationStatus, announce: Bool)
+    /// A guest's vfio-ap device changed migration state; `announce`: its
+    /// QMP clients get `VFIO_MIGRATION` (the device has `migration-events`).
+    case vfioMigrationChanged(guest: String, device: VfioAPDevice, state: VfioMigrationState, announce: Bool)
+    /// A guest's QEMU run state changed (QMP `STOP` and `RESUME`).
+    case runStateChanged(guest: String, state: RunState)
 
     /// The line `dmesg` shows.
     public var line: String {
@@ -41,6 +49,12 @@ public enum Event: Hashable, Sendable {
             return "guest \(guest): queue \(apqn) SE \(change) (\(cause))"
         case let .uevent(u):
             return "uevent " + u.summary
+        case let .migrationChanged(guest, status, _):
+            return "guest \(guest): migration \(status.rawValue)"
+        case let .vfioMigrationChanged(guest, device, state, _):
+            return "guest \(guest): vfio-ap device \(device.id) (mdev \(device.mdev)) migration state \(state.rawValue)"
+        case let .runStateChanged(guest, state):
+            return "guest \(guest): run state \(state.rawValue)"
         }
     }
 
@@ -56,6 +70,9 @@ public enum Event: Hashable, Sendable {
         case .guestBusChanged: return "bus"
         case .seQueueChanged: return "se"
         case .uevent: return "uevent"
+        case .migrationChanged: return "migration"
+        case .vfioMigrationChanged: return "vfio-migration"
+        case .runStateChanged: return "runstate"
         }
     }
 

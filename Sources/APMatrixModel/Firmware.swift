@@ -26,7 +26,7 @@ public struct Firmware: Hashable, Sendable {
         facilities = d.facilities
         usageDomains = d.usageDomains
         controlDomains = d.controlDomains
-        for a in d.adapters { adapters[a.id] = Adapter(type: a.type, configured: a.configured, domains: a.domains) }
+        for a in d.adapters { adapters[a.id] = Adapter(type: a.type, configured: a.configured, domains: a.domains, tapqGR2: a.tapqGR2) }
     }
 
     /// H: the host AP configuration (QCI APM/AQM/ADM). Configured adapters
@@ -68,6 +68,9 @@ public struct Adapter: Hashable, Sendable {
     public var configured: Bool
     /// The usage domains it has queues for; nil = all of the LPAR's.
     public var domains: Bitmap256<APQI>?
+    /// The TAPQ GR2 its queues answer, when the host file overrides the
+    /// type's (`AdapterType.tapqInfo`), so that incompatible hosts can be built.
+    public var tapqGR2: UInt64?
 }
 
 /// The hardware queue behind an APQN.

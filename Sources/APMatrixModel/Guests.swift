@@ -8,12 +8,26 @@ public struct VfioAPDevice: Hashable, Sendable, Codable {
     public var mdev: MdevUUID
     /// The `sysfsdev` path as given.
     public var sysfsdev: String
+    /// `enable-migration` (the series' QEMU; absent: not given, QEMU's `auto`).
+    public var enableMigration: OnOffAuto?
+    /// `migration-events`: `VFIO_MIGRATION` events (absent: not given, off).
+    public var migrationEvents: Bool?
 
-    public init(id: String, mdev: MdevUUID, sysfsdev: String) {
+    public init(id: String, mdev: MdevUUID, sysfsdev: String, enableMigration: OnOffAuto? = nil, migrationEvents: Bool? = nil) {
         self.id = id
         self.mdev = mdev
         self.sysfsdev = sysfsdev
+        self.enableMigration = enableMigration
+        self.migrationEvents = migrationEvents
     }
+
+    /// Whether QEMU announces the device's migration states (`VFIO_MIGRATION`).
+    public var announcesMigration: Bool { migrationEvents == true }
+}
+
+/// QEMU's `OnOffAuto` property type.
+public enum OnOffAuto: String, Sendable, Codable, CaseIterable {
+    case on, off, auto
 }
 
 /// A KVM guest (a QEMU process) on the host.
@@ -44,6 +58,13 @@ public struct Guest: Hashable, Sendable {
     /// AP configuration change events QEMU has queued for the guest and it
     /// has not yet taken (`handleConfigChanges`).
     public internal(set) var pendingConfigChanges = 0
+    /// QEMU's run state: `running`, or around a migration `inmigrate`,
+    /// `finish-migrate`, `postmigrate` (GuestMigration.swift).
+    public internal(set) var runState = RunState.running
+    /// The guest's migration, as its QEMU reports it (`query-migrate`).
+    public internal(set) var migration = GuestMigration()
+    /// The migration capabilities set with `migrate-set-capabilities`.
+    public internal(set) var capabilities: Set<MigrationCapability> = []
 
     /// Whether the guest's bus scans on its own every `config_time`: with
     /// `apqci` it can tell that its configuration changed (kernel-reference §6).
@@ -97,8 +118,10 @@ extension APHost {
     /// (Secure Execution) needs the host's protected virtualization (EINVAL,
     /// QEMU's `s390_pv_kvm_init` refusal). With an AP bus the guest scans at
     /// boot, which arms its config timer. QEMU's CPU model warnings are logged.
+    /// An `incoming` guest (QEMU's `-incoming`) does not boot: it waits in
+    /// `inmigrate` for its memory and device state (GuestMigration.swift).
     public mutating func startGuest(_ name: String, cpu: CPUModel, device: VfioAPDevice?, secure: Bool = false,
-                                    at now: Uptime) throws(APError) {
+                                    incoming: Bool = false, at now: Uptime) throws(APError) {
         guard !name.isEmpty, name.utf8.count <= 64,
               name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != 47 }) else {
             throw APError(.invalidArgument, "guest name '\(name)': use 1-64 printable characters without spaces or '/'")
@@ -109,7 +132,12 @@ extension APHost {
                           "CPU model does not support Protected Virtualization: the host lacks facility pv (the Ultravisor and a host kernel with prot_virt=1), so it cannot run a Secure Execution guest")
         }
         if let d = device { try checkPlug(d, cpu: cpu) }
-        guests[name] = Guest(name: name, cpu: cpu, device: nil, secure: secure)
+        if incoming && secure {
+            throw APError(.invalidArgument, "a Secure Execution guest cannot be a migration destination: protected VMs are currently not migratable.")
+        }
+        var g = Guest(name: name, cpu: cpu, device: nil, secure: secure)
+        if incoming { (g.runState, g.migration.incoming) = (.inmigrate, true) }
+        guests[name] = g
         events.append(.guestChanged(guest: name, running: true))
         events.append(.note("guest \(name): -cpu \(cpu)\(secure ? " (Secure Execution)" : "")"))
         for w in cpu.warnings { events.append(.note("guest \(name): warning: \(w)")) }
@@ -117,7 +145,7 @@ extension APHost {
             events.append(.note("guest \(name): a Secure Execution guest without appv has no AP instructions: it sees no AP bus"))
         }
         if let d = device { attach(name, d) }
-        if guests[name]!.hasAPBus { rescan(guests[name]!, cause: "boot", at: now, number: 1) }
+        if guests[name]!.hasAPBus && !incoming { rescan(guests[name]!, cause: "boot", at: now, number: 1) }
     }
 
     /// Stops a guest: its vfio-ap device is released first.
@@ -156,6 +184,10 @@ extension APHost {
     }
 
     func checkPlug(_ d: VfioAPDevice, cpu: CPUModel) throws(APError) {
+        // Released QEMU's vfio-ap has neither property (docs/vfio-ap-migration-preview.md §5).
+        if !rules.deviceMigration, let p = d.enableMigration != nil ? "enable-migration" : d.migrationEvents != nil ? "migration-events" : nil {
+            throw APError(.invalidArgument, "Property 'vfio-ap.\(p)' not found (the series' QEMU has it: serve --preview vfio-ap-migration)")
+        }
         guard cpu.ap else {
             throw APError(.invalidArgument, "a vfio-ap device needs the CPU feature ap=on (the CPU model has ap=off)")
         }
@@ -178,6 +210,9 @@ extension APHost {
         let s = rules.atOpen(m.matrix, shadow: m.shadow, host: self)
         vfio.mdevs[d.mdev]?.shadow = s
         vfio.mdevs[d.mdev]?.guest = name
+        // `vfio_ap_init_migration_data`: a new open starts RUNNING.
+        let state: VfioMigrationState? = rules.deviceMigration ? .running : nil
+        vfio.mdevs[d.mdev]?.migrationState = state
         guests[name]?.device = d
         events.append(.deviceChanged(guest: name, device: d, plugged: true))
         pushCRYCB(name, from: Matrix(), to: s, cause: "device \(d.id) attached")
@@ -189,17 +224,21 @@ extension APHost {
     ///
     /// The corresponding kernel functions are `vfio_ap_mdev_release` (seed)
     /// and `vfio_ap_mdev_close_device` (upstream).
-    mutating func release(_ name: String, _ d: VfioAPDevice, cause: String) {
+    /// `announce` false: QEMU closed the device without unplugging it (after
+    /// a migration), so no `DEVICE_DELETED`.
+    mutating func release(_ name: String, _ d: VfioAPDevice, cause: String, announce: Bool = true) {
         let m = vfio.mdevs[d.mdev]!
         pushCRYCB(name, from: m.shadow, to: Matrix(), cause: cause)
         vfio.mdevs[d.mdev]?.guest = nil
+        vfio.mdevs[d.mdev]?.migrationState = nil
         guests[name]?.device = nil
         if rules.shadowWithoutGuest {
             for apqn in linkedQueues(m) { reset(apqn, cause: "released: \(cause)") }
         } else {
             setShadow(d.mdev, Matrix(), cause: cause)
         }
-        events.append(.deviceChanged(guest: name, device: d, plugged: false))
+        events.append(announce ? .deviceChanged(guest: name, device: d, plugged: false)
+                               : .note("guest \(name): vfio-ap device \(d.id) closed (mdev \(d.mdev) released: \(cause))"))
     }
 
     /// The guest's CRYCB: its mdev's shadow, or empty.

@@ -4,90 +4,27 @@
 // out of range, devices the firmware does not have, and every state that
 // breaks an invariant (`checkInvariants`).
 
-/// Events keep their kind, so a resumed log shows and publishes them as before.
-extension Event: Codable {
-    enum CodingKeys: String, CodingKey {
-        case kind, text, guest, before, after, cause, apqn, device, plugged, running, scan, added, removed, uevent, change, index
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        switch try c.decode(String.self, forKey: .kind) {
-        case "kernel": self = .kernel(try c.decode(String.self, forKey: .text))
-        case "note": self = .note(try c.decode(String.self, forKey: .text))
-        case "crycb":
-            self = .crycbChanged(guest: try c.decode(String.self, forKey: .guest),
-                                 before: try c.decode(Matrix.self, forKey: .before),
-                                 after: try c.decode(Matrix.self, forKey: .after),
-                                 cause: try c.decode(String.self, forKey: .cause))
-        case "reset":
-            self = .queueReset(try c.decode(APQN.self, forKey: .apqn), cause: try c.decode(String.self, forKey: .cause))
-        case "device":
-            self = .deviceChanged(guest: try c.decode(String.self, forKey: .guest),
-                                  device: try c.decode(VfioAPDevice.self, forKey: .device),
-                                  plugged: try c.decode(Bool.self, forKey: .plugged))
-        case "guest":
-            self = .guestChanged(guest: try c.decode(String.self, forKey: .guest),
-                                 running: try c.decode(Bool.self, forKey: .running))
-        case "bus":
-            self = .guestBusChanged(guest: try c.decode(String.self, forKey: .guest),
-                                    scan: try c.decode(Int.self, forKey: .scan),
-                                    added: try c.decode([String].self, forKey: .added),
-                                    removed: try c.decode([String].self, forKey: .removed),
-                                    cause: try c.decode(String.self, forKey: .cause))
-        case "uevent": self = .uevent(try c.decode(Uevent.self, forKey: .uevent))
-        case "se":
-            let index = try c.decodeIfPresent(Int.self, forKey: .index)
-            guard let change = SEChange(name: try c.decode(String.self, forKey: .change), index: index) else {
-                throw DecodingError.dataCorruptedError(forKey: .change, in: c, debugDescription: "not an SE change with its index")
-            }
-            self = .seQueueChanged(guest: try c.decode(String.self, forKey: .guest), apqn: try c.decode(APQN.self, forKey: .apqn),
-                                   change: change, cause: try c.decode(String.self, forKey: .cause))
-        case let other:
-            throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "unknown event kind '\(other)'")
-        }
-    }
-
-    /// An event's fields, those of its kind set (the others are left out of the JSON).
-    private struct Fields: Encodable {
-        var kind: String
-        var text: String?, guest: String?, before: Matrix?, after: Matrix?, cause: String?, apqn: APQN?
-        var device: VfioAPDevice?, plugged: Bool?, running: Bool?, scan: Int?, added: [String]?, removed: [String]?
-        var uevent: Uevent?
-        var change: String?, index: Int?
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var f = Fields(kind: kind)
-        switch self {
-        case .kernel(let text), .note(let text): f.text = text
-        case let .crycbChanged(guest, before, after, cause): (f.guest, f.before, f.after, f.cause) = (guest, before, after, cause)
-        case let .queueReset(apqn, cause): (f.apqn, f.cause) = (apqn, cause)
-        case let .deviceChanged(guest, device, plugged): (f.guest, f.device, f.plugged) = (guest, device, plugged)
-        case let .guestChanged(guest, running): (f.guest, f.running) = (guest, running)
-        case let .guestBusChanged(guest, scan, added, removed, cause):
-            (f.guest, f.scan, f.added, f.removed, f.cause) = (guest, scan, added, removed, cause)
-        case let .uevent(u): f.uevent = u
-        case let .seQueueChanged(guest, apqn, change, cause):
-            (f.guest, f.apqn, f.change, f.index, f.cause) = (guest, apqn, change.name, change.index, cause)
-        }
-        try f.encode(to: encoder)
-    }
-}
-
 // The documents of the host's objects: one row each in the state database
 // (a field added to a record is saved with it, without a schema change),
 // and all of them together in the JSON form of the whole host.
 extension APHost {
     public struct AdapterRecord: Codable, Sendable, Equatable {
         public var id: APID, type: AdapterType, configured: Bool, domains: Bitmap256<APQI>?
+        /// Absent unless the host file overrides the type's TAPQ GR2.
+        public var tapqGR2: UInt64?
     }
     /// The LPAR (and vfio_ap's instance limit, fixed at boot).
     public struct FirmwareRecord: Codable, Sendable, Equatable {
         public var apxa: Bool, maxAdapter: Int, maxDomain: Int, facilities: Facilities
         public var usageDomains: Bitmap256<APQI>, controlDomains: Bitmap256<APQI>, maxMdevs: Int, adapters: [AdapterRecord]
+        /// The previews the host booted with (fixed at boot, like
+        /// `maxMdevs`); absent in files written before previews existed.
+        public var previews: [Preview]?
 
-        public init(_ h: APHost) { self.init(h.firmware, maxMdevs: h.vfio.maxMdevs) }
+        public init(_ h: APHost) {
+            self.init(h.firmware, maxMdevs: h.vfio.maxMdevs)
+            previews = h.previews.isEmpty ? nil : h.previews.sorted { $0.rawValue < $1.rawValue }
+        }
 
         init(_ fw: Firmware, maxMdevs: Int) {
             apxa = fw.apxa
@@ -99,7 +36,7 @@ extension APHost {
             self.maxMdevs = maxMdevs
             adapters = fw.adapters.keys.sorted().map { id in
                 let a = fw.adapters[id]!
-                return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains)
+                return AdapterRecord(id: id, type: a.type, configured: a.configured, domains: a.domains, tapqGR2: a.tapqGR2)
             }
         }
     }
@@ -143,8 +80,11 @@ extension APHost {
     }
     public struct MdevRecord: Codable, Sendable, Equatable {
         public var uuid: MdevUUID, matrix: Matrix, shadow: Matrix, guest: String?, iommuGroup: Int, serial: Int
+        /// Absent while the device is closed, and in files written before migration existed.
+        public var migrationState: VfioMigrationState?
         public init(_ m: Mdev) {
             (uuid, matrix, shadow, guest, iommuGroup, serial) = (m.uuid, m.matrix, m.shadow, m.guest, m.iommuGroup, m.serial)
+            migrationState = m.migrationState
         }
     }
     public struct GuestRecord: Codable, Sendable, Equatable {
@@ -156,9 +96,14 @@ extension APHost {
         public var pendingConfigChanges: Int?
         /// Absent (false) in files written before Secure Execution guests existed.
         public var secure: Bool?
+        /// Absent (running, no migration, no capabilities) in files written before migration existed.
+        public var runState: RunState?, migration: GuestMigration?, capabilities: [MigrationCapability]?
         public init(_ g: Guest) {
             (name, cpu, device, bus) = (g.name, g.cpu.description, g.device, g.bus)
             (pendingConfigChanges, secure) = (g.pendingConfigChanges, g.secure)
+            runState = g.runState
+            migration = g.migration
+            capabilities = g.capabilities.sorted { $0.rawValue < $1.rawValue }
         }
     }
     /// vfio_ap's own fields (in the whole host's document, `nextSerial` stands at the top).
@@ -209,11 +154,17 @@ extension APHost: Codable {
                                         AdapterDescription(id: $0.id, type: $0.type, configured: $0.configured,
                                                            domains: $0.domains.map { $0 & fw.usageDomains })
                                     })
-            try self.init(d, profile: profile)
+            try self.init(d, profile: profile, previews: Set(fw.previews ?? []))
         } catch {
             throw corrupt(.firmware, "\(error)")
         }
-        for a in fw.adapters { firmware.adapters[a.id]?.domains = a.domains }
+        if let p = fw.previews?.first(where: { $0.profile != profile }) {
+            throw corrupt(.firmware, "preview \(p.rawValue) is of the \(p.profile.rawValue) profile, not \(profile.rawValue)")
+        }
+        for a in fw.adapters {
+            firmware.adapters[a.id]?.domains = a.domains
+            firmware.adapters[a.id]?.tapqGR2 = a.tapqGR2
+        }
         // The bus: exactly the devices the firmware has, each with a stored binding.
         let b = try c.decode(BusRecord.self, forKey: .bus)
         let cards = b.cards ?? [], queues = b.queues ?? []
@@ -249,7 +200,8 @@ extension APHost: Codable {
             guard (0..<65536).contains(m.iommuGroup) else {
                 throw corrupt(.mdevs, "mdev \(m.uuid): iommu group \(m.iommuGroup) is outside 0-65535")
             }
-            vfio.mdevs[m.uuid] = Mdev(uuid: m.uuid, shadow: m.shadow, guest: m.guest, iommuGroup: m.iommuGroup, serial: m.serial)
+            vfio.mdevs[m.uuid] = Mdev(uuid: m.uuid, shadow: m.shadow, guest: m.guest, migrationState: m.migrationState,
+                                      iommuGroup: m.iommuGroup, serial: m.serial)
             vfio.setMatrix(m.uuid, m.matrix)
             vfio.markIOMMUGroup(m.iommuGroup)
         }
@@ -262,7 +214,8 @@ extension APHost: Codable {
             }
             guard (g.pendingConfigChanges ?? 0) >= 0 else { throw corrupt(.guests, "guest \(g.name): a negative count of events") }
             guests[g.name] = Guest(name: g.name, cpu: cpu, device: g.device, bus: g.bus ?? GuestBus(), secure: g.secure ?? false,
-                                   pendingConfigChanges: g.pendingConfigChanges ?? 0)
+                                   pendingConfigChanges: g.pendingConfigChanges ?? 0, runState: g.runState ?? .running,
+                                   migration: g.migration ?? GuestMigration(), capabilities: Set(g.capabilities ?? []))
         }
         for r in try c.decode([HardwareQueueRecord].self, forKey: .queueRecords) {
             guard r.resets >= 0 else { throw corrupt(.queueRecords, "queue \(r.apqn): negative reset count") }

@@ -54,12 +54,15 @@ public struct AdapterDescription: Hashable, Sendable {
     /// The usage domains this adapter has queues for, when it is restricted;
     /// nil means every usage domain of the LPAR. A fixed property of the adapter.
     public var domains: Bitmap256<APQI>?
+    /// The TAPQ GR2 its queues answer instead of the type's (host file `tapqGR2`).
+    public var tapqGR2: UInt64?
 
-    public init(id: APID, type: AdapterType, configured: Bool = true, domains: Bitmap256<APQI>? = nil) {
+    public init(id: APID, type: AdapterType, configured: Bool = true, domains: Bitmap256<APQI>? = nil, tapqGR2: UInt64? = nil) {
         self.id = id
         self.type = type
         self.configured = configured
         self.domains = domains
+        self.tapqGR2 = tapqGR2
     }
 }
 

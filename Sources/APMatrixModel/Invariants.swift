@@ -71,6 +71,8 @@ extension APHost {
             }
             check(m.iommuGroup >= 0, "iommu-group", "mdev \(m.uuid) has iommu group \(m.iommuGroup)")
             let s = m.shadow
+            check((m.guest != nil && rules.deviceMigration) == (m.migrationState != nil), "migration-state",
+                  "mdev \(m.uuid) has migration state \(m.migrationState?.rawValue ?? "none") while \(m.guest == nil ? "closed" : "open")\(rules.deviceMigration ? "" : " without the migration series")")
             if let g = m.guest {
                 check(guests[g]?.device?.mdev == m.uuid, "guest-link", "mdev \(m.uuid) names guest \(g), whose device is another")
             } else if !rules.shadowWithoutGuest {
@@ -94,6 +96,15 @@ extension APHost {
             guard let d = g.device else { continue }
             check(vfio.mdevs[d.mdev]?.guest == name, "guest-link", "guest \(name)'s device \(d.id) names mdev \(d.mdev), which is not attached to it")
             check(g.cpu.ap, "guest-link", "guest \(name) has a vfio-ap device with ap=off")
+        }
+        for (name, g) in guests {
+            check((g.runState == .inmigrate) == (g.migration.incoming && [.none, .setup, .active].contains(g.migration.status)),
+                  "run-state", "guest \(name) is \(g.runState.rawValue) with \(g.migration.incoming ? "incoming " : "")migration \(g.migration.status.rawValue)")
+            check(g.runState != .postmigrate || (g.device == nil && g.migration.status == .completed), "run-state",
+                  "guest \(name) is postmigrate with a device or a migration that did not complete")
+            check(g.runState != .finishMigrate || [.preSwitchover, .device].contains(g.migration.status), "run-state",
+                  "guest \(name) is stopped for switchover while its migration is \(g.migration.status.rawValue)")
+            check(!g.secure || !g.migration.status.isRunning, "run-state", "Secure Execution guest \(name) is migrating")
         }
         for (name, g) in guests {
             let devices = Set(g.bus.seQueues.keys)

@@ -17,6 +17,8 @@ enum RemoveInUse {
 /// says 6.18; docs/upstream-ap-bus.md corrects it).
 struct ProfileRules {
     let profile: Profile
+    /// The vfio-ap migration series is applied (`--preview vfio-ap-migration`, upstream only).
+    var migration = false
 
     // MARK: errors and log lines
 
@@ -88,6 +90,18 @@ struct ProfileRules {
     /// `ap_config`, the matrix device's `features` and the queues' `status`
     /// are upstream interfaces (§9.18).
     var hasUpstreamAttributes: Bool { profile == .upstream }
+
+    /// The matrix device's `features` (`features_show`, vfio_ap_drv.c): none
+    /// in the seed era; the series adds `migratable` (DRV-mig; apmatrix hosts
+    /// are never SE guests themselves, so the SE variant is never printed).
+    var matrixFeatures: String? {
+        guard hasUpstreamAttributes else { return nil }
+        return migration ? "guest_matrix hotplug ap_config migratable\n" : "guest_matrix hotplug ap_config\n"
+    }
+
+    /// The vfio-ap device has VFIO migration ops (`vfio_ap_init_migration_capabilities`)
+    /// and QEMU's vfio-ap has the series' migration callbacks and properties.
+    var deviceMigration: Bool { migration }
 
     /// `guest_matrix` without a guest: ENODEV in the seed, the shadow upstream (§9.11).
     var guestMatrixNeedsGuest: Bool { profile == .seed }

@@ -36,24 +36,61 @@ extension VfioAPDevice {
         self.init(id: id, mdev: uuid, sysfsdev: sysfsdev)
     }
 
-    /// Parses a QEMU `-device` value for vfio-ap: `vfio-ap,sysfsdev=PATH,id=ID`.
+    /// A device with QEMU's migration properties (the series' QEMU; a host
+    /// without it refuses them when the device is plugged, as released QEMU
+    /// has no such property): `enable-migration` takes `on|off|auto`,
+    /// `migration-events` QEMU's bool spellings.
+    public init(sysfsdev: String, id: String, properties: [(String, String)]) throws(APError) {
+        try self.init(sysfsdev: sysfsdev, id: id)
+        for (key, value) in properties {
+            switch key {
+            case "enable-migration":
+                guard let v = OnOffAuto(rawValue: value) else {
+                    throw APError(.invalidArgument, "Parameter 'enable-migration' does not accept value '\(value)'")
+                }
+                enableMigration = v
+            case "migration-events":
+                guard let v = Self.qemuBool(value) else {
+                    throw APError(.invalidArgument, "Parameter 'migration-events' expects 'on' or 'off'")
+                }
+                migrationEvents = v
+            default:
+                throw APError(.invalidArgument, "Property 'vfio-ap.\(key)' not found")
+            }
+        }
+    }
+
+    /// QEMU's `qapi_bool_parse`: on/yes/true/y and off/no/false/n.
+    static func qemuBool(_ s: String) -> Bool? {
+        switch s {
+        case "on", "yes", "true", "y": return true
+        case "off", "no", "false", "n": return false
+        default: return nil
+        }
+    }
+
+    /// Parses a QEMU `-device` value for vfio-ap: `vfio-ap,sysfsdev=PATH,id=ID`
+    /// with optional `enable-migration=on|off|auto` and `migration-events=on|off`.
     public init(qemuDevice text: String) throws(APError) {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard parts.first == "vfio-ap" || parts.first == "driver=vfio-ap" else {
             throw APError(.invalidArgument, "-device \(text): only vfio-ap devices are emulated (vfio-ap,sysfsdev=PATH,id=ID)")
         }
-        var sysfsdev: String?, id: String?
+        var sysfsdev: String?, id: String?, properties: [(String, String)] = []
         for p in parts.dropFirst() {
             let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { throw APError(.invalidArgument, "-device \(text): '\(p)' is not property=value") }
             switch kv[0] {
             case "sysfsdev": sysfsdev = kv[1]
             case "id": id = kv[1]
+            case "enable-migration", "migration-events": properties.append((kv[0], kv[1]))
             default: throw APError(.invalidArgument, "-device \(text): vfio-ap has no property '\(kv[0])'")
             }
         }
         guard let sysfsdev else { throw APError(.invalidArgument, "-device \(text): sysfsdev=PATH of the mdev is required") }
         guard let id else { throw APError(.invalidArgument, "-device \(text): id=ID is required, so that device_del can name it") }
-        try self.init(sysfsdev: sysfsdev, id: id)
+        do throws(APError) { try self.init(sysfsdev: sysfsdev, id: id, properties: properties) } catch {
+            throw APError(error.errno, "-device \(text): \(error.message)")
+        }
     }
 }

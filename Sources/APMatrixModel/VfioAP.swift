@@ -5,6 +5,9 @@ public struct VfioAP: Hashable, Sendable {
     public internal(set) var mdevs = TrackedMap<MdevUUID, Mdev>()
     /// How many mdevs may exist at once (`available_instances` at boot).
     public internal(set) var maxMdevs: Int
+    /// The driver has the migration series (`--preview vfio-ap-migration`);
+    /// fixed at boot, like `maxMdevs`.
+    public internal(set) var migration = false
     var nextSerial = 0
     /// Per APID, the APQIs assigned to some mdev. Exact, because no APQN is
     /// assigned twice; it makes the sharing check a few word operations
@@ -14,7 +17,10 @@ public struct VfioAP: Hashable, Sendable {
     /// words (equal hosts have equal bookkeeping).
     var iommuGroupsInUse: [UInt64] = []
 
-    init(maxMdevs: Int) { self.maxMdevs = maxMdevs }
+    init(maxMdevs: Int, migration: Bool = false) {
+        self.maxMdevs = maxMdevs
+        self.migration = migration
+    }
 
     /// `available_instances`.
     public var availableInstances: Int { maxMdevs - mdevs.count }
@@ -101,6 +107,9 @@ public struct Mdev: Hashable, Sendable {
     public internal(set) var shadow = Matrix()
     /// The guest using the mdev (it has the VFIO device open).
     public internal(set) var guest: String?
+    /// The VFIO device's migration state while it is open, when the driver
+    /// has the migration series (`mig_data->mig_state`); nil otherwise.
+    public internal(set) var migrationState: VfioMigrationState?
     /// `iommu_group` number.
     public let iommuGroup: Int
     /// Creation order: mdevs are reported in this order.

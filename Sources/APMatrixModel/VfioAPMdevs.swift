@@ -165,20 +165,28 @@ extension APHost {
     ///
     /// The corresponding kernel function is `ap_config_store`.
     public mutating func setAPConfig(_ new: Matrix, for uuid: MdevUUID) throws(APError) {
-        let m = try vfio.mdev(uuid)
+        _ = try vfio.mdev(uuid)
         guard rules.hasUpstreamAttributes else {
             throw APError(.noSuchFileOrDirectory, "ap_config exists in the upstream profile only")
         }
-        try refuseUnusable(new, for: m, attr: "ap_config")
+        try replaceAssignment(new, for: uuid, attr: "ap_config", cause: "ap_config written")
+    }
+
+    /// `ap_config`'s replacement of the whole assignment, shared with the
+    /// destination of a migration (the series refactored it out of the store).
+    ///
+    /// The corresponding kernel function is `vfio_ap_set_new_guest_config`.
+    mutating func replaceAssignment(_ new: Matrix, for uuid: MdevUUID, attr: String, cause: String) throws(APError) {
+        let m = try vfio.mdev(uuid)
+        try refuseUnusable(new, for: m, attr: attr)
         let maxAPID = firmware.mdevMaxAPID, maxAPQI = firmware.mdevMaxAPQI
         guard new.apm.isSubset(of: .through(maxAPID)), new.aqm.isSubset(of: .through(maxAPQI)),
               new.adm.isSubset(of: .through(maxAPQI)) else {
-            throw APError(.noSuchDevice, "ap_config: an id is above the maximum APID \(maxAPID.value) or APQI \(maxAPQI.value)")
+            throw APError(.noSuchDevice, "\(attr): an id is above the maximum APID \(maxAPID.value) or APQI \(maxAPQI.value)")
         }
         let old = m.matrix
         vfio.setMatrix(uuid, new)
-        events.append(.note("vfio_ap: mdev \(uuid): ap_config set to \(new.summary)"))
-        let cause = "ap_config written"
+        events.append(.note("vfio_ap: mdev \(uuid): \(attr == "ap_config" ? "ap_config set to \(new.summary)" : "assignment set to \(new.summary) (\(cause))")"))
         setShadow(uuid, rules.unplug(adapters: old.apm.subtracting(new.apm), domains: old.aqm.subtracting(new.aqm),
                                      from: m.shadow), cause: cause)
         setShadow(uuid, rules.filter(new, host: self), cause: cause)
@@ -206,6 +214,11 @@ extension APHost {
         guard let m = vfio.owner(of: apqn) else { return "unassigned" }
         return m.guest != nil && m.shadow.contains(apqn) ? "in use" : "assigned"
     }
+
+    /// The matrix device's `features`, nil where the kernel has none.
+    ///
+    /// The corresponding kernel function is `features_show` (vfio_ap_drv.c).
+    public var matrixFeatures: String? { rules.matrixFeatures }
 
     /// Whether the upstream-only attributes exist (`ap_config`, `features`, queue `status`).
     public var hasUpstreamAttributes: Bool { rules.hasUpstreamAttributes }

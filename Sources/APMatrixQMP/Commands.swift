@@ -52,7 +52,7 @@ struct QMPCommands: Sendable {
     static let commandNames = [
         "qmp_capabilities", "query-commands", "query-status", "query-version",
         "device_add", "device_del", "human-monitor-command", "quit",
-    ]
+    ] + migrationCommandNames
 
     static func errorReply(_ f: QMPFailure, id: QJSON?) -> QJSON {
         var members: [(String, QJSON)] = [("error", .object([("class", .string(f.errorClass)), ("desc", .string(f.desc))]))]
@@ -66,13 +66,12 @@ struct QMPCommands: Sendable {
         return .object(members)
     }
 
-    /// `{"event": NAME, "data": DATA, "timestamp": {…}}` stamped with the wall clock, as QEMU does.
-    static func event(_ name: String, _ data: QJSON) -> QJSON {
+    /// `{"event": NAME, "data": DATA, "timestamp": {…}}` stamped with the wall
+    /// clock, as QEMU does; an event without data (`STOP`) has no `data` member.
+    static func event(_ name: String, _ data: QJSON?) -> QJSON {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return .object([
-            ("event", .string(name)),
-            ("data", data),
+        return .object([("event", .string(name))] + (data.map { [("data", $0)] } ?? []) + [
             ("timestamp", .object([("seconds", .int(Int(ts.tv_sec))), ("microseconds", .int(Int(ts.tv_nsec / 1000)))])),
         ])
     }
@@ -187,9 +186,9 @@ struct QMPCommands: Sendable {
             return Self.version
         case "query-status":
             try args.done()
-            let running = runtime.snapshot.guests[guest] != nil
-            return .object([("status", .string(running ? "running" : "shutdown")), ("singlestep", .bool(false)),
-                            ("running", .bool(running))])
+            let state = runtime.snapshot.guests[guest]?.runState
+            return .object([("status", .string(state?.rawValue ?? "shutdown")), ("singlestep", .bool(false)),
+                            ("running", .bool(state?.isRunning ?? false))])
         case "device_add":
             try deviceAdd(args.members)
             return .object([])
@@ -206,7 +205,7 @@ struct QMPCommands: Sendable {
             try args.done()
             return .string(HMP(commands: self).execute(line))
         default:
-            throw QMPFailure(errorClass: "CommandNotFound", desc: "The command \(name) has not been found")
+            return try runMigrationCommand(name, args)
         }
     }
 
@@ -222,13 +221,17 @@ struct QMPCommands: Sendable {
         guard driver == "vfio-ap" else { throw .generic("'\(driver)' is not a valid device model name") }
         var sysfsdev: String?
         var id: String?
+        var properties: [(String, String)] = []
         for (key, value) in props where key != "driver" {
-            switch key {
-            case "sysfsdev", "id":
-                guard case .string(let s) = value else {
-                    throw .generic("Invalid parameter type for '\(key)', expected: string")
-                }
-                if key == "id" { id = s } else { sysfsdev = s }
+            switch (key, value) {
+            case ("sysfsdev", .string(let s)): sysfsdev = s
+            case ("id", .string(let s)): id = s
+            case ("enable-migration", .string(let s)): properties.append((key, s))
+            case ("migration-events", .bool(let b)): properties.append((key, b ? "on" : "off"))
+            case ("sysfsdev", _), ("id", _), ("enable-migration", _):
+                throw .generic("Invalid parameter type for '\(key)', expected: string")
+            case ("migration-events", _):
+                throw .generic("Invalid parameter type for '\(key)', expected: boolean")
             default:
                 throw .generic("Property 'vfio-ap.\(key)' not found")
             }
@@ -238,13 +241,13 @@ struct QMPCommands: Sendable {
         guard let id else { throw .generic("Parameter 'id' is missing") }
         guard VfioAPDevice.isWellFormedID(id) else { throw .generic("Parameter 'id' expects an identifier") }
         guard let path = sysfsdev else { throw .generic("Parameter 'sysfsdev' is missing") }
-        guard let uuid = VfioAPDevice.mdev(sysfsdev: path) else {
+        guard VfioAPDevice.mdev(sysfsdev: path) != nil else {
             throw .generic("vfio-ap: sysfsdev '\(path)' is not a vfio_ap mediated device: "
                 + "give /sys/bus/mdev/devices/<uuid> or /sys/devices/vfio_ap/matrix/<uuid>")
         }
-        let device = VfioAPDevice(id: id, mdev: uuid, sysfsdev: path)
         let guest = self.guest
         do throws(APError) {
+            let device = try VfioAPDevice(sysfsdev: path, id: id, properties: properties)
             try runtime.perform("qmp:device_add") { (host: inout APHost) throws(APError) in try host.plugDevice(guest, device) }
         } catch {
             throw .generic(error.message)
@@ -267,7 +270,7 @@ struct QMPCommands: Sendable {
 /// members in schema order (missing or mistyped first), then anything left
 /// over is unexpected.
 struct Args {
-    enum Kind: String { case string, integer, array }
+    enum Kind: String { case string, integer, array, boolean }
     let members: [(String, QJSON)]
     private var used: Set<String> = []
 
@@ -281,6 +284,7 @@ struct Args {
         case (.string, .string): ok = true
         case (.integer, .number): ok = v.intValue != nil
         case (.array, .array): ok = true
+        case (.boolean, .bool): ok = true
         default: ok = false
         }
         guard ok else { throw .generic("Invalid parameter type for '\(name)', expected: \(kind.rawValue)") }

@@ -189,37 +189,6 @@ final class MonitorCore: Sendable {
         }
     }
 
-    /// The QMP event for a model event of this guest, if any: QEMU's
-    /// `DEVICE_DELETED` whenever its device goes (device_del, the control
-    /// API, a stop), and this project's downstream extension
-    /// `__io.github.apmatrix_VFIO_AP_CFG_CHANGED` for every CRYCB change, so
-    /// a client can wait for hot plug and unplug of adapters and domains.
-    private func translate(_ event: Event, device: inout VfioAPDevice?) -> QJSON? {
-        let guest = commands.guest
-        switch event {
-        case let .deviceChanged(g, d, plugged) where g == guest:
-            if plugged { device = d; return nil }
-            device = nil
-            return QMPCommands.event("DEVICE_DELETED", .object([
-                ("device", .string(d.id)), ("path", .string("/machine/peripheral/\(d.id)")),
-            ]))
-        case let .crycbChanged(g, before, after, cause) where g == guest:
-            func masks(_ m: Matrix) -> QJSON {
-                .object([("apm", .array(m.apm.map { .int($0.value) })), ("aqm", .array(m.aqm.map { .int($0.value) })),
-                         ("adm", .array(m.adm.map { .int($0.value) }))])
-            }
-            return QMPCommands.event(QMPCommands.configChangedEvent, .object([
-                ("device", device.map { .string($0.id) } ?? .null), ("cause", .string(cause)),
-                ("before", masks(before)), ("after", masks(after)),
-            ]))
-        case let .guestChanged(g, running) where g == guest && !running:
-            device = nil
-            return nil
-        default:
-            return nil
-        }
-    }
-
     private func broadcast(_ message: QJSON) {
         let bytes = Connection.frame(message)
         let connections = state.withLock { $0.connections.values.map(\.connection) }

@@ -8,7 +8,7 @@ import FoundationEssentials
 public enum HostFile {
     static let topFields: Set<String> = ["apxa", "maxAdapter", "maxDomain", "facilities", "domains",
                                          "controlDomains", "apmask", "aqmask", "maxMdevs", "adapters", "notes"]
-    static let adapterFields: Set<String> = ["id", "type", "configured", "domains"]
+    static let adapterFields: Set<String> = ["id", "type", "configured", "domains", "tapqGR2"]
     /// The facilities a host file may name, each on unless the file says false.
     static var facilityFlags: [(name: String, flag: WritableKeyPath<Facilities, Bool>)] {
         [("qci", \.qci), ("apft", \.apft), ("apqi", \.apqi), ("aiv", \.aiv), ("pv", \.pv), ("appv", \.appv), ("appvi", \.appvi)]
@@ -69,7 +69,8 @@ public enum HostFile {
             }
             let configured = try bool(o["configured"], field + ".configured") ?? true
             let restriction: Bitmap256<APQI>? = try o["domains"].map { v throws(HostDescription.Invalid) in try ids(v, field + ".domains") }
-            adapters.append(AdapterDescription(id: id, type: type, configured: configured, domains: restriction))
+            let gr2 = try o["tapqGR2"].map { v throws(HostDescription.Invalid) in try tapqGR2(v, field + ".tapqGR2") }
+            adapters.append(AdapterDescription(id: id, type: type, configured: configured, domains: restriction, tapqGR2: gr2))
         }
         let d = HostDescription(apxa: apxa, maxAdapter: maxAdapter, maxDomain: maxDomain, facilities: facilities,
                                 usageDomains: domains, controlDomains: control, apmask: apmask, aqmask: aqmask,
@@ -82,6 +83,14 @@ public enum HostFile {
         if let bad = o.keys.sorted().first(where: { !known.contains($0) }) {
             throw HostDescription.Invalid(prefix + bad, "unknown field (known: \(known.sorted().joined(separator: ", ")))")
         }
+    }
+
+    /// A TAPQ GR2 word: `0x` and 1-16 hex digits.
+    static func tapqGR2(_ v: JSONValue, _ field: String) throws(HostDescription.Invalid) -> UInt64 {
+        guard let s = v.stringValue, s.hasPrefix("0x"), (3...18).contains(s.count), let w = UInt64(s.dropFirst(2), radix: 16) else {
+            throw HostDescription.Invalid(field, "must be a string 0x and 1-16 hex digits (the queues' TAPQ GR2)")
+        }
+        return w
     }
 
     static func bool(_ v: JSONValue?, _ field: String) throws(HostDescription.Invalid) -> Bool? {
@@ -160,6 +169,7 @@ extension HostFile {
         let adapters = d.adapters.sorted { $0.id < $1.id }.map { a in
             var fields = ["\"id\": \(a.id.value)", "\"type\": \(text(a.type.description))", "\"configured\": \(a.configured)"]
             if let own = a.domains { fields.append("\"domains\": \(ids(own))") }
+            if let gr2 = a.tapqGR2 { fields.append("\"tapqGR2\": \(text(TAPQInfo(gr2).description))") }
             return "    { " + fields.joined(separator: ", ") + " }"
         }
         lines.append(adapters.isEmpty ? "  \"adapters\": []" : "  \"adapters\": [\n" + adapters.joined(separator: ",\n") + "\n  ]")

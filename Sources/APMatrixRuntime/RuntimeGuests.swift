@@ -12,29 +12,34 @@ public struct GuestStart: Sendable {
     public var sysfsMount: String?
     /// A Secure Execution guest.
     public var secure: Bool
+    /// A migration destination listening here (QEMU's `-incoming`).
+    public var incoming: MigrationURI?
 
     public init(name: String, cpu: String? = nil, device: VfioAPDevice? = nil, qmp: String? = nil, sysfsMount: String? = nil,
-                secure: Bool = false) {
+                secure: Bool = false, incoming: MigrationURI? = nil) {
         self.name = name
         self.cpu = cpu
         self.device = device
         self.qmp = qmp
         self.sysfsMount = sysfsMount
         self.secure = secure
+        self.incoming = incoming
     }
 }
 
 extension Runtime {
     // MARK: guests and what they own
 
-    /// Starts a guest (SPEC §4), then opens its QMP monitor and mounts its
-    /// tree if asked; if either fails the guest is stopped again.
+    /// Starts a guest (SPEC §4), then listens for its incoming migration,
+    /// opens its QMP monitor and mounts its tree if asked; if any fails the
+    /// guest is stopped again.
     public func startGuest(_ r: GuestStart) throws(APError) {
         try perform({ "guest_start" }) { (h: inout APHost, now: Uptime) throws(APError) in
             let cpu = try CPUModel(parsing: r.cpu ?? "host", facilities: h.firmware.facilities)
-            try h.startGuest(r.name, cpu: cpu, device: r.device, secure: r.secure, at: now)
+            try h.startGuest(r.name, cpu: cpu, device: r.device, secure: r.secure, incoming: r.incoming != nil, at: now)
         }
         do {
+            if let uri = r.incoming { try listenIncoming(r.name, on: uri) }
             if let path = r.qmp { try openMonitor(r.name, path: path) }
             if let dir = r.sysfsMount { try mountGuestTree(r.name, directory: dir) }
         } catch {

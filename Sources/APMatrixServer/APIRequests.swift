@@ -21,11 +21,14 @@ public struct StartGuestRequest: Codable, Sendable, RequestBody {
     public var object: String?
     /// A QEMU `-machine` value naming that object: `confidential-guest-support=ID`.
     public var machine: String?
+    /// A migration destination: QEMU's `-incoming tcp:HOST:PORT` (port 0 picks one).
+    public var incoming: String?
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case name, cpu, device, qmp, sysfsMount, secure, object, machine }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case name, cpu, device, qmp, sysfsMount, secure, object, machine, incoming }
 
     public init(name: String, cpu: String? = nil, device: String? = nil, qmp: String? = nil, sysfsMount: String? = nil,
-                secure: Bool? = nil, object: String? = nil, machine: String? = nil) {
+                secure: Bool? = nil, object: String? = nil, machine: String? = nil, incoming: String? = nil) {
+        self.incoming = incoming
         self.name = name
         self.cpu = cpu
         self.device = device
@@ -39,6 +42,7 @@ public struct StartGuestRequest: Codable, Sendable, RequestBody {
     func validate() throws(APIError) {
         try check("name", name, .guestName)
         try check("sysfsMount", sysfsMount, .absolutePath)
+        try check("incoming", incoming, .migrationURI)
     }
 }
 
@@ -98,13 +102,18 @@ public struct MigrateRequest: Codable, Sendable, RequestBody {
     public var qmp: String?
     /// The target's write token, when it is on another machine (on this one the daemon finds it).
     public var token: String?
+    /// Live migration with the vfio-ap device attached (`--preview
+    /// vfio-ap-migration`): the target starts the guest with `-incoming`,
+    /// then this daemon's QEMU migrates it over TCP, as QMP `migrate` does.
+    public var live: Bool?
 
-    public enum CodingKeys: String, CodingKey, CaseIterable { case to, qmp, token }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case to, qmp, token, live }
 
-    public init(to: String, qmp: String? = nil, token: String? = nil) {
+    public init(to: String, qmp: String? = nil, token: String? = nil, live: Bool? = nil) {
         self.to = to
         self.qmp = qmp
         self.token = token
+        self.live = live
     }
 
     func validate() throws(APIError) {

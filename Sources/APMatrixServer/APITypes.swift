@@ -21,6 +21,28 @@ public struct DeviceDTO: Codable, Sendable, Equatable {
     public var id: String
     public var mdev: MdevUUID
     public var sysfsdev: String
+    /// QEMU's `enable-migration` when given: `on`, `off` or `auto`.
+    public var enableMigration: String? = nil
+    /// QEMU's `migration-events` when given.
+    public var migrationEvents: Bool? = nil
+}
+
+/// A guest's migration as its QEMU reports it (`query-migrate`).
+public struct MigrationDTO: Codable, Sendable, Equatable {
+    /// QEMU's `MigrationStatus`: `none`, `setup`, `active`, `pre-switchover`, `device`, `completed`, `failed`.
+    public var status: String
+    /// `error-desc`, when it failed.
+    public var errorDesc: String?
+    /// `tcp:HOST:PORT`: the destination, or where an incoming guest listens.
+    public var uri: String?
+    /// A destination started with `-incoming`.
+    public var incoming: Bool
+    /// The device state's bytes.
+    public var transferred: Int
+    /// The capabilities set with `migrate-set-capabilities`.
+    public var capabilities: [String]
+    /// Why QEMU cannot migrate the guest (`blocked-reasons`).
+    public var blockedReasons: [String]
 }
 
 public struct CardDTO: Codable, Sendable, Equatable {
@@ -57,6 +79,10 @@ public struct GuestDTO: ResponseCodable, Sendable, Equatable {
     public var seQueues: [SEQueueDTO]? = nil
     /// The vfio-ap device's VFIO IRQs QEMU asks for, and whether the kernel offers each (absent without a device).
     public var vfioIRQs: [VfioIRQDTO]? = nil
+    /// QEMU's run state (`query-status`): `running`, `inmigrate`, `finish-migrate`, `postmigrate`.
+    public var runState: String = "running"
+    /// The guest's migration (`query-migrate`).
+    public var migration: MigrationDTO? = nil
 }
 
 /// A queue of a Secure Execution guest: its bind state (lszcrypt's SESTAT) and association.
@@ -147,6 +173,8 @@ public struct QueueDTO: ResponseCodable, Sendable, Equatable {
 
 public struct HostDTO: ResponseCodable, Sendable, Equatable {
     public var profile: String
+    /// The previews of posted series the host runs (`serve --preview`).
+    public var previews: [String] = []
     public var apxa: Bool
     public var maxAdapter: APID
     public var maxDomain: APQI

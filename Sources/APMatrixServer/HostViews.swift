@@ -7,7 +7,7 @@ enum HostViews {
     static func host(_ h: APHost, _ service: APIService) -> HostDTO {
         let runtime = service.runtime, fw = h.firmware
         return HostDTO(
-            profile: h.profile.rawValue, apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
+            profile: h.profile.rawValue, previews: h.previews.map(\.rawValue).sorted(), apxa: fw.apxa, maxAdapter: fw.maxAdapter, maxDomain: fw.maxDomain,
             facilities: fw.facilities,
             adapters: fw.adapters.keys.sorted().map { id in
                 let a = fw.adapters[id]!
@@ -47,7 +47,8 @@ enum HostViews {
         let v = (try? h.guestView(name)) ?? GuestView()
         return GuestDTO(
             name: name, cpu: g.cpu.description,
-            device: g.device.map { DeviceDTO(id: $0.id, mdev: $0.mdev, sysfsdev: $0.sysfsdev) },
+            device: g.device.map { DeviceDTO(id: $0.id, mdev: $0.mdev, sysfsdev: $0.sysfsdev, enableMigration: $0.enableMigration?.rawValue,
+                                             migrationEvents: $0.migrationEvents) },
             crycb: MatrixDTO(h.crycb(of: name)),
             view: GuestViewDTO(cards: v.cards.map { CardDTO(id: $0.id, type: $0.type.description, hwtype: $0.type.hwtype) },
                                usageDomains: Array(v.usageDomains), controlDomains: Array(v.controlDomains),
@@ -58,7 +59,12 @@ enum HostViews {
             seQueues: g.hasAPSB ? h.seStates(name, at: now).map { SEQueueDTO(apqn: $0.apqn, $0.state) } : nil,
             vfioIRQs: g.device == nil ? nil : h.vfioIRQs(of: name).map {
                 VfioIRQDTO(index: $0.irq.rawValue, name: $0.irq.name, wired: $0.wired)
-            })
+            },
+            runState: g.runState.rawValue,
+            migration: MigrationDTO(status: g.migration.status.rawValue, errorDesc: g.migration.errorDesc, uri: g.migration.uri,
+                                    incoming: g.migration.incoming, transferred: g.migration.transferred,
+                                    capabilities: g.capabilities.map(\.rawValue).sorted(),
+                                    blockedReasons: (try? h.migrationBlockers(name)) ?? []))
     }
 
     /// The queues holding state `guest` put into them.
@@ -104,6 +110,9 @@ enum HostViews {
         case let .uevent(u):
             d.kind = "uevent"
             d.uevent = UeventDTO(action: u.action.rawValue, devpath: u.devpath, subsystem: u.subsystem, properties: u.properties)
+        case let .migrationChanged(guest, _, _), let .vfioMigrationChanged(guest, _, _, _), let .runStateChanged(guest, _):
+            d.kind = e.event.kind
+            d.guest = guest
         }
         return d
     }

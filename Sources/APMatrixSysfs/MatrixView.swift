@@ -27,7 +27,7 @@ enum MatrixView {
             "subsystem": .symlink("../../../bus/matrix"),
             "uevent": SysfsTree.uevent(.matrix),
         ]
-        if host.hasUpstreamAttributes { d["features"] = .attribute(.constant("guest_matrix hotplug ap_config\n")) }
+        if let features = host.matrixFeatures { d["features"] = .attribute(.constant(features)) }
         return d
     }
 

@@ -60,6 +60,17 @@ enum GuestReport {
         return out
     }
 
+    /// QEMU's run state and the guest's migration, when there is something to say.
+    static func migration(_ g: GuestDTO) -> [String] {
+        guard let m = g.migration, m.status != "none" || g.runState != "running" || !m.blockedReasons.isEmpty else { return [] }
+        var line = "  run      \(g.runState)"
+        if m.status != "none" {
+            line += "; \(m.incoming ? "incoming " : "")migration \(m.status)" + (m.uri.map { " (\($0))" } ?? "")
+                + (m.transferred > 0 ? ", \(m.transferred) bytes of device state" : "") + (m.errorDesc.map { ": \($0)" } ?? "")
+        }
+        return [line] + m.blockedReasons.map { "  blocked  \($0)" }
+    }
+
     /// The guest's CPU model, device, CRYCB masks, what it sees (lszcrypt-like), host vs guest view, and its changes.
     static func full(_ g: GuestDTO, assigned: MatrixDTO?, changes: [EventDTO]) -> String {
         let c = matrix(g.crycb)
@@ -74,6 +85,7 @@ enum GuestReport {
             out.append("  irqs     " + irqs.map { "\($0.index) \($0.name) (\($0.wired ? "wired" : "not available"))" }.joined(separator: ", "))
         }
         if let q = g.qmp { out.append("  qmp      \(q)") }
+        out += migration(g)
         if let dir = g.sysfsMount { out.append("  sysfs    \(dir) (the guest's own /sys)") }
         for (apqn, state) in (g.heldState ?? [:]).sorted(by: { $0.key < $1.key }) {
             out.append("  state    queue \(apqn) holds \(state.debugDescription)")

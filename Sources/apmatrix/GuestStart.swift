@@ -13,6 +13,8 @@ struct GuestStart: AsyncParsableCommand {
                        --device vfio-ap,sysfsdev=/sys/devices/vfio_ap/matrix/$uuid1,id=hostdev0 --qmp /tmp/guest1.qmp
             A Secure Execution guest (booted from an SE image): --secure, or QEMU's spelling
             --object s390-pv-guest,id=pv0 --machine confidential-guest-support=pv0.
+            A migration destination, as QEMU's -incoming: --incoming tcp:HOST:PORT (port 0 picks one; guest show
+            and QMP query-migrate name it) with the source's --device; it waits in inmigrate for QMP migrate on the source.
             """)
 
     @OptionGroup var server: ServerOptions
@@ -24,7 +26,9 @@ struct GuestStart: AsyncParsableCommand {
                                valueName: "MODEL"))
     var cpu = "host"
 
-    @Option(help: ArgumentHelp("A vfio-ap device: vfio-ap,sysfsdev=PATH,id=ID.", valueName: "DEVICE"))
+    @Option(help: ArgumentHelp(
+        "A vfio-ap device: vfio-ap,sysfsdev=PATH,id=ID[,enable-migration=on|off|auto][,migration-events=on|off] (the last two with --preview vfio-ap-migration).",
+        valueName: "DEVICE"))
     var device: String?
 
     @Option(help: ArgumentHelp("Serve the guest's QMP monitor on this unix socket.", valueName: "SOCKET"))
@@ -43,11 +47,17 @@ struct GuestStart: AsyncParsableCommand {
     @Option(help: ArgumentHelp("QEMU machine properties: [s390-ccw-virtio,]confidential-guest-support=ID.", valueName: "MACHINE"))
     var machine: String?
 
+    @Option(help: ArgumentHelp("Wait for an incoming migration on tcp:HOST:PORT (QEMU's -incoming).", valueName: "URI"))
+    var incoming: String?
+
     func validate() throws {
         if let device, !device.hasPrefix("vfio-ap,") {
             throw ValidationError("--device \(device): only vfio-ap devices exist here: vfio-ap,sysfsdev=PATH,id=ID")
         }
-        do throws(APError) { _ = try ConfidentialGuestSupport.isSecure(secure: secure, object: object, machine: machine) } catch {
+        do throws(APError) {
+            _ = try ConfidentialGuestSupport.isSecure(secure: secure, object: object, machine: machine)
+            _ = try incoming.map { u throws(APError) in try MigrationURI(parsing: u) }
+        } catch {
             throw ValidationError(error.message)
         }
     }
@@ -56,7 +66,8 @@ struct GuestStart: AsyncParsableCommand {
         let g = try await reporting { () async throws(APError) in
             try await server.client.startGuest(StartGuestRequest(name: name, cpu: cpu, device: device, qmp: qmp,
                                                                  sysfsMount: sysfsMount.map(absolutePath),
-                                                                 secure: secure ? true : nil, object: object, machine: machine))
+                                                                 secure: secure ? true : nil, object: object, machine: machine,
+                                                                 incoming: incoming))
         }
         print(GuestReport.summary(g))
     }

@@ -1,4 +1,5 @@
 import APMatrixFUSE
+import APMatrixMigration
 import APMatrixModel
 import APMatrixQMP
 import APMatrixRuntime
@@ -52,7 +53,15 @@ struct Serve: ParsableCommand {
         valueName: "seed|upstream"))
     var profile: Profile = .seed
 
+    @Option(help: ArgumentHelp(
+        "Run a posted, unmerged series on top of the upstream profile: vfio-ap-migration (live migration with the vfio-ap device, v4 of 2026-07-07).",
+        valueName: "NAME"))
+    var preview: [Preview] = []
+
     func validate() throws {
+        if let p = preview.first(where: { $0.profile != profile }) {
+            throw ValidationError("--preview \(p.rawValue) is a preview of the \(p.profile.rawValue) profile: add --profile \(p.profile.rawValue) (the \(profile.rawValue) profile's kernel has no such series)")
+        }
         if reset && state == nil { throw ValidationError("--reset needs --state FILE: it replaces what FILE holds") }
         if importState != nil && state == nil {
             throw ValidationError("--import-state needs --state FILE: the database to make from the JSON state file")
@@ -67,7 +76,7 @@ struct Serve: ParsableCommand {
             throw Failure("host file \(host ?? ""): \(error)")
         }
         let model: APHost
-        do { model = try APHost(description, profile: profile) } catch {
+        do { model = try APHost(description, profile: profile, previews: Set(preview)) } catch {
             throw Failure("host file \(host ?? "(embedded)"): \(error)")
         }
 
@@ -101,6 +110,11 @@ struct Serve: ParsableCommand {
             } catch {
                 throw Failure(error.description)
             }
+            if let saved, saved.host.previews != model.previews {
+                store?.close()
+                func list(_ p: Set<Preview>) -> String { p.isEmpty ? "no --preview" : p.map { "--preview \($0.rawValue)" }.sorted().joined(separator: " ") }
+                throw Failure("state file \(state) holds a host booted with \(list(saved.host.previews)); start it with the same (this start has \(list(model.previews)))")
+            }
             logger.info("state file \(state): \(saved == nil ? "new host" : importState.map { "imported from \($0)" } ?? "host resumed")")
         }
         defer { store?.close() }
@@ -125,6 +139,7 @@ struct Serve: ParsableCommand {
         }
         runtime.start()
         for failure in runtime.reopenMonitors() { logger.warning("QMP monitor not reopened: \(failure)") }
+        for failure in runtime.resumeMigrations() { logger.warning("not resumed: \(failure)") }
         var apiLogger = logger
         apiLogger.logLevel = .warning
         let server: ControlServer
@@ -156,7 +171,7 @@ struct Serve: ParsableCommand {
         if let page = server.pageURL { logger.info("the web page, with the token that lets it change the host: \(page)") }
         writeLine(STDOUT_FILENO, "ready \(address)")
         logger.info("""
-            serving \(dir) (profile \(profile.rawValue)), API \(address). Try from another terminal:
+            serving \(dir) (profile \(profile.rawValue)\(preview.map { ", preview \($0.rawValue)" }.joined())), API \(address). Try from another terminal:
               cat \(dir)/bus/ap/apmask; ls \(dir)/devices/ap
               echo -5,-6 > \(dir)/bus/ap/apmask
               echo $(uuidgen) > \(dir)/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
@@ -191,6 +206,14 @@ struct ServeEdges: GuestEdges {
             throw APError(.invalidArgument, "sysfs mount \(directory): \(error)")
         }
     }
+
+    func listenIncoming(_ runtime: Runtime, guest: String, on uri: MigrationURI) throws(APError) -> any GuestAttachment {
+        try MigrationChannel.listen(runtime, guest: guest, on: uri)
+    }
+
+    func startOutgoing(_ runtime: Runtime, guest: String, to uri: MigrationURI) {
+        MigrationChannel.migrate(runtime, guest: guest, to: uri)
+    }
 }
 
 /// Runs async work to completion from synchronous code (serve's main thread
@@ -220,3 +243,4 @@ func writeLine(_ fd: Int32, _ text: String) {
 }
 
 extension Profile: ExpressibleByArgument {}
+extension Preview: ExpressibleByArgument {}

@@ -54,7 +54,8 @@ struct MonitorTests {
             return a.compactMap { $0["name"]?.stringValue }
         }))
         #expect(names == ["qmp_capabilities", "query-commands", "query-status", "query-version", "device_add", "device_del",
-                          "human-monitor-command", "quit"])
+                          "human-monitor-command", "quit", "migrate", "migrate-continue", "migrate-set-capabilities",
+                          "query-migrate", "query-migrate-capabilities"])
         try c.send(#"{"execute": "query-status"}"#)
         #expect(try c.readLine() == #"{"return": {"status": "running", "singlestep": false, "running": true}}"#)
         try c.send(#"{"execute": "query-version", "id": 7}"#)
