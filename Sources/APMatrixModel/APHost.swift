@@ -31,6 +31,8 @@ public enum Profile: String, Sendable, CaseIterable, Codable {
 public struct APHost: Sendable, Equatable {
     public let profile: Profile
     var rules: ProfileRules { ProfileRules(profile: profile, migration: storedVfio.migration) }
+    /// The QEMU its guests run in (ProfileRules.qemuVersion).
+    public var qemuVersion: QEMUVersion { rules.qemuVersion }
 
     // The rooms are reached for mutation only through their accessors,
     // which remember a room's own fields as they were before its first

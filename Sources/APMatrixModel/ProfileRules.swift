@@ -9,6 +9,11 @@ enum RemoveInUse {
     case requestRelease
 }
 
+/// A QEMU release, as QMP's `VersionTriple` has it.
+public struct QEMUVersion: Sendable, Equatable {
+    public let major: Int, minor: Int, micro: Int
+}
+
 /// Every rule on which the kernel profiles differ, in one place
 /// (kernel-reference §9, docs/upstream-ap-bus.md). The rest of the model
 /// asks these and never looks at the profile itself. `seed` is SPEC §3;
@@ -188,6 +193,16 @@ struct ProfileRules {
     /// eventfd, which QEMU turns into an AP configuration change event
     /// (Linux 6.15, QEMU 10.1); the seed era has no such IRQ.
     var signalsConfigChange: Bool { profile == .upstream }
+
+    /// The QEMU a guest's monitor reports (greeting, `query-version`): 8.2.0
+    /// beside the seed-era kernel (the greeting clients.md recorded), 10.1.0
+    /// upstream, whose config-change notification and migration it has.
+    var qemuVersion: QEMUVersion {
+        switch profile {
+        case .seed: return QEMUVersion(major: 8, minor: 2, micro: 0)
+        case .upstream: return QEMUVersion(major: 10, minor: 1, micro: 0)
+        }
+    }
 
     /// The VFIO device's IRQs: the request IRQ (index 0) and, 6.15+, the
     /// config-change IRQ (index 1).

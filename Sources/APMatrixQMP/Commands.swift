@@ -39,14 +39,18 @@ struct QMPCommands: Sendable {
     /// reversed domain), which QMP clients know to be not QEMU's own.
     static let configChangedEvent = "__io.github.apmatrix_VFIO_AP_CFG_CHANGED"
 
-    static let version: QJSON = .object([
-        ("qemu", .object([("micro", .int(0)), ("minor", .int(2)), ("major", .int(8))])),
-        ("package", .string("")),
-    ])
+    /// The QEMU this guest's monitor is (the profile's; ProfileRules.qemuVersion).
+    var version: QJSON {
+        let v = runtime.read { $0.qemuVersion }
+        return .object([
+            ("qemu", .object([("micro", .int(v.micro)), ("minor", .int(v.minor)), ("major", .int(v.major))])),
+            ("package", .string("")),
+        ])
+    }
 
-    static let greeting: QJSON = .object([
-        ("QMP", .object([("version", version), ("capabilities", .array([.string("oob")]))])),
-    ])
+    var greeting: QJSON {
+        .object([("QMP", .object([("version", version), ("capabilities", .array([.string("oob")]))]))])
+    }
 
     /// Every command this monitor knows, for `query-commands`.
     static let commandNames = [
@@ -183,7 +187,7 @@ struct QMPCommands: Sendable {
             return .array(Self.commandNames.map { .object([("name", .string($0))]) })
         case "query-version":
             try args.done()
-            return Self.version
+            return version
         case "query-status":
             try args.done()
             let state = runtime.snapshot.guests[guest]?.runState

@@ -294,7 +294,7 @@ final class MonitorCore: Sendable {
         var readOpen = true
         var quitting = false
         var buffer = [UInt8](repeating: 0, count: 65536)
-        c.enqueue(Connection.frame(QMPCommands.greeting))
+        c.enqueue(Connection.frame(commands.greeting))
 
         loop: while true {
             let (pending, closing, broken) = c.state.withLock { ($0.outbox.count, $0.closing, $0.broken) }

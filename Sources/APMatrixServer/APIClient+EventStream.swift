@@ -1,5 +1,4 @@
 import APMatrixModel
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 
@@ -11,17 +10,17 @@ extension APIClient {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    var request = HTTPClientRequest(url: try url(APIRoute.eventStream.path([:]) + "?after=\(sequence)"))
-                    request.method = .GET
-                    let response = try await Self.http.execute(request, deadline: .distantFuture)
-                    guard response.status == .ok else {
-                        throw APError(.ioError, "\(server): the event stream answered HTTP \(response.status.code)")
-                    }
-                    var pending: [UInt8] = []
-                    for try await chunk in response.body {
-                        pending += Array(buffer: chunk)
-                        for message in Self.takeMessages(&pending) {
-                            continuation.yield(try JSONDecoder().decode(EventDTO.self, from: Data(message.utf8)))
+                    let http = try LocalHTTP(server: server)
+                    try await http.exchange(.GET, APIRoute.eventStream.path([:]) + "?after=\(sequence)") { status, body in
+                        guard status == 200 else {
+                            throw APError(.ioError, "\(server): the event stream answered HTTP \(status)")
+                        }
+                        var pending: [UInt8] = []
+                        while let chunk = try await body.next() {
+                            pending += chunk.readableBytesView
+                            for message in Self.takeMessages(&pending) {
+                                continuation.yield(try JSONDecoder().decode(EventDTO.self, from: Data(message.utf8)))
+                            }
                         }
                     }
                     continuation.finish()

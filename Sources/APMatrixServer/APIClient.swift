@@ -1,5 +1,4 @@
 import APMatrixModel
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -18,55 +17,30 @@ public struct APIClient: Sendable {
     /// daemon asks the kernel who is connecting.
     let token: String?
 
-    /// One shared client that fails at once when nobody listens (the
-    /// default pool retries connecting until the request's deadline).
-    static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
-
     public init(server: String, token: String? = nil) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.token = token
-    }
-
-    func url(_ path: String) throws(APError) -> String {
-        if server.hasPrefix("unix:") {
-            let socket = String(server.dropFirst(5))
-            guard let u = URL(httpURLWithSocketPath: socket, uri: path) else {
-                throw APError(.invalidArgument, "--server \(server): not a usable unix socket path")
-            }
-            return u.absoluteString
-        }
-        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
-            throw APError(.invalidArgument, "--server \(server): use http://HOST:PORT or unix:PATH")
-        }
-        return server + path
     }
 
     /// Sends one request for `route`; returns the body of a 2xx answer.
     func send(_ route: APIRoute, _ parameters: [String: String] = [:], query: String = "", body: [UInt8]? = nil,
               contentType: String = "application/json") async throws(APError) -> [UInt8] {
         let path = route.path(parameters) + query
-        var request = HTTPClientRequest(url: try url(path))
-        request.method = HTTPMethod(rawValue: route.method.rawValue)
+        let http = try LocalHTTP(server: server)
+        var headers: [(String, String)] = []
         let token = route.changesHost && !server.hasPrefix("unix:") ? self.token ?? TokenFile.find(for: server) : nil
         if let token {
             guard APIPattern.token.matches(token) else { throw APError(.invalidArgument, "token '\(token)' is not \(APIPattern.token.noun)") }
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            headers.append(("Authorization", "Bearer \(token)"))
         }
-        if let body {
-            request.headers.add(name: "Content-Type", value: contentType)
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        if body != nil { headers.append(("Content-Type", contentType)) }
         let status: UInt
         let bytes: [UInt8]
         do {
-            let response = try await Self.http.execute(request, timeout: .seconds(60))
-            status = response.status.code
-            bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
+            (status, bytes) = try await http.exchange(HTTPMethod(rawValue: route.method.rawValue), path, headers: headers,
+                                                      body: body, deadline: .seconds(60)) { status, body in
+                (status, try await body.collect(upTo: 64 << 20))
+            }
         } catch {
             throw APError(.connectionRefused, "cannot reach apmatrix at \(server) (\(error)); is `apmatrix serve` running there?")
         }

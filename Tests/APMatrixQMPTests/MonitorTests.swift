@@ -62,6 +62,17 @@ struct MonitorTests {
         #expect(try c.readLine() == #"{"return": {"qemu": {"micro": 0, "minor": 2, "major": 8}, "package": ""}, "id": 7}"#)
     }
 
+    @Test("beside the upstream profile the monitor is QEMU 10.1 (SPEC §3), in the greeting and query-version")
+    func upstreamIsQEMU10_1() throws {
+        let f = try Fixture(profile: .upstream)
+        defer { f.close() }
+        let c = try f.client()
+        #expect(try c.readLine() == #"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 1, "major": 10}, "package": ""}, "capabilities": ["oob"]}}"#)
+        #expect(try c.execute("qmp_capabilities").isEmptyReturn)
+        try c.send(#"{"execute": "query-version", "id": 7}"#)
+        #expect(try c.readLine() == #"{"return": {"qemu": {"micro": 0, "minor": 1, "major": 10}, "package": ""}, "id": 7}"#)
+    }
+
     @Test("ids of any JSON type are echoed exactly")
     func idEcho() throws {
         let f = try Fixture()

@@ -14,8 +14,8 @@ import Testing
 /// The seed's host with adapters 5-6 and domains 4, 5, 0x47 released to
 /// vfio_ap; mdev A holds adapter 5, domain 4 and control domain 4; mdev B
 /// (unassigned) exists for "in use" tests.
-func preparedHost() throws -> APHost {
-    var host = try APHost(.seedExample)
+func preparedHost(profile: Profile = .seed) throws -> APHost {
+    var host = try APHost(.seedExample, profile: profile)
     try host.setAPMask(host.bus.apmask.subtracting(Bitmap256([5, 6])))
     try host.setAQMask(host.bus.aqmask.subtracting(Bitmap256([4, 5, 0x47])))
     try host.createMdev(mdevA)
@@ -52,11 +52,11 @@ final class Fixture: @unchecked Sendable {
     let runtime: Runtime
     let monitor: QMPMonitor
 
-    init(plugged: Bool = true, cpu: String = "host", guest: String = "g1") throws {
+    init(plugged: Bool = true, cpu: String = "host", guest: String = "g1", profile: Profile = .seed) throws {
         dir = try makeTempDir("qmpt")
         socket = dir + "/qmp.sock"
         let edges = QMPEdges()
-        runtime = Runtime(host: try preparedHost(), edges: edges)
+        runtime = Runtime(host: try preparedHost(profile: profile), edges: edges)
         let device = plugged ? VfioAPDevice(id: "hostdev0", mdev: mdevA, sysfsdev: sysfsdev(mdevA)) : nil
         do {
             try runtime.startGuest(GuestStart(name: guest, cpu: cpu, device: device, qmp: socket))

@@ -1,8 +1,9 @@
 // apmatrix-bench: the model, the mount beside a C libfuse3 floor, the
 // kernel's limits, and serve's start-up. Method: each figure is the median
 // (and range) per operation over several runs of many operations.
-// Usage: apmatrix-bench [state] [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
-// `state`: only `serve --state` (StateBenchmarks), against the release binary.
+// Usage: apmatrix-bench [state | serve] [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
+// `state`: only `serve --state` (StateBenchmarks); `serve`: only `serve` beside
+// the floor. Both against the release binary unless --apmatrix names another.
 import Glibc
 
 let args = CommandLine.arguments
@@ -28,6 +29,7 @@ for r in ServeBenchmarks.run(binary: binary, floorSource: root + "/Benchmarks/fl
     func requests(_ v: Double?) -> String { v.map { String(Double(Int(($0 * 10).rounded())) / 10) } ?? "–" }
     print("| \(r.name) | \(Int(med(r.ours).rounded())) µs (\(span(r.ours))) | \(Int(med(r.floor).rounded())) µs (\(span(r.floor))) | \(Double(Int(med(ratios) * 100)) / 100)× (\(Double(Int(ratios.min()! * 100)) / 100)–\(Double(Int(ratios.max()! * 100)) / 100)) | \(requests(r.oursRequests)) / \(requests(r.floorRequests)) |")
 }
+if args.contains("serve") { exit(0) }
 print("")
 print("| what | median | range | runs |")
 print("|---|---|---|---|")
