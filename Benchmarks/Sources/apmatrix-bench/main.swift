@@ -1,9 +1,10 @@
 // apmatrix-bench: the model, the mount beside a C libfuse3 floor, the
 // kernel's limits, and serve's start-up. Method: each figure is the median
 // (and range) per operation over several runs of many operations.
-// Usage: apmatrix-bench [state | serve] [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
+// Usage: apmatrix-bench [state | serve | model] [--quick] [--apmatrix PATH]   (as root, with /dev/fuse)
 // `state`: only `serve --state` (StateBenchmarks); `serve`: only `serve` beside
-// the floor. Both against the release binary unless --apmatrix names another.
+// the floor; `model`: only the model. Against the release binary unless
+// --apmatrix names another.
 import Glibc
 
 let args = CommandLine.arguments
@@ -19,6 +20,12 @@ if args.contains("state") {
 }
 
 print("# apmatrix benchmarks\n")
+if args.contains("model") {
+    print("| what | median | range | runs |")
+    print("|---|---|---|---|")
+    for f in try ModelBenchmarks.run() { print(f.line) }
+    exit(0)
+}
 print("| through `serve` as a process (C client, \(5) interleaved rounds) | apmatrix | C floor | ratio | FUSE requests per operation, apmatrix / floor |")
 print("|---|---|---|---|---|")
 for r in ServeBenchmarks.run(binary: binary, floorSource: root + "/Benchmarks/floor/floorfs.c",
