@@ -68,6 +68,10 @@ public struct APHost: Sendable, Equatable {
 
     /// Events of the operations since the last `takeEvents()`.
     public internal(set) var events: [Event] = []
+    /// While the host boots, no uevent is built: nobody listens before boot
+    /// ends (udev's coldplug reads the `uevent` files instead), and 65,536
+    /// queues would build 131,072 events only to drop them.
+    var booting = false
 
     /// A host booted with `profile`; `previews` apply to their own profile
     /// only (the command line refuses the others).
@@ -78,8 +82,10 @@ public struct APHost: Sendable, Equatable {
         storedBus = APBus(apmask: d.apmask, aqmask: d.aqmask)
         storedVfio = VfioAP(maxMdevs: d.maxMdevs,
                             migration: previews.contains { $0 == .vfioAPMigration && $0.profile == profile })
+        booting = true
         scanBus()
         endOfScan(at: .boot)
+        booting = false
         bus.apDomain = (firmware.usageDomains & bus.aqmask).first
         events.removeAll()
         _ = takeChanges()

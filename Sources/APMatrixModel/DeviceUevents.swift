@@ -11,7 +11,7 @@ extension APHost {
     ///
     /// The corresponding kernel function is `kobject_uevent_env`.
     mutating func sendUevent(_ action: UeventAction, _ d: KernelDevice, _ env: UeventEnvironment?) {
-        guard let env, d.sendsUevents else { return }
+        guard !booting, let env, d.sendsUevents else { return }
         var properties = env.properties
         if action != .bind { properties.removeAll { $0.hasPrefix("DRIVER=") } }
         if action == .unbind { properties.removeAll { $0.hasPrefix("MODALIAS=") } }
@@ -20,6 +20,7 @@ extension APHost {
 
     /// Sends a driver-core event for device `d` as it is now.
     mutating func sendUevent(_ action: UeventAction, _ d: KernelDevice) {
+        guard !booting else { return }
         sendUevent(action, d, ueventEnvironment(d))
     }
 
