@@ -6,7 +6,7 @@ import APMatrixServer
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if let uuid = try? HostdevXML.parse(bytes) {
-        precondition(KernelParse.mdevUUID(Array(uuid.utf8)) == .success(uuid))
+        precondition(KernelParse.mdevUUID(Array(uuid.description.utf8)) == .success(uuid))
     }
     return 0
 }
