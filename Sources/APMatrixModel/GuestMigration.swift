@@ -10,11 +10,11 @@ public enum RunState: String, Sendable, Codable, CaseIterable {
 /// QEMU's `MigrationStatus` (qapi/migration.json, 10.1): those this
 /// emulator's precopy migration passes.
 public enum MigrationStatus: String, Sendable, Codable, CaseIterable {
-    case none, setup, active, device, completed, failed
+    case none, setup, active, device, completed, failed, cancelling, cancelled
     case preSwitchover = "pre-switchover"
 
     /// `migration_is_running`: a migration in one of these states blocks another.
-    public var isRunning: Bool { [.setup, .active, .device, .preSwitchover].contains(self) }
+    public var isRunning: Bool { [.setup, .active, .device, .preSwitchover, .cancelling].contains(self) }
 }
 
 /// A migration capability (`MigrationCapability`); these three change what
@@ -147,20 +147,43 @@ extension APHost {
 
     /// The migration failed with `reason` (`error-desc`): a guest stopped
     /// for switchover runs again, its device back to RUNNING, its queues
-    /// and CRYCB untouched.
+    /// and CRYCB untouched. A cancelled migration ends here too, whatever
+    /// stopped its thread: `cancelled` after the guest runs again, with no
+    /// error (the stream's end was the cancel's own doing).
     ///
     /// The corresponding QEMU functions are `migrate_set_error`,
-    /// `migration_iteration_finish` and `vfio_migration_state_notifier`.
+    /// `migration_iteration_finish`, `migration_cleanup` and `vfio_migration_state_notifier`.
     public mutating func failMigration(_ name: String, _ reason: String, at now: Uptime) throws(APError) {
         let g = try guest(name)
         guard g.migration.status.isRunning else { return }
-        guests[name]?.migration.errorDesc = reason
         guests[name]?.migration.finished = now
-        setMigrationStatus(name, .failed)
-        if g.runState == .finishMigrate {
-            if g.device != nil && rules.deviceMigration { try setDeviceMigrationState(name, .running) }
-            setRunState(name, .running)
+        guard g.migration.status != .cancelling else {
+            try resumeAfterSwitchover(g)
+            setMigrationStatus(name, .cancelled)
+            return
         }
+        guests[name]?.migration.errorDesc = reason
+        setMigrationStatus(name, .failed)
+        try resumeAfterSwitchover(g)
+    }
+
+    /// QMP `migrate_cancel`: a running outgoing migration goes to
+    /// `cancelling` (a paused one is woken), and its thread ends it
+    /// (`failMigration`). Without one, on a destination, or already
+    /// cancelling, nothing happens, as in QEMU.
+    ///
+    /// The corresponding QEMU function is `migration_cancel`.
+    public mutating func cancelMigration(_ name: String) throws(APError) {
+        let g = try guest(name)
+        guard !g.migration.incoming, g.migration.status.isRunning, g.migration.status != .cancelling else { return }
+        setMigrationStatus(name, .cancelling)
+    }
+
+    /// A guest stopped for switchover runs again, its device back to RUNNING.
+    private mutating func resumeAfterSwitchover(_ g: Guest) throws(APError) {
+        guard g.runState == .finishMigrate else { return }
+        if g.device != nil && rules.deviceMigration { try setDeviceMigrationState(g.name, .running) }
+        setRunState(g.name, .running)
     }
 
     /// `migrate-set-capabilities`: refused while an outgoing migration runs

@@ -102,7 +102,7 @@ extension APHost {
                   "run-state", "guest \(name) is \(g.runState.rawValue) with \(g.migration.incoming ? "incoming " : "")migration \(g.migration.status.rawValue)")
             check(g.runState != .postmigrate || (g.device == nil && g.migration.status == .completed), "run-state",
                   "guest \(name) is postmigrate with a device or a migration that did not complete")
-            check(g.runState != .finishMigrate || [.preSwitchover, .device].contains(g.migration.status), "run-state",
+            check(g.runState != .finishMigrate || [.preSwitchover, .device, .cancelling].contains(g.migration.status), "run-state",
                   "guest \(name) is stopped for switchover while its migration is \(g.migration.status.rawValue)")
             check(!g.secure || !g.migration.status.isRunning, "run-state", "Secure Execution guest \(name) is migrating")
         }

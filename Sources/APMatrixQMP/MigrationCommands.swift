@@ -2,11 +2,11 @@ import APMatrixModel
 import APMatrixRuntime
 
 /// QEMU's migration commands (qapi/migration.json, 10.1) on one guest's
-/// monitor: `migrate`, `migrate-continue`, `migrate-set-capabilities`,
-/// `query-migrate`, `query-migrate-capabilities`.
+/// monitor: `migrate`, `migrate_cancel`, `migrate-continue`,
+/// `migrate-set-capabilities`, `query-migrate`, `query-migrate-capabilities`.
 extension QMPCommands {
     static let migrationCommandNames = [
-        "migrate", "migrate-continue", "migrate-set-capabilities", "query-migrate", "query-migrate-capabilities",
+        "migrate", "migrate_cancel", "migrate-continue", "migrate-set-capabilities", "query-migrate", "query-migrate-capabilities",
     ]
 
     /// QEMU 10.1's capability names, in its order; those this emulator acts on are `MigrationCapability`.
@@ -32,6 +32,9 @@ extension QMPCommands {
             guard let uri else { throw .generic("Need either 'uri' or 'channels' argument") }
             if resume == .bool(true) { throw .generic("Cannot resume if there is no paused migration") }
             try migrate(uri)
+        case "migrate_cancel":
+            try args.done()
+            try perform("qmp:migrate_cancel") { (h: inout APHost) throws(APError) in try h.cancelMigration(guest) }
         case "migrate-continue":
             let state = try args.required("state", .string).stringValue!
             try args.done()
@@ -110,7 +113,7 @@ extension QMPCommands {
             }
         } else {
             switch m.status {
-            case .active, .device, .preSwitchover, .completed:
+            case .active, .device, .preSwitchover, .cancelling, .completed:
                 out.append(("setup-time", .int(0)))
                 out.append(("total-time", ms(m.started, m.finished ?? now)))
                 out.append(m.status == .completed ? ("downtime", ms(m.started, m.finished ?? now)) : ("expected-downtime", .int(300)))

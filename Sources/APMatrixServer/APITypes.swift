@@ -29,7 +29,7 @@ public struct DeviceDTO: Codable, Sendable, Equatable {
 
 /// A guest's migration as its QEMU reports it (`query-migrate`).
 public struct MigrationDTO: Codable, Sendable, Equatable {
-    /// QEMU's `MigrationStatus`: `none`, `setup`, `active`, `pre-switchover`, `device`, `completed`, `failed`.
+    /// QEMU's `MigrationStatus`: `none`, `setup`, `active`, `pre-switchover`, `device`, `completed`, `failed`, `cancelling`, `cancelled`.
     public var status: String
     /// `error-desc`, when it failed.
     public var errorDesc: String?

@@ -55,7 +55,7 @@ enum Migration {
         guard end?.status == .completed else {
             // A target that failed has exited (its QEMU's exit); one never reached still waits.
             try? await target.stopGuest(g.name)
-            throw APError(.ioError, "migration of guest \(g.name) to \(uri) failed: \(end?.errorDesc ?? "the guest stopped"); the target's log (apmatrix dmesg --server \(r.to)) says why")
+            throw APError(.ioError, "migration of guest \(g.name) to \(uri) failed: \(end?.errorDesc ?? (end?.status == .cancelled ? "cancelled on its QMP monitor (migrate_cancel)" : "the guest stopped")); the target's log (apmatrix dmesg --server \(r.to)) says why")
         }
     }
 

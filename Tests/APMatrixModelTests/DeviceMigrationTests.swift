@@ -154,6 +154,59 @@ import Testing
         #expect(h.checkInvariants().isEmpty)
     }
 
+    /// `migrate_cancel` at pre-switchover: `cancelling` at once (a second
+    /// cancel does nothing); the thread, finding the migration no longer in
+    /// `device`, ends it: the guest and its device run again, then
+    /// `cancelled`, with no error (QEMU's `migration_cancel`,
+    /// `migration_iteration_finish`, `migration_cleanup`).
+    @Test func cancelAtPreSwitchoverRunsTheGuestAgain() throws {
+        var h = try Self.source()
+        let crycb = h.crycb(of: "g1"), records = h.firmware.records
+        try h.setMigrationCapabilities("g1", [(.pauseBeforeSwitchover, true), (.events, true)])
+        try h.startMigration("g1", to: "tcp:127.0.0.1:4446", at: 2)
+        try h.migrationConnected("g1")
+        try h.migrationSwitchover("g1")
+        _ = h.takeEvents()
+        try h.cancelMigration("g1")
+        try h.cancelMigration("g1")
+        #expect(h.takeEvents() == [.migrationChanged(guest: "g1", status: .cancelling, announce: true)])
+        #expect(h.checkInvariants().isEmpty, "stopped for switchover while cancelling is a state QEMU passes")
+        #expect(errorOf { try h.continueMigration("g1", from: .preSwitchover) }
+                == APError(.invalidArgument, "Migration not in expected state: cancelling"))
+        #expect(errnoOf { _ = try h.saveDeviceState("g1") } == "EINVAL")
+        #expect(errorOf { try h.startMigration("g1", to: "tcp:127.0.0.1:4446", at: 3) }
+                == APError(.resourceBusy, "There's a migration process in progress"))
+        try h.failMigration("g1", "Error in migration completion: EINVAL", at: 3)
+        let statuses = h.takeEvents().compactMap { e -> String? in
+            switch e {
+            case let .migrationChanged(_, status, _): return status.rawValue
+            case let .runStateChanged(_, state): return "run " + state.rawValue
+            default: return nil
+            }
+        }
+        #expect(statuses == ["run running", "cancelled"])
+        let g = try #require(h.guests["g1"])
+        #expect(g.runState == .running && g.migration.status == .cancelled && g.migration.errorDesc == nil)
+        #expect(h.vfio.mdevs[Self.u]?.migrationState == .running && h.crycb(of: "g1") == crycb && h.firmware.records == records)
+        #expect(h.checkInvariants().isEmpty)
+    }
+
+    /// Without a migration, on a destination, or after one ended, `migrate_cancel` changes nothing.
+    @Test func cancelWithoutARunningMigrationDoesNothing() throws {
+        var h = try Self.source()
+        try h.cancelMigration("g1")
+        try h.startMigration("g1", to: "tcp:127.0.0.1:4446", at: 2)
+        try h.failMigration("g1", "Failed to connect", at: 3)
+        _ = h.takeEvents()
+        try h.cancelMigration("g1")
+        #expect(h.guests["g1"]?.migration.status == .failed)
+        var d = try Self.destination(Self.host())
+        let waiting = d.guests["g1"]?.migration
+        try d.cancelMigration("g1")
+        #expect(d.guests["g1"]?.migration == waiting && d.takeEvents().isEmpty && h.takeEvents().isEmpty)
+        #expect(errorOf { try h.cancelMigration("g9") } == APError(.noSuchFileOrDirectory, "no guest named g9"))
+    }
+
     /// `migrate-continue` needs the state it names (QEMU's text otherwise).
     @Test func continueNeedsPreSwitchover() throws {
         var h = try Self.source()

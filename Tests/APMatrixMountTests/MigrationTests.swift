@@ -272,6 +272,30 @@ extension MountTests {
             #expect((try pair.api(pair.source, "guests/g1")["device"] as? [String: Any])?["id"] as? String == "hostdev0")
         }
 
+        /// `migrate_cancel` at pre-switchover (twice, the second a no-op):
+        /// cancelling, the guest runs again (RESUME), cancelled; the source
+        /// keeps its device, queues and CRYCB; the destination's stream ends
+        /// early, so its QEMU reports the failed load and exits.
+        @Test func migrateCancelAtPreSwitchoverKeepsTheGuestOnTheSource() throws {
+            let pair = try MigrationPair()
+            defer { pair.finish() }
+            let before = try pair.resets(pair.source)
+            let uri = try pair.startDestination()
+            let lines = try pair.drive(["src": pair.sourceQMP, "dst": pair.targetQMP, "uri": uri,
+                                        "caps": ["events", "return-path", "pause-before-switchover"], "cancel": true])
+            #expect(migrationStatuses(lines) == ["setup", "active", "pre-switchover", "cancelling", "cancelled"])
+            let events = lines.filter { $0.kind == "src_event" }.compactMap { ($0.value as? [String: Any])?["event"] as? String }
+            #expect(events.filter { $0 != "MIGRATION" } == ["STOP", "RESUME"])
+            #expect(lines.filter { $0.kind == "cancel" || $0.kind == "cancel_again" }.count == 2)
+            let res = result(lines)
+            #expect(res["src_migrate"] as? [String: String] == ["status": "cancelled"])
+            #expect(qmpStatus(res["src_status"]) == "running running=true")
+            #expect(res["dst_gone"] != nil, "the destination's QEMU should have exited: \(res)")
+            #expect(cat(pair.mdev(pair.source, "guest_matrix")) == "05.0004\n05.0047\n")
+            #expect(try pair.resets(pair.source) == before)
+            #expect(try pair.dmesg(pair.target).contains("guest g1: qemu-system-s390x: load of migration failed: Input/output error"))
+        }
+
         /// No destination listening: QEMU's connect error; the guest runs on.
         @Test func noDestinationListeningFailsAtConnect() throws {
             let pair = try MigrationPair()

@@ -1,9 +1,10 @@
 """Drives one migration over QMP with qemu.qmp, as a management tool does.
 
 argv[1] is a JSON object: src (the source guest's QMP socket), dst (the
-destination's, or null), uri, caps (capabilities to turn on), and kill_pid
+destination's, or null), uri, caps (capabilities to turn on), kill_pid
 (with pause-before-switchover: SIGKILL this process at pre-switchover, then
-migrate-continue). Prints one JSON object per line: each event the source
+migrate-continue) and cancel (with pause-before-switchover: migrate_cancel at
+pre-switchover, twice, as a management tool that retries does). Prints one JSON object per line: each event the source
 sends ("src_event"), each the destination sends ("dst_event"), then the
 answers of query-migrate and query-status ("result").
 """
@@ -17,7 +18,7 @@ async def collect(client, kind, done):
     with client.listener() as listener:
         async for ev in listener:
             out(kind, {"event": ev["event"], "data": ev.get("data"), "has_data": "data" in ev})
-            if kind == "src_event" and ev["event"] == "MIGRATION" and ev["data"]["status"] in ("completed", "failed"):
+            if kind == "src_event" and ev["event"] == "MIGRATION" and ev["data"]["status"] in ("completed", "failed", "cancelled"):
                 done.set()
                 return
 
@@ -45,12 +46,16 @@ async def main():
     except ExecuteError as e:
         out("migrate_error", e.error.error.desc)
         return
-    if cfg.get("kill_pid"):
+    if cfg.get("kill_pid") or cfg.get("cancel"):
         while True:
             st = await src.execute("query-migrate")
             if st.get("status") == "pre-switchover":
                 break
             await asyncio.sleep(0.05)
+    if cfg.get("cancel"):
+        out("cancel", await src.execute("migrate_cancel"))
+        out("cancel_again", await src.execute("migrate_cancel"))
+    elif cfg.get("kill_pid"):
         os.kill(cfg["kill_pid"], signal.SIGKILL)
         time.sleep(0.5)
         await src.execute("migrate-continue", {"state": "pre-switchover"})
