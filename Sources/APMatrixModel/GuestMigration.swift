@@ -203,12 +203,22 @@ extension APHost {
 
     // MARK: the destination (`-incoming`)
 
+    /// Whether the guest may start listening: it waits for a migration
+    /// (`-incoming`) and listens nowhere yet (`-incoming defer`). A
+    /// daemon restarted from its state listens again without this check.
+    ///
+    /// The corresponding QEMU function is `qmp_migrate_incoming`, whose texts these are.
+    public func checkIncomingStart(_ name: String) throws(APError) {
+        let g = try guest(name)
+        guard g.runState == .inmigrate else { throw APError(.invalidArgument, "'-incoming' was not specified on the command line") }
+        guard g.migration.uri == nil else { throw APError(.alreadyInProcess, "The incoming migration has already been started") }
+    }
+
     /// The incoming side listens on `uri` (the bound address): `setup`.
     ///
     /// The corresponding QEMU function is `qemu_start_incoming_migration`.
-    public mutating func listenIncoming(_ name: String, on uri: String) throws(APError) {
-        let g = try guest(name)
-        guard g.runState == .inmigrate else { throw APError(.invalidArgument, "guest \(name) does not wait for a migration") }
+    public mutating func listenIncoming(_ name: String, on uri: String, resuming: Bool = false) throws(APError) {
+        if !resuming { try checkIncomingStart(name) }
         guests[name]?.migration.uri = uri
         setMigrationStatus(name, .setup)
     }
@@ -301,6 +311,19 @@ extension APHost {
         guard let old = guests[name]?.runState, old != state else { return }
         guests[name]?.runState = state
         events.append(.runStateChanged(guest: name, state: state))
+    }
+}
+
+/// QEMU's `-incoming`: an address to listen on at start, or `defer`, whose
+/// address comes later with QMP `migrate-incoming` (as libvirt starts every
+/// destination).
+public enum IncomingOption: Hashable, Sendable {
+    case listen(MigrationURI)
+    case deferred
+
+    /// `defer` or a migration address (`MigrationURI`'s rules).
+    public init(parsing text: String) throws(APError) {
+        self = text == "defer" ? .deferred : .listen(try MigrationURI(parsing: text))
     }
 }
 

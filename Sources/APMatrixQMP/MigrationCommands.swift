@@ -2,11 +2,12 @@ import APMatrixModel
 import APMatrixRuntime
 
 /// QEMU's migration commands (qapi/migration.json, 10.1) on one guest's
-/// monitor: `migrate`, `migrate_cancel`, `migrate-continue`,
+/// monitor: `migrate`, `migrate_cancel`, `migrate-continue`, `migrate-incoming`,
 /// `migrate-set-capabilities`, `query-migrate`, `query-migrate-capabilities`.
 extension QMPCommands {
     static let migrationCommandNames = [
-        "migrate", "migrate_cancel", "migrate-continue", "migrate-set-capabilities", "query-migrate", "query-migrate-capabilities",
+        "migrate", "migrate_cancel", "migrate-continue", "migrate-incoming", "migrate-set-capabilities", "query-migrate",
+        "query-migrate-capabilities",
     ]
 
     /// QEMU 10.1's capability names, in its order; those this emulator acts on are `MigrationCapability`.
@@ -32,6 +33,23 @@ extension QMPCommands {
             guard let uri else { throw .generic("Need either 'uri' or 'channels' argument") }
             if resume == .bool(true) { throw .generic("Cannot resume if there is no paused migration") }
             try migrate(uri)
+        case "migrate-incoming":
+            let uri = try args.optional("uri", .string)?.stringValue
+            let channels = try args.optional("channels", .array)
+            let exitOnError = try args.optional("exit-on-error", .boolean)
+            try args.done()
+            if channels != nil {
+                throw .generic(uri == nil ? "apmatrix emulates the 'uri' form of migrate-incoming only" : "Need either 'uri' or 'channels' argument")
+            }
+            guard let uri else { throw .generic("Need either 'uri' or 'channels' argument") }
+            if exitOnError == .bool(false) {
+                throw .generic("apmatrix emulates exit-on-error=true only: a failed load ends the destination's QEMU")
+            }
+            do throws(APError) {
+                try runtime.listenIncoming(guest, on: try MigrationURI(parsing: uri))
+            } catch {
+                throw .generic(error.message)
+            }
         case "migrate_cancel":
             try args.done()
             try perform("qmp:migrate_cancel") { (h: inout APHost) throws(APError) in try h.cancelMigration(guest) }

@@ -12,11 +12,11 @@ public struct GuestStart: Sendable {
     public var sysfsMount: String?
     /// A Secure Execution guest.
     public var secure: Bool
-    /// A migration destination listening here (QEMU's `-incoming`).
-    public var incoming: MigrationURI?
+    /// A migration destination (QEMU's `-incoming`): listening here, or later (`defer`).
+    public var incoming: IncomingOption?
 
     public init(name: String, cpu: String? = nil, device: VfioAPDevice? = nil, qmp: String? = nil, sysfsMount: String? = nil,
-                secure: Bool = false, incoming: MigrationURI? = nil) {
+                secure: Bool = false, incoming: IncomingOption? = nil) {
         self.name = name
         self.cpu = cpu
         self.device = device
@@ -39,7 +39,7 @@ extension Runtime {
             try h.startGuest(r.name, cpu: cpu, device: r.device, secure: r.secure, incoming: r.incoming != nil, at: now)
         }
         do {
-            if let uri = r.incoming { try listenIncoming(r.name, on: uri) }
+            if case .listen(let uri) = r.incoming { try listenIncoming(r.name, on: uri) }
             if let path = r.qmp { try openMonitor(r.name, path: path) }
             if let dir = r.sysfsMount { try mountGuestTree(r.name, directory: dir) }
         } catch {

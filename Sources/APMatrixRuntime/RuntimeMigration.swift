@@ -20,12 +20,22 @@ extension Runtime {
     }
 
     /// Listens for the guest's incoming migration and records the bound
-    /// address (`query-migrate`'s `socket-address`).
-    func listenIncoming(_ guest: String, on uri: MigrationURI) throws(APError) {
+    /// address (`query-migrate`'s `socket-address`): at a start with
+    /// `-incoming URI`, for QMP `migrate-incoming` after `-incoming defer`,
+    /// and (`resuming`) again after a restart.
+    public func listenIncoming(_ guest: String, on uri: MigrationURI, resuming: Bool = false) throws(APError) {
         guard let edges else { throw APError(.notSupported, "this runtime has no migration channel") }
+        if !resuming { try read { (h: borrowing APHost) throws(APError) in try h.checkIncomingStart(guest) } }
         let listener = try edges.listenIncoming(self, guest: guest, on: uri)
+        do throws(APError) {
+            try perform("migration_listen") { (h: inout APHost) throws(APError) in
+                try h.listenIncoming(guest, on: listener.location, resuming: resuming)
+            }
+        } catch {
+            listener.close()
+            throw error
+        }
         attachments.withLock { $0[guest, default: GuestAttachments()].incoming = listener }
-        try perform("migration_listen") { (h: inout APHost) throws(APError) in try h.listenIncoming(guest, on: listener.location) }
     }
 
     /// After a restart from a state file: an outgoing migration that was
@@ -41,10 +51,11 @@ extension Runtime {
                 try h.failMigration(g.name, "the migration was interrupted: apmatrix serve restarted", at: now)
             }
         }
+        // A destination started with `-incoming defer` and no `migrate-incoming` yet listens nowhere.
         for g in guests where g.runState == .inmigrate {
+            guard let uri = g.migration.uri else { continue }
             do throws(APError) {
-                guard let uri = g.migration.uri else { throw APError(.invalidArgument, "no address to listen on") }
-                try listenIncoming(g.name, on: try MigrationURI(parsing: uri))
+                try listenIncoming(g.name, on: try MigrationURI(parsing: uri), resuming: true)
             } catch {
                 failures.append("guest \(g.name): incoming migration: \(error.message)")
             }

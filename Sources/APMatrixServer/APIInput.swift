@@ -39,8 +39,8 @@ struct APIPattern: Sendable {
     /// A daemon's write token as serve writes and prints it.
     static let token = APIPattern("^[0-9a-f]{64}$", "a daemon's token: the 64 hex digits serve writes to its token file")
     static let sequence = APIPattern("^[0-9]{1,18}$", "an event sequence number, 0 or more")
-    /// QEMU's `-incoming` form this emulator has (the host and port are parsed by the model).
-    static let migrationURI = APIPattern("^tcp:.+$", "a migration address tcp:HOST:PORT")
+    /// QEMU's `-incoming` forms this emulator has (the host and port are parsed by the model).
+    static let migrationURI = APIPattern("^(tcp:.+|defer)$", "a migration address tcp:HOST:PORT, or defer")
 }
 
 extension APIContext {

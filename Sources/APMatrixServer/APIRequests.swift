@@ -21,7 +21,7 @@ public struct StartGuestRequest: Codable, Sendable, RequestBody {
     public var object: String?
     /// A QEMU `-machine` value naming that object: `confidential-guest-support=ID`.
     public var machine: String?
-    /// A migration destination: QEMU's `-incoming tcp:HOST:PORT` (port 0 picks one).
+    /// A migration destination: QEMU's `-incoming tcp:HOST:PORT` (port 0 picks one), or `defer` (QMP `migrate-incoming` gives the address).
     public var incoming: String?
 
     public enum CodingKeys: String, CodingKey, CaseIterable { case name, cpu, device, qmp, sysfsMount, secure, object, machine, incoming }

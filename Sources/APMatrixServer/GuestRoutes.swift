@@ -12,7 +12,7 @@ extension ControlAPI {
             let g = try await StartGuestRequest.decode(request)
             let device = try g.device.map { d throws(APError) in try VfioAPDevice(qemuDevice: d) }
             let secure = try ConfidentialGuestSupport.isSecure(secure: g.secure ?? false, object: g.object, machine: g.machine)
-            let incoming = try g.incoming.map { u throws(APError) in try MigrationURI(parsing: u) }
+            let incoming = try g.incoming.map { u throws(APError) in try IncomingOption(parsing: u) }
             try runtime.startGuest(GuestStart(name: g.name, cpu: g.cpu, device: device, qmp: g.qmp, sysfsMount: g.sysfsMount,
                                               secure: secure, incoming: incoming))
             return EditedResponse(status: .created, response: try HostViews.guest(named: g.name, runtime))

@@ -15,6 +15,7 @@ struct GuestStart: AsyncParsableCommand {
             --object s390-pv-guest,id=pv0 --machine confidential-guest-support=pv0.
             A migration destination, as QEMU's -incoming: --incoming tcp:HOST:PORT (port 0 picks one; guest show
             and QMP query-migrate name it) with the source's --device; it waits in inmigrate for QMP migrate on the source.
+            --incoming defer, as libvirt starts destinations: it listens once QMP migrate-incoming names the address.
             """)
 
     @OptionGroup var server: ServerOptions
@@ -47,7 +48,7 @@ struct GuestStart: AsyncParsableCommand {
     @Option(help: ArgumentHelp("QEMU machine properties: [s390-ccw-virtio,]confidential-guest-support=ID.", valueName: "MACHINE"))
     var machine: String?
 
-    @Option(help: ArgumentHelp("Wait for an incoming migration on tcp:HOST:PORT (QEMU's -incoming).", valueName: "URI"))
+    @Option(help: ArgumentHelp("Wait for an incoming migration on tcp:HOST:PORT, or (defer) on the address QMP migrate-incoming gives (QEMU's -incoming).", valueName: "URI"))
     var incoming: String?
 
     func validate() throws {
@@ -56,7 +57,7 @@ struct GuestStart: AsyncParsableCommand {
         }
         do throws(APError) {
             _ = try ConfidentialGuestSupport.isSecure(secure: secure, object: object, machine: machine)
-            _ = try incoming.map { u throws(APError) in try MigrationURI(parsing: u) }
+            _ = try incoming.map { u throws(APError) in try IncomingOption(parsing: u) }
         } catch {
             throw ValidationError(error.message)
         }

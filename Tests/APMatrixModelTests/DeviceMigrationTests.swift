@@ -207,6 +207,28 @@ import Testing
         #expect(errorOf { try h.cancelMigration("g9") } == APError(.noSuchFileOrDirectory, "no guest named g9"))
     }
 
+    /// `-incoming defer` listens nowhere until `migrate-incoming`; a second
+    /// one, or one on a guest started without `-incoming`, is refused with
+    /// QEMU's texts; a restarted daemon listens again without the check.
+    @Test func deferredIncomingStartsOnce() throws {
+        var h = try Self.host()
+        try h.mk(Self.u)
+        let cpu = try CPUModel(parsing: "host", facilities: h.firmware.facilities)
+        try h.startGuest("g1", cpu: cpu, device: VfioAPDevice(id: "hostdev0", mdev: Self.u, sysfsdev: "/sys/bus/mdev/devices/\(Self.u)"),
+                         incoming: true, at: 1)
+        try h.startGuest("g2", cpu: cpu, device: nil, at: 1)
+        #expect(h.guests["g1"]?.migration.status == MigrationStatus.none && h.guests["g1"]?.migration.uri == nil)
+        #expect(errorOf { try h.checkIncomingStart("g2") }
+                == APError(.invalidArgument, "'-incoming' was not specified on the command line"))
+        try h.checkIncomingStart("g1")
+        try h.listenIncoming("g1", on: "tcp:127.0.0.1:4446")
+        #expect(h.guests["g1"]?.migration.status == .setup && h.guests["g1"]?.migration.uri == "tcp:127.0.0.1:4446")
+        #expect(errorOf { try h.listenIncoming("g1", on: "tcp:127.0.0.1:4447") }
+                == APError(.alreadyInProcess, "The incoming migration has already been started"))
+        try h.listenIncoming("g1", on: "tcp:127.0.0.1:4446", resuming: true)
+        #expect(h.checkInvariants().isEmpty)
+    }
+
     /// `migrate-continue` needs the state it names (QEMU's text otherwise).
     @Test func continueNeedsPreSwitchover() throws {
         var h = try Self.source()

@@ -57,13 +57,18 @@ final class MigrationPair {
 
     /// Starts the destination guest (`-incoming tcp:127.0.0.1:0`) and returns the address it bound.
     func startDestination(device: String = "") throws -> String {
-        let dev = "vfio-ap,sysfsdev=/sys/bus/mdev/devices/\(Self.uuid),id=hostdev0" + device
-        let r = try target.cli("guest start g1 --incoming tcp:127.0.0.1:0 --device \(dev) --qmp \(q(targetQMP)) --sysfs-mount \(q(targetTree))")
-        guard r.status == 0 else { throw TestFailure("guest start --incoming: \(r)") }
+        try startDestination(incoming: "tcp:127.0.0.1:0", device: device)
         guard let m = try api(target, "guests/g1")["migration"] as? [String: Any], let uri = m["uri"] as? String else {
             throw TestFailure("the destination reports no address")
         }
         return uri
+    }
+
+    /// Starts the destination guest with `-incoming INCOMING` (`defer`: it listens nowhere yet).
+    func startDestination(incoming: String, device: String = "") throws {
+        let dev = "vfio-ap,sysfsdev=/sys/bus/mdev/devices/\(Self.uuid),id=hostdev0" + device
+        let r = try target.cli("guest start g1 --incoming \(incoming) --device \(dev) --qmp \(q(targetQMP)) --sysfs-mount \(q(targetTree))")
+        guard r.status == 0 else { throw TestFailure("guest start --incoming: \(r)") }
     }
 
     /// GET /api/v1/PATH as JSON.
@@ -270,6 +275,54 @@ extension MountTests {
             #expect(cat(pair.mdev(pair.source, "guest_matrix")) == "05.0004\n05.0047\n")
             #expect(try pair.resets(pair.source) == before)
             #expect((try pair.api(pair.source, "guests/g1")["device"] as? [String: Any])?["id"] as? String == "hostdev0")
+        }
+
+        /// The destination as libvirt starts it: `-incoming defer`, then QMP
+        /// `migrate-incoming` (a second one refused with QEMU's text); the
+        /// source migrates to the port it bound, and the guest arrives with
+        /// its queues.
+        @Test func deferredIncomingListensOnMigrateIncoming() throws {
+            let pair = try MigrationPair()
+            defer { pair.finish() }
+            try pair.startDestination(incoming: "defer")
+            let waiting = try #require(try pair.api(pair.target, "guests/g1")["migration"] as? [String: Any])
+            #expect(waiting["status"] as? String == "none" && waiting["uri"] == nil && waiting["incoming"] as? Bool == true)
+            let lines = try pair.drive(["src": pair.sourceQMP, "dst": pair.targetQMP, "incoming": "tcp:127.0.0.1:0",
+                                        "caps": ["events", "return-path"]])
+            #expect(lines.filter { $0.kind == "incoming" }.count == 1)
+            #expect(lines.first { $0.kind == "incoming_again_error" }?.value as? String == "The incoming migration has already been started")
+            let listening = try #require(lines.first { $0.kind == "dst_listening" }?.value as? [String: Any])
+            #expect(listening["status"] as? String == "setup")
+            #expect(migrationStatuses(lines) == ["setup", "active", "device", "completed"])
+            #expect(qmpStatus(result(lines)["dst_status"]) == "running running=true")
+            #expect(cat(pair.mdev(pair.target, "guest_matrix")) == "05.0004\n05.0047\n")
+        }
+
+        /// `migrate-incoming` on a guest that was not started with `-incoming`: QEMU's refusal.
+        @Test func migrateIncomingNeedsIncoming() throws {
+            let pair = try MigrationPair()
+            defer { pair.finish() }
+            let py = try python(modules: ["qemu.qmp"])
+            let script = """
+                import asyncio, sys
+                from qemu.qmp import QMPClient, ExecuteError
+                async def main():
+                    c = QMPClient("src")
+                    await c.connect(sys.argv[1])
+                    try:
+                        await c.execute("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
+                    except ExecuteError as e:
+                        print(e.error.error.desc)
+                    try:
+                        await c.execute("migrate-incoming", {"uri": "tcp:127.0.0.1:0", "exit-on-error": False})
+                    except ExecuteError as e:
+                        print(e.error.error.desc)
+                    await c.disconnect()
+                asyncio.run(main())
+                """
+            let r = sh("\(q(py)) -c \(q(script)) \(q(pair.sourceQMP))", timeout: 30)
+            #expect(r.stdout == "'-incoming' was not specified on the command line\n"
+                    + "apmatrix emulates exit-on-error=true only: a failed load ends the destination's QEMU\n", "\(r)")
         }
 
         /// `migrate_cancel` at pre-switchover (twice, the second a no-op):

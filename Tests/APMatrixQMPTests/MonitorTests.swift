@@ -54,7 +54,7 @@ struct MonitorTests {
             return a.compactMap { $0["name"]?.stringValue }
         }))
         #expect(names == ["qmp_capabilities", "query-commands", "query-status", "query-version", "device_add", "device_del",
-                          "human-monitor-command", "quit", "migrate", "migrate_cancel", "migrate-continue", "migrate-set-capabilities",
+                          "human-monitor-command", "quit", "migrate", "migrate_cancel", "migrate-continue", "migrate-incoming", "migrate-set-capabilities",
                           "query-migrate", "query-migrate-capabilities"])
         try c.send(#"{"execute": "query-status"}"#)
         #expect(try c.readLine() == #"{"return": {"status": "running", "singlestep": false, "running": true}}"#)

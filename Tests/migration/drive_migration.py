@@ -3,8 +3,11 @@
 argv[1] is a JSON object: src (the source guest's QMP socket), dst (the
 destination's, or null), uri, caps (capabilities to turn on), kill_pid
 (with pause-before-switchover: SIGKILL this process at pre-switchover, then
-migrate-continue) and cancel (with pause-before-switchover: migrate_cancel at
-pre-switchover, twice, as a management tool that retries does). Prints one JSON object per line: each event the source
+migrate-continue), cancel (with pause-before-switchover: migrate_cancel at
+pre-switchover, twice, as a management tool that retries does) and incoming
+(the destination was started with -incoming defer: migrate-incoming with this
+address first, as libvirt does, then a second time, which QEMU refuses; the
+source migrates to the port it bound). Prints one JSON object per line: each event the source
 sends ("src_event"), each the destination sends ("dst_event"), then the
 answers of query-migrate and query-status ("result").
 """
@@ -41,8 +44,18 @@ async def main():
     if dst:
         tasks.append(asyncio.create_task(collect(dst, "dst_event", asyncio.Event())))
     await asyncio.sleep(0.1)
+    uri = cfg.get("uri")
+    if cfg.get("incoming"):
+        out("incoming", await dst.execute("migrate-incoming", {"uri": cfg["incoming"]}))
+        try:
+            await dst.execute("migrate-incoming", {"uri": cfg["incoming"]})
+        except ExecuteError as e:
+            out("incoming_again_error", e.error.error.desc)
+        listening = await dst.execute("query-migrate")
+        out("dst_listening", listening)
+        uri = "tcp:127.0.0.1:" + listening["socket-address"][0]["port"]
     try:
-        await src.execute("migrate", {"uri": cfg["uri"]})
+        await src.execute("migrate", {"uri": uri})
     except ExecuteError as e:
         out("migrate_error", e.error.error.desc)
         return
