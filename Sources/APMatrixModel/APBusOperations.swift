@@ -174,19 +174,30 @@ extension APHost {
     // MARK: zcrypt's online flags
 
     /// Sets a card's zcrypt `online`; online on a deconfigured card is ENODEV.
+    /// zcrypt forces every queue of the card it drives (those bound to
+    /// cex4queue) to the same state. On 6.x the card sends `ONLINE=` (even
+    /// unchanged), then each queue whose state changed.
     ///
-    /// The corresponding kernel function is `online_store` (zcrypt_card.c).
+    /// The corresponding kernel functions are `online_store` (zcrypt_card.c)
+    /// and `zcrypt_queue_force_online`.
     public mutating func setCardOnline(_ id: APID, _ on: Bool) throws(APError) {
         if on && firmware.adapters[id]?.configured != true {
             throw APError(.noSuchDevice, "\(id.cardName) is deconfigured: write 1 to its config first")
         }
         bus.cards[id]?.online = on
+        sendStateUevent(.card(id), ["ONLINE=\(on ? 1 : 0)"])
+        let driven = bus.queues.keys.filter { $0.apid == id && bus.queues[$0]?.driver == .cex4queue }.sorted()
+        for apqn in driven where bus.queues[apqn]?.online != on {
+            bus.queues[apqn]?.online = on
+            sendStateUevent(.queue(apqn), ["ONLINE=\(on ? 1 : 0)"])
+        }
     }
 
-    /// Sets a queue's zcrypt `online`.
+    /// Sets a queue's zcrypt `online`; 6.x sends `ONLINE=` (even unchanged).
     ///
     /// The corresponding kernel function is `online_store` (zcrypt_queue.c).
     public mutating func setQueueOnline(_ apqn: APQN, _ on: Bool) {
         bus.queues[apqn]?.online = on
+        sendStateUevent(.queue(apqn), ["ONLINE=\(on ? 1 : 0)"])
     }
 }

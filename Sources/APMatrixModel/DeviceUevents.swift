@@ -13,9 +13,20 @@ extension APHost {
     mutating func sendUevent(_ action: UeventAction, _ d: KernelDevice, _ env: UeventEnvironment?) {
         guard !booting, let env, d.sendsUevents else { return }
         var properties = env.properties
-        if action != .bind { properties.removeAll { $0.hasPrefix("DRIVER=") } }
+        // A device has its driver at `bind` and `change`; not yet at `add`, no more at `unbind` and `remove`.
+        if action != .bind && action != .change { properties.removeAll { $0.hasPrefix("DRIVER=") } }
         if action == .unbind { properties.removeAll { $0.hasPrefix("MODALIAS=") } }
         events.append(.uevent(Uevent(action: action, devpath: d.devpath, subsystem: env.subsystem, properties: properties)))
+    }
+
+    /// A `change` event of device `d` as it is now, with `keys` before the
+    /// device's own variables (`kobject_uevent_env`'s `envp_ext`), where the
+    /// profile's kernel sends it (`sendsStateUevents`).
+    ///
+    /// The corresponding kernel functions are `ap_send_config_uevent` and `ap_send_online_uevent`.
+    mutating func sendStateUevent(_ d: KernelDevice, _ keys: [String]) {
+        guard rules.sendsStateUevents, !booting, let env = ueventEnvironment(d) else { return }
+        sendUevent(.change, d, UeventEnvironment(subsystem: env.subsystem, properties: keys + env.properties, driver: env.driver))
     }
 
     /// Sends a driver-core event for device `d` as it is now.

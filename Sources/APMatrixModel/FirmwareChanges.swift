@@ -5,11 +5,15 @@ extension APHost {
     /// card's `config` asks the firmware to (SPEC §1): deconfigured, it leaves
     /// the host AP configuration and its queue devices go; configured again,
     /// its queues are probed and over-provisioned mdevs pick them up. The
-    /// current value, or an adapter the LPAR lacks, changes nothing.
+    /// current value, or an adapter the LPAR lacks, changes nothing. On 6.x
+    /// the card sends `CONFIG=` first (even unchanged), before the scan's
+    /// events.
     ///
     /// The corresponding kernel function is `config_store` (ap_card.c).
     public mutating func setCardConfig(_ id: APID, configured on: Bool) {
-        guard let a = firmware.adapters[id], a.configured != on else { return }
+        guard let a = firmware.adapters[id] else { return }
+        sendStateUevent(.card(id), ["CONFIG=\(on ? 1 : 0)"])
+        guard a.configured != on else { return }
         firmwareChange(cause: "\(id.cardName) config \(on ? 1 : 0)") { fw in fw.adapters[id]?.configured = on }
     }
 

@@ -163,6 +163,11 @@ struct ProfileRules {
     /// (B515 on); the seed era (B513) sends none (§1, §2.3).
     var sendsMaskChangeUevents: Bool { profile == .upstream }
 
+    /// A card's `config` write and a card's or queue's `online` write send
+    /// `CONFIG=`/`ONLINE=` change events on 6.x (`ap_send_config_uevent`,
+    /// `ap_send_online_uevent`); the seed era sends none (§2.3).
+    var sendsStateUevents: Bool { profile == .upstream }
+
     /// `ap_uevent`'s variables for an AP card or queue of `type` (§2.1):
     /// 5.x gives cards and queues `DEV_TYPE` and `MODALIAS`; 6.x gives cards
     /// those and `MODE`, and queues `MODE` only.

@@ -74,9 +74,29 @@ struct LocalHTTP: Sendable {
 
     /// Sends one request and hands the answer's status and body to `answer`.
     /// With a `deadline`, the connection is closed when it passes: `answer`
-    /// then sees the body end early.
+    /// then sees the body end early. A connection the daemon closed, without
+    /// an answer, before the request was written (it never saw it) is tried
+    /// again, twice at most, as a pooled client retries a request it could
+    /// not send.
     func exchange<R>(_ method: HTTPMethod, _ uri: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
                      deadline: TimeAmount? = nil, _ answer: (UInt, inout Body) async throws -> R) async throws -> R {
+        var attempt = 1
+        while true {
+            do {
+                return try await exchangeOnce(method, uri, headers: headers, body: body, deadline: deadline, answer)
+            } catch NotSent.closed(let error) {
+                guard attempt < 3 else { throw error }
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(20 * attempt))
+            }
+        }
+    }
+
+    /// The connection closed, without an answer, while the request was being written.
+    private enum NotSent: Error { case closed(any Error) }
+
+    private func exchangeOnce<R>(_ method: HTTPMethod, _ uri: String, headers: [(String, String)], body: [UInt8]?,
+                                 deadline: TimeAmount?, _ answer: (UInt, inout Body) async throws -> R) async throws -> R {
         let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -97,11 +117,18 @@ struct LocalHTTP: Sendable {
             head.headers.add(name: "Connection", value: "close")
             head.headers.add(name: "Content-Length", value: "\(body?.count ?? 0)")
             for (name, value) in headers { head.headers.add(name: name, value: value) }
-            try await outbound.write(.head(head))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            // The daemon may answer (a refusal, or a whole answer to a request
+            // without a body) and close before the last part is written: its
+            // answer is read all the same.
+            var unsent: (any Error)?
+            do {
+                try await outbound.write(contentsOf: [.head(head)] + (body.map { [.body(.byteBuffer(ByteBuffer(bytes: $0)))] } ?? []) + [.end(nil)])
+            } catch {
+                unsent = error
+            }
             var parts = inbound.makeAsyncIterator()
             guard case .head(let response)? = try await parts.next() else {
+                if let unsent { throw NotSent.closed(unsent) }
                 throw APError(.connectionReset, "the connection ended before an answer")
             }
             var body = Body(parts: parts)

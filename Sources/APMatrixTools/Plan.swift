@@ -122,7 +122,8 @@ public struct PlanHost: Sendable {
                     notes.append("queue \(q.apqn) is bound to \(q.driver ?? "no driver") where the masks give it to \(model.driver?.rawValue ?? "none"): taken as \(model.driver?.rawValue ?? "none")")
                 }
             }
-            if q.online == false { host.setQueueOnline(q.apqn, false) }
+            // After the card's: a card's online write forces its queues, a queue's own write comes later.
+            if let online = q.online, online != host.bus.queues[q.apqn]?.online { host.setQueueOnline(q.apqn, online) }
         }
         host.restoreHistory(uninitiated: s.queues.values.filter(\.uninitiated).map(\.apqn), busScans: s.busScans, at: .boot)
         let rebuilt = Set(host.bus.queues.keys), seen = Set(s.queues.keys)

@@ -110,6 +110,42 @@ extension MountTests {
             }
         }
 
+        /// zcrypt's `online` and the firmware's `config` (docs/upstream-ap-bus.md
+        /// §2.3): a card's online write forces the queues it drives (both
+        /// eras); 6.x announces each write with `ONLINE=`/`CONFIG=` change
+        /// events (the card's even when unchanged, its queues' only when
+        /// changed), the seed era with none.
+        @Test(arguments: Profile.allCases) func onlineAndConfigChangeEvents(_ p: Profile) throws {
+            try withMount(profile: p) { m in
+                let out = sh(shellHelpers + """
+                    cd \(q(m.path("devices/ap")))
+                    w 0 card05/05.0004/online; w 0 card05/online
+                    r card05/05.0000/online; r card05/05.0004/online; r card05/05.00ff/online; r card04/04.0000/online
+                    w 1 card05/05.0003/online; w 1 card05/online; r card05/05.0000/online
+                    w 1 card06/config; w 0 card06/config; r card06/config
+                    """)
+                #expect(out.stdout == "ok\nok\n0\n0\n0\n1\nok\nok\n1\nok\nok\n0\n", "\(out)")
+                let uevents = m.runtime.log().map(\.event.line).filter { $0.hasPrefix("uevent change /devices/ap/card0") }
+                guard p == .upstream else {
+                    #expect(uevents.isEmpty, "\(uevents)")
+                    return
+                }
+                // 05.0004's write; the card's; the 18 other queues of card05 (0-15, 0x47, 0xab, 0xff); 05.0003's;
+                // the card's; the 18 queues but 05.0003; card06's CONFIG=1 (unchanged) and CONFIG=0.
+                #expect(uevents.count == 1 + 1 + 18 + 1 + 1 + 18 + 2)
+                #expect(Array(uevents.prefix(3)) == [
+                    "uevent change /devices/ap/card05/05.0004 (ap): ONLINE=0 DEVTYPE=ap_queue DRIVER=cex4queue MODE=cca",
+                    "uevent change /devices/ap/card05 (ap): ONLINE=0 DEVTYPE=ap_card DRIVER=cex4card DEV_TYPE=000E MODALIAS=ap:t0E MODE=cca",
+                    "uevent change /devices/ap/card05/05.0000 (ap): ONLINE=0 DEVTYPE=ap_queue DRIVER=cex4queue MODE=cca",
+                ])
+                #expect(uevents[20] == "uevent change /devices/ap/card05/05.0003 (ap): ONLINE=1 DEVTYPE=ap_queue DRIVER=cex4queue MODE=cca")
+                #expect(Array(uevents.suffix(2)) == [
+                    "uevent change /devices/ap/card06 (ap): CONFIG=1 DEVTYPE=ap_card DRIVER=cex4card DEV_TYPE=000E MODALIAS=ap:t0E MODE=ep11",
+                    "uevent change /devices/ap/card06 (ap): CONFIG=0 DEVTYPE=ap_card DRIVER=cex4card DEV_TYPE=000E MODALIAS=ap:t0E MODE=ep11",
+                ])
+            }
+        }
+
         /// driver_override (6.19): only with both masks all ones; masks locked
         /// while one is set; it decides the queue's next probe only.
         @Test func driverOverride() throws {

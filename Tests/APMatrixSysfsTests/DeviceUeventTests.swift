@@ -116,11 +116,14 @@ import Testing
     }
 
     /// Firmware: a configured card's queues come (`add`, `bind`), a
-    /// deconfigured card's go (`unbind`, `remove`) and the card stays.
+    /// deconfigured card's go (`unbind`, `remove`) and the card stays; the
+    /// card's `CONFIG=` change event comes first (`config_store` sends it
+    /// before the bus scans).
     @Test func cardConfigAddsAndRemovesItsQueues() throws {
         var h = try host(Self.lpar, profile: .upstream)
         #expect(h.echo("1", "/devices/ap/card07/config") == nil)
         #expect(h.ueventLines.filter { $0.contains("card07") } == [
+            "uevent change /devices/ap/card07 (ap): CONFIG=1 DEVTYPE=ap_card DRIVER=cex4card DEV_TYPE=000A MODALIAS=ap:t0A MODE=accel",
             "uevent add /devices/ap/card07/07.0004 (ap): DEVTYPE=ap_queue MODE=accel",
             "uevent bind /devices/ap/card07/07.0004 (ap): DEVTYPE=ap_queue DRIVER=vfio_ap MODE=accel",
             "uevent add /devices/ap/card07/07.0007 (ap): DEVTYPE=ap_queue MODE=accel",
@@ -129,6 +132,7 @@ import Testing
         _ = h.takeEvents()
         #expect(h.echo("0", "/devices/ap/card07/config") == nil)
         #expect(h.ueventLines == [
+            "uevent change /devices/ap/card07 (ap): CONFIG=0 DEVTYPE=ap_card DRIVER=cex4card DEV_TYPE=000A MODALIAS=ap:t0A MODE=accel",
             "uevent unbind /devices/ap/card07/07.0004 (ap): DEVTYPE=ap_queue MODE=accel",
             "uevent remove /devices/ap/card07/07.0004 (ap): DEVTYPE=ap_queue MODE=accel",
             "uevent unbind /devices/ap/card07/07.0007 (ap): DEVTYPE=ap_queue MODE=accel",
