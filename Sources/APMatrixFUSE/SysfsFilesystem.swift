@@ -206,7 +206,7 @@ func sysfsOperations() -> fuse_lowlevel_ops {
         case .failure(let e): fuse_reply_err(req, e.errno.rawValue)
         case .success(let data):
             let off = min(Int(offset), data.count), n = min(size, data.count - off)
-            data.withUnsafeBufferPointer { fuse_reply_buf(req, $0.baseAddress.map { $0 + off }, n) }
+            _ = data.withUnsafeBufferPointer { fuse_reply_buf(req, $0.baseAddress.map { $0 + off }, n) }
         }
     } }
 

@@ -292,7 +292,6 @@ final class MonitorCore: Sendable {
         var splitter = JSONStreamSplitter()
         var session = QMPSession()
         var readOpen = true
-        var quitting = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         c.enqueue(Connection.frame(commands.greeting))
 
@@ -321,7 +320,8 @@ final class MonitorCore: Sendable {
                 let r = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
                 if r > 0 {
                     for message in splitter.feed(Array(buffer[0..<r])) {
-                        if handle(message, c, &session) { quitting = true; break }
+                        // After `quit`, what else the client sent is not handled.
+                        if handle(message, c, &session) { break }
                     }
                 } else if r == 0 {
                     readOpen = false

@@ -424,6 +424,7 @@ extension MountTests {
             #expect(refused.reap(timeout: 30) == 1)
             #expect(refused.stderrText.contains("holds a host booted with --preview vfio-ap-migration; start it with the same (this start has no --preview)"))
             cleanupServe(refused, dir + "/sys")
+            rmdir(dir)
 
             let again = try ServeProcess(profile: "upstream", arguments: ["--preview", "vfio-ap-migration", "--state", state])
             defer { again.finish(guestDirs: []) }
