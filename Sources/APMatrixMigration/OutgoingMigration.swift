@@ -31,9 +31,7 @@ enum OutgoingMigration {
         let waiter = StatusWaiter(runtime, guest)
         defer { waiter.cancel() }
         guard step(runtime, guest, "migration_switchover", { (h: inout APHost) throws(APError) in try h.migrationSwitchover(guest) }) else { return }
-        if runtime.snapshot.guests[guest]?.migration.status == .preSwitchover {
-            guard waiter.waitForDevicePhase() else { return }
-        }
+        if runtime.snapshot.guests[guest]?.migration.status == .preSwitchover { waiter.waitWhilePaused() }
         var device: [UInt8] = []
         do throws(APError) {
             device = try runtime.perform("migration_save_device") { (h: inout APHost) throws(APError) in try h.saveDeviceState(guest) }
@@ -110,11 +108,9 @@ final class StatusWaiter: Sendable {
         }
     }
 
-    /// True once the migration is in `device`.
-    func waitForDevicePhase() -> Bool {
-        semaphore.wait()
-        return true
-    }
+    /// Returns when the migration leaves `pre-switchover` (to `device`, or
+    /// cancelled or failed: the next step then finds it so) or the guest stops.
+    func waitWhilePaused() { semaphore.wait() }
 
     func cancel() { subscription.cancel() }
 }

@@ -6,14 +6,13 @@
 extension APHost {
     /// Sends a driver-core event for device `d` with environment `env`.
     /// `add` comes before the probe, `unbind` and `remove` after the driver
-    /// let go, so none of them carries `DRIVER=`; `unbind` also drops
-    /// `MODALIAS=` (`zap_modalias_env`).
+    /// let go, so none of them carries `DRIVER=` (`bind` and `change` do);
+    /// `unbind` also drops `MODALIAS=` (`zap_modalias_env`).
     ///
     /// The corresponding kernel function is `kobject_uevent_env`.
     mutating func sendUevent(_ action: UeventAction, _ d: KernelDevice, _ env: UeventEnvironment?) {
         guard !booting, let env, d.sendsUevents else { return }
         var properties = env.properties
-        // A device has its driver at `bind` and `change`; not yet at `add`, no more at `unbind` and `remove`.
         if action != .bind && action != .change { properties.removeAll { $0.hasPrefix("DRIVER=") } }
         if action == .unbind { properties.removeAll { $0.hasPrefix("MODALIAS=") } }
         events.append(.uevent(Uevent(action: action, devpath: d.devpath, subsystem: env.subsystem, properties: properties)))

@@ -27,29 +27,19 @@ extension QMPCommands {
             _ = try args.optional("detach", .boolean)
             let resume = try args.optional("resume", .boolean)
             try args.done()
-            if channels != nil {
-                throw .generic(uri == nil ? "apmatrix emulates the 'uri' form of migrate only" : "Need either 'uri' or 'channels' argument")
-            }
-            guard let uri else { throw .generic("Need either 'uri' or 'channels' argument") }
+            let address = try Self.address(uri, channels, of: name)
             if resume == .bool(true) { throw .generic("Cannot resume if there is no paused migration") }
-            try migrate(uri)
+            try migrate(address)
         case "migrate-incoming":
             let uri = try args.optional("uri", .string)?.stringValue
             let channels = try args.optional("channels", .array)
             let exitOnError = try args.optional("exit-on-error", .boolean)
             try args.done()
-            if channels != nil {
-                throw .generic(uri == nil ? "apmatrix emulates the 'uri' form of migrate-incoming only" : "Need either 'uri' or 'channels' argument")
-            }
-            guard let uri else { throw .generic("Need either 'uri' or 'channels' argument") }
+            let address = try Self.address(uri, channels, of: name)
             if exitOnError == .bool(false) {
                 throw .generic("apmatrix emulates exit-on-error=true only: a failed load ends the destination's QEMU")
             }
-            do throws(APError) {
-                try runtime.listenIncoming(guest, on: try MigrationURI(parsing: uri))
-            } catch {
-                throw .generic(error.message)
-            }
+            try listenIncoming(address)
         case "migrate_cancel":
             try args.done()
             try perform("qmp:migrate_cancel") { (h: inout APHost) throws(APError) in try h.cancelMigration(guest) }
@@ -76,6 +66,25 @@ extension QMPCommands {
             return queryMigrate()
         }
         return .object([])
+    }
+
+    /// The address of `migrate` or `migrate-incoming`: their `uri` (the
+    /// `channels` form is QEMU's too, and not emulated).
+    private static func address(_ uri: String?, _ channels: QJSON?, of command: String) throws(QMPFailure) -> String {
+        if channels != nil {
+            throw .generic(uri == nil ? "apmatrix emulates the 'uri' form of \(command) only" : "Need either 'uri' or 'channels' argument")
+        }
+        guard let uri else { throw .generic("Need either 'uri' or 'channels' argument") }
+        return uri
+    }
+
+    /// `-incoming defer`'s destination listens on `text` (`Runtime.listenIncoming`).
+    private func listenIncoming(_ text: String) throws(QMPFailure) {
+        do throws(APError) {
+            try runtime.listenIncoming(guest, on: try MigrationURI(parsing: text))
+        } catch {
+            throw .generic(error.message)
+        }
     }
 
     /// Starts the migration; the connection and the stream run on their own

@@ -25,6 +25,7 @@ extension Runtime {
     /// and (`resuming`) again after a restart.
     public func listenIncoming(_ guest: String, on uri: MigrationURI, resuming: Bool = false) throws(APError) {
         guard let edges else { throw APError(.notSupported, "this runtime has no migration channel") }
+        // Checked before a socket is opened for nothing, and again under the lock with the bound address.
         if !resuming { try read { (h: borrowing APHost) throws(APError) in try h.checkIncomingStart(guest) } }
         let listener = try edges.listenIncoming(self, guest: guest, on: uri)
         do throws(APError) {
